@@ -1,0 +1,45 @@
+// Loads the libtorch addon once. Everything native goes through `native`.
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Opaque native handle (a libtorch tensor or generator owned by the addon). */
+export type Handle = { readonly __handle: unique symbol };
+
+// biome-ignore lint/suspicious/noExplicitAny: the addon's surface is typed by the wrappers in this folder
+export type Native = Record<string, (...args: any[]) => any>;
+
+function findAddon(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, "build", "Release", "llp_native.node");
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error(
+    "llp: the native engine (build/Release/llp_native.node) is not built. It needs Debian's libtorch: " +
+      "`apt-get install -y libtorch-dev`, then `npm ci` (or run ./setup.sh).",
+  );
+}
+
+function load(): Native {
+  const require = createRequire(import.meta.url);
+  const path = findAddon();
+  try {
+    const mod = require(path) as Native;
+    // Intra-op threads default to the core count (libtorch's own default here is 1).
+    const env = Number(process.env.LLP_THREADS);
+    mod.SetNumThreads(Number.isInteger(env) && env > 0 ? env : availableParallelism());
+    return mod;
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (/libtorch|libc10/.test(msg)) {
+      throw new Error(`llp: cannot load libtorch (${msg}). Install it with \`apt-get install -y libtorch-dev\`.`);
+    }
+    throw e;
+  }
+}
+
+export const native: Native = load();

@@ -1,0 +1,3 @@
+export * from "./init.js";
+export * from "./layers.js";
+export * from "./module.js";

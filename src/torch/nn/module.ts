@@ -1,0 +1,88 @@
+// Module: named parameters, buffers and children; train/eval mode. Parameters and buffers
+// are kept out of tidy scopes: they live until the module is disposed.
+import { keep } from "../scope.js";
+import type { Tensor } from "../tensor.js";
+
+export abstract class Module {
+  training = true;
+  readonly #params = new Map<string, Tensor>();
+  readonly #buffers = new Map<string, Tensor>();
+  readonly #children = new Map<string, Module>();
+  /** Parameters that weight decay must skip (batch-norm weights and biases, biases). */
+  readonly noDecay = new Set<string>();
+
+  abstract forward(x: Tensor): Tensor;
+
+  protected registerParameter(name: string, t: Tensor, decay = true): Tensor {
+    keep(t).requiresGrad_(true);
+    this.#params.set(name, t);
+    if (!decay) this.noDecay.add(name);
+    return t;
+  }
+  protected registerBuffer(name: string, t: Tensor): Tensor {
+    this.#buffers.set(name, keep(t));
+    return t;
+  }
+  protected registerModule<M extends Module>(name: string, m: M): M {
+    this.#children.set(name, m);
+    return m;
+  }
+
+  *namedChildren(): Generator<[string, Module]> {
+    yield* this.#children;
+  }
+  /** All parameters, depth first, with dotted names ("layer1.0.conv1.weight"). */
+  *namedParameters(prefix = ""): Generator<[string, Tensor, { decay: boolean }]> {
+    for (const [n, p] of this.#params) yield [prefix + n, p, { decay: !this.noDecay.has(n) }];
+    for (const [n, c] of this.#children) yield* c.namedParameters(`${prefix}${n}.`);
+  }
+  *namedBuffers(prefix = ""): Generator<[string, Tensor]> {
+    for (const [n, b] of this.#buffers) yield [prefix + n, b];
+    for (const [n, c] of this.#children) yield* c.namedBuffers(`${prefix}${n}.`);
+  }
+  parameters(): Tensor[] {
+    return [...this.namedParameters()].map(([, p]) => p);
+  }
+  /** Parameters and buffers by name (what a checkpoint saves). */
+  stateDict(): Map<string, Tensor> {
+    const m = new Map<string, Tensor>();
+    for (const [n, p] of this.namedParameters()) m.set(n, p);
+    for (const [n, b] of this.namedBuffers()) m.set(n, b);
+    return m;
+  }
+  /** Copies tensors into this module's parameters and buffers; names and shapes must match. */
+  loadStateDict(state: Map<string, Tensor>, strict = true): void {
+    const own = this.stateDict();
+    for (const [name, t] of own) {
+      const src = state.get(name);
+      if (src === undefined) {
+        if (strict) throw new Error(`loadStateDict: missing "${name}"`);
+        continue;
+      }
+      if (src.shape.join(",") !== t.shape.join(","))
+        throw new Error(`loadStateDict: "${name}" has shape [${src.shape}], expected [${t.shape}]`);
+      t.copy_(src);
+    }
+    if (strict) {
+      const extra = [...state.keys()].filter((k) => !own.has(k));
+      if (extra.length > 0) throw new Error(`loadStateDict: unexpected keys ${extra.join(", ")}`);
+    }
+  }
+  train(mode = true): this {
+    this.training = mode;
+    for (const [, c] of this.#children) c.train(mode);
+    return this;
+  }
+  eval(): this {
+    return this.train(false);
+  }
+  numParameters(): number {
+    return this.parameters().reduce((s, p) => s + p.numel, 0);
+  }
+  /** Frees every parameter and buffer. */
+  dispose(): void {
+    for (const [, p] of this.#params) p.dispose();
+    for (const [, b] of this.#buffers) b.dispose();
+    for (const [, c] of this.#children) c.dispose();
+  }
+}

@@ -1,0 +1,113 @@
+// safetensors (https://github.com/huggingface/safetensors) reader and writer:
+// u64 little-endian header length, a JSON header {name: {dtype, shape, data_offsets}},
+// then the tensors' bytes back to back (offsets relative to the end of the header).
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { type DType, itemSize } from "./dtype.js";
+import { type Tensor, tensor } from "./tensor.js";
+
+const toST: Record<DType, string> = { float32: "F32", float64: "F64", int64: "I64", int32: "I32", uint8: "U8", bool: "BOOL" };
+const fromST: Record<string, DType> = Object.fromEntries(Object.entries(toST).map(([k, v]) => [v, k as DType]));
+
+export type Metadata = Record<string, string>;
+
+/** Serialises named tensors (sorted by name, as the reference implementation does). */
+export function serialize(tensors: Map<string, Tensor>, metadata: Metadata = {}): Buffer {
+  const names = [...tensors.keys()].sort();
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const name of names) {
+    const t = tensors.get(name) as Tensor;
+    const a = t.toArray();
+    const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    header[name] = { dtype: toST[t.dtype], shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
+    chunks.push(bytes);
+    offset += bytes.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (json.length % 8)) % 8); // align the data to 8 bytes
+  const head = Buffer.from(json, "utf8");
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(head.byteLength));
+  return Buffer.concat([len, head, ...chunks]);
+}
+
+/** Parses a safetensors buffer into new tensors. Throws on any inconsistency. */
+export function deserialize(buf: Uint8Array, source = "safetensors data"): { tensors: Map<string, Tensor>; metadata: Metadata } {
+  const fail = (why: string): never => {
+    throw new Error(`${source}: not a valid safetensors file (${why})`);
+  };
+  if (buf.byteLength < 8) fail("shorter than its 8-byte header length");
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const n = Number(view.getBigUint64(0, true));
+  if (n > buf.byteLength - 8) fail(`header length ${n} exceeds file size ${buf.byteLength}`);
+  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Metadata>;
+  try {
+    header = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + 8, n).toString("utf8"));
+  } catch (e) {
+    return fail(`header is not JSON: ${(e as Error).message}`);
+  }
+  const dataStart = 8 + n;
+  const dataLen = buf.byteLength - dataStart;
+  const tensors = new Map<string, Tensor>();
+  let metadata: Metadata = {};
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === "__metadata__") {
+      metadata = entry as Metadata;
+      continue;
+    }
+    const e = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const dtype = fromST[e.dtype];
+    if (dtype === undefined) fail(`"${name}" has unsupported dtype ${e.dtype}`);
+    const [begin, end] = e.data_offsets ?? [];
+    if (!Array.isArray(e.shape) || typeof begin !== "number" || typeof end !== "number") fail(`"${name}" lacks shape or data_offsets`);
+    const numel = e.shape.reduce((a, b) => a * b, 1);
+    if (end - begin !== numel * itemSize[dtype as DType]) fail(`"${name}" byte range ${begin}..${end} does not match shape [${e.shape}] of ${e.dtype}`);
+    if (begin < 0 || end > dataLen) fail(`"${name}" byte range ${begin}..${end} is outside the data (${dataLen} bytes)`);
+    const bytes = new Uint8Array(end - begin);
+    bytes.set(buf.subarray(dataStart + begin, dataStart + end));
+    tensors.set(name, fromBytes(bytes, e.shape, dtype as DType));
+  }
+  return { tensors, metadata };
+}
+
+function fromBytes(bytes: Uint8Array, shape: number[], dtype: DType): Tensor {
+  const b = bytes.buffer;
+  switch (dtype) {
+    case "float32":
+      return tensor(new Float32Array(b), shape);
+    case "float64":
+      return tensor(new Float64Array(b), shape);
+    case "int64":
+      return tensor(new BigInt64Array(b), shape);
+    case "int32":
+      return tensor(new Int32Array(b), shape);
+    case "uint8":
+      return tensor(bytes, shape, "uint8");
+    case "bool":
+      return tensor(bytes, shape, "bool");
+  }
+}
+
+/** Writes atomically: a temporary file in the same folder, fsync, then rename. */
+export function saveFile(path: string, tensors: Map<string, Tensor>, metadata: Metadata = {}): void {
+  writeFileAtomic(path, serialize(tensors, metadata));
+}
+
+export function loadFile(path: string): { tensors: Map<string, Tensor>; metadata: Metadata } {
+  return deserialize(readFileSync(path), path);
+}
+
+export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, "w");
+  try {
+    if (typeof data === "string") writeSync(fd, data);
+    else writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}

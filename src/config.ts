@@ -1,0 +1,170 @@
+// One typed config, one defaults table. Each default cites where it comes from.
+// resolveConfig() rejects unknown keys and out-of-range values; the resolved config is saved
+// with every run and checkpoint.
+import type { ModelName } from "./model/net.js";
+
+export type Method = "llp" | "supervised";
+/** llp: Eq. 8 with density (paper default); weighted-knn: Eqs. 5-6; classifier: released code's variant */
+export type PropagationKind = "llp" | "weighted-knn" | "classifier";
+/**
+ * stored: each step trains on the label/confidence stored at the point's previous visit and
+ * writes the fresh one back (the original code's scheme); fresh: trains on labels propagated
+ * in the same step.
+ */
+export type LabelScheme = "stored" | "fresh";
+
+export interface Config {
+  method: Method;
+  data: string;
+  labels: string | null;
+  test: string | null;
+  labelled: string | null;
+  labelsPerClass: number | null;
+  subset: string;
+  validation: number;
+  model: ModelName;
+  width: number | null;
+  embeddingDim: number;
+  tau: number;
+  bankMomentum: number;
+  K: number;
+  T: number;
+  propagation: PropagationKind;
+  labelScheme: LabelScheme;
+  irEpochs: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  lrDrop: number;
+  milestones: number[] | null;
+  patience: number;
+  maxDrops: number;
+  labelledPerBatch: number;
+  augment: "auto" | "none";
+  seed: number;
+  threads: number | null;
+  out: string | null;
+  checkpointEvery: number;
+  evalEvery: number;
+}
+
+interface Default<T> {
+  value: T;
+  source: string;
+}
+
+export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
+  method: { value: "llp", source: "the product; 'supervised' is the labelled-only baseline" },
+  data: { value: "fashion-mnist", source: "built-in default dataset (Debian's dataset-fashion-mnist)" },
+  labels: { value: null, source: "labels file for a .npy/CSV feature matrix" },
+  test: { value: null, source: "the dataset's own test split when it has one" },
+  labelled: { value: null, source: "null = use the labels as given; e.g. '1%' hides the rest (paper's p)" },
+  labelsPerClass: { value: null, source: "alternative to labelled: n labels per class" },
+  subset: { value: "100%", source: "paper's q: fraction of the training pool used" },
+  validation: { value: 5000, source: "held out of the training pool for LR-drop decisions (paper Sec. 4: 'when validation performance saturates')" },
+  model: { value: "small-cnn", source: "fast default for 28x28; paper uses resnet18/resnet50 (v2)" },
+  width: { value: null, source: "null = the model's own default width" },
+  embeddingDim: { value: 128, source: "paper Sec. 4, D = 128 (Wu et al. 2018)" },
+  tau: { value: 0.07, source: "paper Sec. 4, tau = 0.07 (Wu et al. 2018)" },
+  bankMomentum: { value: 0.5, source: "memory-bank running average m = 0.5 (Wu et al. 2018; original code)" },
+  K: { value: 10, source: "paper Sec. 4, K = 10 labelled voters" },
+  T: { value: 25, source: "paper Sec. 4, T = 25 density neighbours (released code: 50)" },
+  propagation: { value: "llp", source: "paper Eq. 8" },
+  labelScheme: { value: "stored", source: "original code: train on the label stored at the previous visit" },
+  irEpochs: { value: 10, source: "paper Sec. 4: 10 epochs of Instance Recognition first" },
+  epochs: { value: 300, source: "upper bound on LLP epochs (paper: 200-400); plateau drops usually stop earlier" },
+  batchSize: { value: 128, source: "paper Sec. 4" },
+  lr: { value: 0.03, source: "paper Sec. 4" },
+  momentum: { value: 0.9, source: "paper Sec. 4" },
+  weightDecay: { value: 1e-4, source: "paper Sec. 4, lambda = 0.0001 (batch-norm parameters and biases excluded)" },
+  lrDrop: { value: 0.1, source: "paper Sec. 4: dropped by a factor of 10" },
+  milestones: { value: null, source: "null = drop on validation plateau; else LLP epochs at which to drop" },
+  patience: { value: 5, source: "epochs without a new best validation accuracy before a drop" },
+  maxDrops: { value: 3, source: "paper Sec. 4: three learning-rate drops, then stop" },
+  labelledPerBatch: { value: 0, source: "0 = one shuffled stream (original code); n > 0 forces n labelled per batch (named departure)" },
+  augment: { value: "auto", source: "auto: crop+flip for small gray images, the IR code's set for RGB" },
+  seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
+  threads: { value: null, source: "null = number of cores" },
+  out: { value: null, source: "run folder; null = runs/<dataset>.<labelled>@<seed>-<method>" },
+  checkpointEvery: { value: 1, source: "epochs between checkpoints" },
+  evalEvery: { value: 1, source: "epochs between validation evaluations" },
+};
+
+type Check = (v: unknown) => string | null;
+const oneOf =
+  (...xs: string[]): Check =>
+  (v) =>
+    xs.includes(v as string) ? null : `must be one of ${xs.join(", ")}`;
+const num =
+  (lo: number, hi: number, integer = false): Check =>
+  (v) =>
+    typeof v === "number" && Number.isFinite(v) && v >= lo && v <= hi && (!integer || Number.isInteger(v))
+      ? null
+      : `must be ${integer ? "an integer" : "a number"} in [${lo}, ${hi}]`;
+const orNull =
+  (c: Check): Check =>
+  (v) =>
+    v === null ? null : c(v);
+const str: Check = (v) => (typeof v === "string" && v.length > 0 ? null : "must be a non-empty string");
+const percent: Check = (v) => (typeof v === "string" && /^\d+(\.\d+)?%$/.test(v) && Number.parseFloat(v) > 0 && Number.parseFloat(v) <= 100 ? null : "must be a percentage like '1%'");
+const intList: Check = (v) => (Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0) ? null : "must be a list of epoch numbers");
+
+const CHECKS: { [K in keyof Config]: Check } = {
+  method: oneOf("llp", "supervised"),
+  data: str,
+  labels: orNull(str),
+  test: orNull(str),
+  labelled: orNull(percent),
+  labelsPerClass: orNull(num(1, 1e9, true)),
+  subset: percent,
+  validation: num(0, 1e9, true),
+  model: oneOf("small-cnn", "resnet18", "resnet50", "mlp"),
+  width: orNull(num(1, 4096, true)),
+  embeddingDim: num(2, 4096, true),
+  tau: num(0.025, 10), // bankExp stays in float32 range down to 0.025
+  bankMomentum: num(0, 0.999),
+  K: num(1, 10000, true),
+  T: num(1, 10000, true),
+  propagation: oneOf("llp", "weighted-knn", "classifier"),
+  labelScheme: oneOf("stored", "fresh"),
+  irEpochs: num(0, 10000, true),
+  epochs: num(0, 100000, true),
+  batchSize: num(2, 65536, true),
+  lr: num(0, 10),
+  momentum: num(0, 0.999),
+  weightDecay: num(0, 1),
+  lrDrop: num(1e-6, 1),
+  milestones: orNull(intList),
+  patience: num(1, 10000, true),
+  maxDrops: num(0, 100, true),
+  labelledPerBatch: num(0, 65536, true),
+  augment: oneOf("auto", "none"),
+  seed: num(0, 2 ** 31 - 1, true),
+  threads: orNull(num(1, 1024, true)),
+  out: orNull(str),
+  checkpointEvery: num(1, 100000, true),
+  evalEvery: num(1, 100000, true),
+};
+
+export function defaultConfig(): Config {
+  return Object.fromEntries(Object.entries(DEFAULTS).map(([k, d]) => [k, structuredClone(d.value)])) as unknown as Config;
+}
+
+/** Fills defaults, rejects unknown keys and invalid values (all problems in one message). */
+export function resolveConfig(partial: Record<string, unknown>): Config {
+  const errors: string[] = [];
+  for (const k of Object.keys(partial)) if (!(k in DEFAULTS)) errors.push(`unknown option "${k}"`);
+  const cfg = defaultConfig() as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(partial)) if (k in DEFAULTS && v !== undefined) cfg[k] = v;
+  for (const [k, check] of Object.entries(CHECKS)) {
+    const why = check(cfg[k]);
+    if (why) errors.push(`${k} ${why} (got ${JSON.stringify(cfg[k])})`);
+  }
+  const c = cfg as unknown as Config;
+  if (c.labelled !== null && c.labelsPerClass !== null) errors.push("give labelled or labelsPerClass, not both");
+  if (c.labelledPerBatch >= c.batchSize) errors.push(`labelledPerBatch (${c.labelledPerBatch}) must be below batchSize (${c.batchSize})`);
+  if (errors.length > 0) throw new Error(`invalid config:\n  ${errors.join("\n  ")}`);
+  return c;
+}

@@ -1,0 +1,84 @@
+// Evaluation: top-k accuracy of the classifier head, weighted kNN from the memory bank.
+import type { LLPNet } from "../model/net.js";
+import { propagate } from "../propagation/propagate.js";
+import { keep, tidy } from "../torch/scope.js";
+import { type Tensor, cat, noGrad, tensor } from "../torch/tensor.js";
+
+/** Fraction of rows whose label is among the k largest logits. logits: [B, C], labels: [B] */
+export function topkCorrect(logits: Tensor, labels: Tensor, k: number): number {
+  return tidy(() => {
+    const kk = Math.min(k, logits.size(1));
+    const [, idx] = logits.topk(kk, 1, true); // [B, k]
+    return idx.eq(labels.long().unsqueeze(1)).any(1).float().sum().item();
+  });
+}
+
+export interface InputSource {
+  n: number;
+  inputs(indices: Int32Array): Promise<Tensor>; // [B, ...] float32, un-augmented, normalised
+}
+
+/** Runs the network in eval mode over a set: v [n, D] and logits [n, C] (kept: caller disposes). */
+export async function embedAll(net: LLPNet, src: InputSource, batchSize = 512): Promise<{ v: Tensor; logits: Tensor }> {
+  const wasTraining = net.training;
+  net.eval();
+  const vs: Tensor[] = [];
+  const ls: Tensor[] = [];
+  try {
+    for (let s = 0; s < src.n; s += batchSize) {
+      const idx = Int32Array.from({ length: Math.min(batchSize, src.n - s) }, (_, i) => s + i);
+      const x = await src.inputs(idx);
+      const out = noGrad(() => tidy(() => net.heads(x)));
+      x.dispose();
+      vs.push(keep(out.v));
+      ls.push(keep(out.logits));
+    }
+    const all = tidy(() => ({ v: cat(vs, 0), logits: cat(ls, 0) }));
+    return { v: keep(all.v), logits: keep(all.logits) };
+  } finally {
+    for (const t of [...vs, ...ls]) t.dispose();
+    net.train(wasTraining);
+  }
+}
+
+export interface Accuracy {
+  top1: number;
+  top5: number;
+  knnTop1: number;
+}
+
+/**
+ * Classifier top-1/top-5 and weighted-kNN top-1 (votes of the K most similar labelled bank rows,
+ * weights exp(s/tau): Eqs. 5-6) of a labelled set.
+ */
+export async function evaluate(
+  net: LLPNet,
+  src: InputSource & { labels: Int32Array },
+  labelledV: Tensor,
+  labelledY: Tensor,
+  o: { K: number; tau: number; numClasses: number },
+): Promise<Accuracy> {
+  if (src.n === 0) return { top1: Number.NaN, top5: Number.NaN, knnTop1: Number.NaN };
+  const { v, logits } = await embedAll(net, src);
+  try {
+    return tidy(() => {
+      const y = tensor(src.labels, [src.n], "int32").long();
+      const top1 = topkCorrect(logits, y, 1) / src.n;
+      const top5 = topkCorrect(logits, y, 5) / src.n;
+      let knnTop1 = Number.NaN;
+      if (labelledY.numel > 0) {
+        let hits = 0;
+        for (let s = 0; s < src.n; s += 1024) {
+          const e = Math.min(src.n, s + 1024);
+          const pr = propagate(v.slice(0, s, e), labelledV, labelledY, { K: o.K, tau: o.tau, numClasses: o.numClasses, logRho: null });
+          hits += pr.y.eq(y.slice(0, s, e)).float().sum().item();
+        }
+        knnTop1 = hits / src.n;
+      }
+      return { top1, top5, knnTop1 };
+    });
+  } finally {
+    v.dispose();
+    logits.dispose();
+  }
+}

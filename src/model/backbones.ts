@@ -1,0 +1,170 @@
+// Backbones. Each maps an input batch to a feature vector [B, F] (F = featureDim).
+import * as F from "../torch/functional.js";
+import { BatchNorm1d, BatchNorm2d, Conv2d, Linear, Module, Sequential } from "../torch/nn/index.js";
+import type { Generator } from "../torch/random.js";
+import type { Tensor } from "../torch/tensor.js";
+
+export abstract class Backbone extends Module {
+  abstract readonly featureDim: number;
+}
+
+const conv = (cin: number, cout: number, k: number, gen: Generator, stride = 1) =>
+  new Conv2d(cin, cout, k, gen, { stride, padding: Math.floor(k / 2), bias: false, init: "kaiming" });
+
+/** conv -> BN -> ReLU */
+class ConvBNReLU extends Module {
+  readonly conv: Conv2d;
+  readonly bn: BatchNorm2d;
+  constructor(cin: number, cout: number, gen: Generator) {
+    super();
+    this.conv = this.registerModule("conv", conv(cin, cout, 3, gen));
+    this.bn = this.registerModule("bn", new BatchNorm2d(cout));
+  }
+  forward(x: Tensor): Tensor {
+    return this.bn.forward(this.conv.forward(x)).relu();
+  }
+}
+
+/**
+ * The default for small grayscale images (28x28): five 3x3 conv-BN-ReLU layers with widths
+ * w, 2w, 2w, 4w, 4w, max-pooling after the first and third, global average pooling.
+ * x: [B, C, H, W] -> [B, 4w]
+ */
+export class SmallCNN extends Backbone {
+  readonly featureDim: number;
+  readonly layers: ConvBNReLU[];
+  constructor(inChannels: number, width: number, gen: Generator) {
+    super();
+    const w = [width, 2 * width, 2 * width, 4 * width, 4 * width];
+    let cin = inChannels;
+    this.layers = w.map((cout, i) => {
+      const l = this.registerModule(`conv${i + 1}`, new ConvBNReLU(cin, cout, gen));
+      cin = cout;
+      return l;
+    });
+    this.featureDim = 4 * width;
+  }
+  forward(x: Tensor): Tensor {
+    let h = x;
+    this.layers.forEach((l, i) => {
+      h = l.forward(h);
+      if (i === 0 || i === 2) h = F.maxPool2d(h, 2); // 28 -> 14 -> 7
+    });
+    return F.adaptiveAvgPool2d(h, 1).flatten(1); // [B, 4w]
+  }
+}
+
+/** Pre-activation basic block (He et al. 2016, "Identity mappings"): BN-ReLU-conv x2. */
+class PreActBlock extends Module {
+  static readonly expansion = 1;
+  readonly bn1: BatchNorm2d;
+  readonly conv1: Conv2d;
+  readonly bn2: BatchNorm2d;
+  readonly conv2: Conv2d;
+  readonly shortcut: Conv2d | null;
+  constructor(cin: number, planes: number, stride: number, gen: Generator) {
+    super();
+    this.bn1 = this.registerModule("bn1", new BatchNorm2d(cin));
+    this.conv1 = this.registerModule("conv1", conv(cin, planes, 3, gen, stride));
+    this.bn2 = this.registerModule("bn2", new BatchNorm2d(planes));
+    this.conv2 = this.registerModule("conv2", conv(planes, planes, 3, gen));
+    this.shortcut = stride !== 1 || cin !== planes ? this.registerModule("shortcut", conv(cin, planes, 1, gen, stride)) : null;
+  }
+  forward(x: Tensor): Tensor {
+    const a = this.bn1.forward(x).relu();
+    const sc = this.shortcut ? this.shortcut.forward(a) : x;
+    const h = this.conv1.forward(a);
+    const out = this.conv2.forward(this.bn2.forward(h).relu());
+    return out.add(sc);
+  }
+}
+
+/** Pre-activation bottleneck: BN-ReLU-1x1, BN-ReLU-3x3(stride), BN-ReLU-1x1 (x4). */
+class PreActBottleneck extends Module {
+  static readonly expansion = 4;
+  readonly bns: BatchNorm2d[];
+  readonly convs: Conv2d[];
+  readonly shortcut: Conv2d | null;
+  constructor(cin: number, planes: number, stride: number, gen: Generator) {
+    super();
+    const out = planes * 4;
+    this.bns = [cin, planes, planes].map((c, i) => this.registerModule(`bn${i + 1}`, new BatchNorm2d(c)));
+    this.convs = [
+      this.registerModule("conv1", conv(cin, planes, 1, gen)),
+      this.registerModule("conv2", conv(planes, planes, 3, gen, stride)),
+      this.registerModule("conv3", conv(planes, out, 1, gen)),
+    ];
+    this.shortcut = stride !== 1 || cin !== out ? this.registerModule("shortcut", conv(cin, out, 1, gen, stride)) : null;
+  }
+  forward(x: Tensor): Tensor {
+    const a = (this.bns[0] as BatchNorm2d).forward(x).relu();
+    const sc = this.shortcut ? this.shortcut.forward(a) : x;
+    let h = (this.convs[0] as Conv2d).forward(a);
+    h = (this.convs[1] as Conv2d).forward((this.bns[1] as BatchNorm2d).forward(h).relu());
+    h = (this.convs[2] as Conv2d).forward((this.bns[2] as BatchNorm2d).forward(h).relu());
+    return h.add(sc);
+  }
+}
+
+/**
+ * ResNet-v2 (pre-activation) with a stem for small images: a 3x3 stride-1 conv and no
+ * max-pool (CIFAR-style), four stages (widths 64..512, strides 1,2,2,2), final BN-ReLU, GAP.
+ * depth 18: basic blocks [2,2,2,2]; depth 50: bottlenecks [3,4,6,3]. x: [B,C,H,W] -> [B, F]
+ */
+export class PreActResNet extends Backbone {
+  readonly featureDim: number;
+  readonly stem: Conv2d;
+  readonly blocks: Module[];
+  readonly bnOut: BatchNorm2d;
+  constructor(depth: 18 | 50, inChannels: number, gen: Generator, baseWidth = 64) {
+    super();
+    const bottleneck = depth === 50;
+    const counts = bottleneck ? [3, 4, 6, 3] : [2, 2, 2, 2];
+    const exp = bottleneck ? 4 : 1;
+    this.stem = this.registerModule("stem", conv(inChannels, baseWidth, 3, gen));
+    this.blocks = [];
+    let cin = baseWidth;
+    counts.forEach((n, stage) => {
+      const planes = baseWidth * 2 ** stage;
+      for (let b = 0; b < n; b++) {
+        const stride = b === 0 && stage > 0 ? 2 : 1;
+        const block = bottleneck ? new PreActBottleneck(cin, planes, stride, gen) : new PreActBlock(cin, planes, stride, gen);
+        this.blocks.push(this.registerModule(`layer${stage + 1}.${b}`, block));
+        cin = planes * exp;
+      }
+    });
+    this.bnOut = this.registerModule("bn_out", new BatchNorm2d(cin));
+    this.featureDim = cin;
+  }
+  forward(x: Tensor): Tensor {
+    let h = this.stem.forward(x);
+    for (const b of this.blocks) h = b.forward(h);
+    return F.adaptiveAvgPool2d(this.bnOut.forward(h).relu(), 1).flatten(1);
+  }
+}
+
+/** For feature vectors: Linear-BN-ReLU x layers. x: [B, IN] -> [B, hidden] */
+export class MLP extends Backbone {
+  readonly featureDim: number;
+  readonly net: Sequential;
+  constructor(inFeatures: number, hidden: number, layers: number, gen: Generator) {
+    super();
+    const mods: Module[] = [];
+    let cin = inFeatures;
+    for (let i = 0; i < layers; i++) {
+      mods.push(new Linear(cin, hidden, gen, false), new BatchNorm1d(hidden), new ReLUModule());
+      cin = hidden;
+    }
+    this.net = this.registerModule("net", new Sequential(...mods));
+    this.featureDim = hidden;
+  }
+  forward(x: Tensor): Tensor {
+    return this.net.forward(x.flatten(1));
+  }
+}
+
+class ReLUModule extends Module {
+  forward(x: Tensor): Tensor {
+    return x.relu();
+  }
+}

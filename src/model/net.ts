@@ -1,0 +1,67 @@
+// f(x) -> (v, logits): one backbone, two heads (paper Sec. 3 and 4, "an additional fully
+// connected layer added alongside the standard softmax categorization layer").
+import * as F from "../torch/functional.js";
+import { Linear, Module } from "../torch/nn/index.js";
+import type { Generator } from "../torch/random.js";
+import type { Tensor } from "../torch/tensor.js";
+import { type Backbone, MLP, PreActResNet, SmallCNN } from "./backbones.js";
+
+export type ModelName = "small-cnn" | "resnet18" | "resnet50" | "mlp";
+
+export interface NetOutput {
+  v: Tensor; // [B, D] L2-normalised embedding
+  logits: Tensor; // [B, C]
+}
+
+export class LLPNet extends Module {
+  readonly backbone: Backbone;
+  readonly embed: Linear; // features -> D
+  readonly classifier: Linear; // features -> C
+  constructor(backbone: Backbone, embeddingDim: number, numClasses: number, gen: Generator) {
+    super();
+    this.backbone = this.registerModule("backbone", backbone);
+    this.embed = this.registerModule("embed", new Linear(backbone.featureDim, embeddingDim, gen));
+    this.classifier = this.registerModule("classifier", new Linear(backbone.featureDim, numClasses, gen));
+  }
+  /** Backbone features [B, F]. */
+  forward(x: Tensor): Tensor {
+    return this.backbone.forward(x);
+  }
+  /** x: [B, ...] -> v [B, D] (unit norm), logits [B, C] */
+  heads(x: Tensor): NetOutput {
+    const h = this.backbone.forward(x);
+    return { v: F.normalize(this.embed.forward(h), 1), logits: this.classifier.forward(h) };
+  }
+}
+
+export interface ModelSpec {
+  model: ModelName;
+  /** Input shape without the batch dim: [C, H, W] for images, [F] for features. */
+  inputShape: number[];
+  numClasses: number;
+  embeddingDim: number;
+  /** Base width: small-cnn's w (default 32) or the ResNet's first-stage width (default 64). */
+  width?: number;
+}
+
+export function buildNet(spec: ModelSpec, gen: Generator): LLPNet {
+  const [c = 1] = spec.inputShape;
+  let backbone: Backbone;
+  switch (spec.model) {
+    case "small-cnn":
+      if (spec.inputShape.length !== 3) throw new Error(`small-cnn needs image inputs [C,H,W], got [${spec.inputShape}]`);
+      backbone = new SmallCNN(c, spec.width ?? 32, gen);
+      break;
+    case "resnet18":
+    case "resnet50":
+      if (spec.inputShape.length !== 3) throw new Error(`${spec.model} needs image inputs [C,H,W], got [${spec.inputShape}]`);
+      backbone = new PreActResNet(spec.model === "resnet18" ? 18 : 50, c, gen, spec.width ?? 64);
+      break;
+    case "mlp": {
+      const f = spec.inputShape.reduce((a, b) => a * b, 1);
+      backbone = new MLP(f, spec.width ?? 512, 2, gen);
+      break;
+    }
+  }
+  return new LLPNet(backbone, spec.embeddingDim, spec.numClasses, gen);
+}

@@ -1,0 +1,78 @@
+// Checkpoints: model, optimiser, bank, label state, RNG state and loop state in one
+// safetensors file, written atomically (temporary file, fsync, rename).
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { LabelState } from "../memory/labels.js";
+import type { MemoryBank } from "../memory/bank.js";
+import type { LLPNet } from "../model/net.js";
+import type { SGD } from "../torch/optim.js";
+import type { Generator } from "../torch/random.js";
+import { loadFile, saveFile } from "../torch/safetensors.js";
+import { dispose } from "../torch/scope.js";
+import { type Tensor, tensor } from "../torch/tensor.js";
+import type { PlateauState } from "./schedule.js";
+
+export interface LoopState {
+  epoch: number; // epochs completed
+  drops: number;
+  plateau: PlateauState;
+  wallS: number;
+  bestVal: number;
+}
+
+export interface TrainState {
+  net: LLPNet;
+  opt: SGD;
+  bank: MemoryBank | null;
+  labels: LabelState;
+  gen: Generator;
+}
+
+export const checkpointPath = (runDir: string) => join(runDir, "checkpoint.safetensors");
+
+export function saveCheckpoint(runDir: string, s: TrainState, loop: LoopState, configJson: string): string {
+  const m = new Map<string, Tensor>();
+  const owned: Tensor[] = [];
+  for (const [k, t] of s.net.stateDict()) m.set(`model.${k}`, t);
+  for (const [k, t] of s.opt.stateDict()) m.set(`optim.${k}`, t);
+  if (s.bank) m.set("bank.V", s.bank.V);
+  const add = (k: string, t: Tensor) => {
+    owned.push(t);
+    m.set(k, t);
+  };
+  add("labels.y", tensor(s.labels.y, [s.labels.n], "int32"));
+  add("labels.c", tensor(s.labels.c, [s.labels.n], "float32"));
+  const rng = s.gen.getState();
+  add("rng.state", tensor(rng, [rng.length], "uint8"));
+  const path = checkpointPath(runDir);
+  try {
+    saveFile(path, m, { config: configJson, loop: JSON.stringify(loop), format: "llp-checkpoint-1" });
+  } finally {
+    dispose(owned);
+  }
+  return path;
+}
+
+/** Restores everything saved by saveCheckpoint into freshly built state; returns the loop state. */
+export function loadCheckpoint(runDir: string, s: TrainState): { loop: LoopState; config: string } {
+  const path = checkpointPath(runDir);
+  if (!existsSync(path)) throw new Error(`${runDir}: no checkpoint to resume from (${path} missing)`);
+  const { tensors, metadata } = loadFile(path);
+  try {
+    if (metadata.format !== "llp-checkpoint-1") throw new Error(`${path}: not an llp checkpoint`);
+    const pick = (prefix: string) => new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
+    s.net.loadStateDict(pick("model."));
+    s.opt.loadStateDict(pick("optim."));
+    const V = tensors.get("bank.V");
+    if (s.bank && V) s.bank.V.copy_(V);
+    const y = tensors.get("labels.y");
+    const c = tensors.get("labels.c");
+    const rng = tensors.get("rng.state");
+    if (!y || !c || !rng) throw new Error(`${path}: incomplete checkpoint`);
+    s.labels.restore(y.toArray() as Int32Array, c.toArray() as Float32Array);
+    s.gen.setState(rng.toArray() as Uint8Array);
+    return { loop: JSON.parse(metadata.loop as string) as LoopState, config: metadata.config as string };
+  } finally {
+    dispose([...tensors.values()]);
+  }
+}

@@ -1,0 +1,113 @@
+// One optimisation step of each phase. The step is the only writer of the memory bank and the
+// label state: it reads them, computes the loss, updates the network, then writes back.
+import type { Config } from "../config.js";
+import { aggregation, bankExp, categorization, instanceRecognition, llpLoss } from "../losses/losses.js";
+import type { LabelState } from "../memory/labels.js";
+import type { MemoryBank } from "../memory/bank.js";
+import type { LLPNet } from "../model/net.js";
+import { classifierLabels, propagate } from "../propagation/propagate.js";
+import type { SGD } from "../torch/optim.js";
+import { tidy } from "../torch/scope.js";
+import { type Tensor, tensor } from "../torch/tensor.js";
+import type { Batch, Phase } from "./types.js";
+
+export interface StepContext {
+  cfg: Config;
+  net: LLPNet;
+  opt: SGD;
+  bank: MemoryBank;
+  labels: LabelState;
+  numClasses: number;
+  /** [M] int64 rows of the labelled points and [M] int64 their labels */
+  labelledIdx: Tensor;
+  labelledY: Tensor;
+  /** [M] log rho of the labelled points, refreshed once per epoch (null: weighted kNN) */
+  logRho: Tensor | null;
+  trueLabels: Int32Array | null;
+}
+
+export interface StepStats {
+  total: number;
+  categorization: number;
+  aggregation: number;
+  instance: number;
+  confidence: number; // mean confidence of the training targets of unlabelled points
+  pseudoLabelAccuracy: number; // fresh pseudo-labels vs true labels, unlabelled points (NaN if unknown)
+}
+
+export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepStats {
+  return tidy(() => {
+    const { cfg, net, opt, bank, labels } = ctx;
+    const b = batch.index.length;
+    const index = tensor(batch.index, [b], "int32").long(); // [B]
+    const { v, logits } = net.heads(batch.x); // [B, D], [B, C]
+    let loss: Tensor;
+    let freshLabels: { y: Int32Array; c: Float32Array } | null = null;
+    const stats: StepStats = { total: 0, categorization: 0, aggregation: 0, instance: 0, confidence: Number.NaN, pseudoLabelAccuracy: Number.NaN };
+
+    if (phase === "supervised") {
+      const y = tensor(batch.label, [b], "int32").long(); // [B], all labelled here
+      loss = categorization(logits, y).mean();
+      stats.categorization = loss.item();
+    } else if (phase === "ir") {
+      loss = instanceRecognition(bankExp(v, bank.V, cfg.tau), index).mean();
+      stats.instance = loss.item();
+    } else {
+      // Fresh pseudo-labels for this batch (Eq. 8, or a named variant).
+      const fresh =
+        cfg.propagation === "classifier"
+          ? classifierLabels(logits)
+          : propagate(v.detach(), bank.V.indexSelect(0, ctx.labelledIdx), ctx.labelledY, {
+              K: cfg.K,
+              tau: cfg.tau,
+              numClasses: ctx.numClasses,
+              logRho: cfg.propagation === "llp" ? ctx.logRho : null,
+            });
+      const freshY = fresh.y.to("int32").toArray() as Int32Array;
+      const freshC = fresh.c.toArray() as Float32Array;
+      // Training targets: the stored label/confidence (original code) or the fresh ones.
+      const yT = new Int32Array(b);
+      const cT = new Float32Array(b);
+      for (let k = 0; k < b; k++) {
+        const i = batch.index[k] as number;
+        const stored = cfg.labelScheme === "stored" || labels.isLabelled[i];
+        yT[k] = stored ? (labels.y[i] as number) : (freshY[k] as number);
+        cT[k] = stored ? (labels.c[i] as number) : (freshC[k] as number);
+      }
+      const y = tensor(yT, [b], "int32").long();
+      const c = tensor(cT, [b], "float32");
+      const bankY = tensor(labels.y, [labels.n], "int32");
+      const lc = categorization(logits, y); // [B]
+      const la = aggregation(bankExp(v, bank.V, cfg.tau), bankY, y, index, ctx.numClasses); // [B]
+      loss = llpLoss(lc, la, c, y);
+      stats.categorization = lc.mean().item();
+      stats.aggregation = la.mean().item();
+      Object.assign(stats, monitors(batch.index, labels, cT, freshY, ctx.trueLabels));
+      freshLabels = { y: freshY, c: freshC };
+    }
+    opt.zeroGrad();
+    loss.backward();
+    opt.step();
+    // Write-back, after the update: the bank gets this visit's embedding, the label state the
+    // labels propagated now (used as targets at the point's next visit under "stored").
+    if (phase !== "supervised") bank.update(index, v);
+    if (freshLabels) labels.write(batch.index, freshLabels.y, freshLabels.c);
+    stats.total = loss.item();
+    return stats;
+  });
+}
+
+function monitors(index: Int32Array, labels: LabelState, cT: Float32Array, freshY: Int32Array, truth: Int32Array | null) {
+  let n = 0;
+  let conf = 0;
+  let hits = 0;
+  for (let k = 0; k < index.length; k++) {
+    const i = index[k] as number;
+    if (labels.isLabelled[i]) continue;
+    n++;
+    conf += cT[k] as number;
+    if (truth && truth[i] === freshY[k]) hits++;
+  }
+  return { confidence: n ? conf / n : Number.NaN, pseudoLabelAccuracy: n && truth ? hits / n : Number.NaN };
+}
+

@@ -1,0 +1,94 @@
+// What the training loop consumes and what it yields.
+import type { Config } from "../config.js";
+import type { Generator } from "../torch/random.js";
+import type { Tensor } from "../torch/tensor.js";
+
+/** One training batch. Every batch carries the dataset index: no memory bank without it. */
+export interface Batch {
+  index: Int32Array; // [B] rows of the training set
+  x: Tensor; // [B, ...inputShape] float32, augmented and normalised
+  label: Int32Array; // [B] label as given to training, -1 = unlabelled
+}
+
+export interface EvalSet {
+  n: number;
+  labels: Int32Array; // [n] true labels
+  inputs(indices: Int32Array): Promise<Tensor>; // un-augmented, normalised
+}
+
+export interface TrainData {
+  n: number;
+  inputShape: number[];
+  numClasses: number;
+  classNames: string[];
+  /** [N] labels visible to training, -1 = unlabelled */
+  labels: Int32Array;
+  /** [N] true labels where known (benchmarks), only for monitors; never used for training */
+  trueLabels: Int32Array | null;
+  stepsPerEpoch: number;
+  /**
+   * The batches of one epoch, augmented, drawn with gen. labelledOnly: sample only labelled
+   * points (supervised baseline), still stepsPerEpoch batches. labelledPerBatch: force that many
+   * labelled points into every batch (0 = one shuffled stream).
+   */
+  epoch(gen: Generator, o: { labelledOnly: boolean; labelledPerBatch: number }): AsyncIterable<Batch>;
+  /** Un-augmented, normalised inputs (bank initialisation, embedding). */
+  inputs(indices: Int32Array): Promise<Tensor>;
+  validation: EvalSet;
+  test: EvalSet | null;
+  /** Fraction of the last epoch's wall time spent waiting for data. */
+  dataWaitFraction(): number;
+}
+
+export type Phase = "ir" | "llp" | "supervised";
+
+export interface StepEvent {
+  type: "step";
+  epoch: number;
+  step: number;
+  phase: Phase;
+  "loss/total": number;
+  "loss/categorization": number;
+  "loss/aggregation": number;
+  "loss/instance": number;
+  "monitor/confidence": number;
+  "monitor/pseudoLabelAccuracy": number;
+  "monitor/lr": number;
+}
+
+export interface EpochEvent {
+  type: "epoch";
+  epoch: number;
+  phase: Phase;
+  "monitor/lr": number;
+  "val/top1": number;
+  "val/knnTop1": number;
+  /** accuracy of the stored pseudo-labels of unlabelled training points (true labels known) */
+  "monitor/pseudoLabelAccuracy": number;
+  "monitor/confidence": number;
+  "monitor/coverage": number;
+  /** largest share of one class among pseudo-labels: near 1 = collapse */
+  "monitor/largestClassShare": number;
+  "monitor/dataWait": number;
+  "loss/total": number;
+  wall_s: number;
+  epoch_s: number;
+}
+
+export interface Summary {
+  method: Config["method"];
+  test_top1: number;
+  test_top5: number;
+  knn_top1: number;
+  val_top1: number;
+  epochs: number;
+  wall_s: number;
+}
+
+export type TrainEvent =
+  | { type: "start"; config: Config; n: number; labelled: number; stepsPerEpoch: number; resumedFrom: number | null }
+  | StepEvent
+  | EpochEvent
+  | { type: "lrDrop"; epoch: number; lr: number }
+  | { type: "checkpoint"; epoch: number; path: string }
+  | { type: "end"; summary: Summary };

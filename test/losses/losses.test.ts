@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { aggregation, bankExp, categorization, instanceRecognition, llpLoss } from "../../src/losses/losses.js";
+import { F, Generator, tensor } from "../../src/torch/index.js";
+import { assertClose, tidyTest } from "../helpers.js";
+
+const lse = (xs: number[]) => {
+  const m = Math.max(...xs);
+  return m + Math.log(xs.reduce((s, x) => s + Math.exp(x - m), 0));
+};
+
+function setup(seed: number, b = 4, n = 12, d = 5) {
+  const gen = new Generator(seed);
+  const v = F.normalize(gen.randn([b, d], "float64"), 1);
+  const V = F.normalize(gen.randn([n, d], "float64"), 1);
+  const sims = v.mm(V.T); // [B, N]
+  const s = Array.from({ length: b }, (_, i) => Array.from(sims.select(0, i).toArray() as Float64Array));
+  return { v, V, s };
+}
+
+tidyTest("aggregation loss equals -log sum_{i in A} P(i|v) by hand", () => {
+  const tau = 0.07;
+  const { v, V, s } = setup(0);
+  const bankY = [0, 1, 2, -1, 0, 1, 2, -1, 0, 1, 2, 0];
+  const y = [0, 2, -1, 1];
+  const index = [4, 3, 7, 0]; // row 3's own bank label is -1 (not in class 2): its own row is added
+  const la = aggregation(bankExp(v, V, tau), tensor(bankY, [12], "int32"), tensor(y, [4], "int64"), tensor(index, [4], "int64"), 3);
+  const expected = s.map((row, b) => {
+    const logits = row.map((x) => x / tau);
+    const inA = logits.filter((_, j) => (y[b] as number) >= 0 && bankY[j] === y[b] || j === index[b]);
+    return lse(logits) - lse(inA);
+  });
+  assertClose(la, expected, { rtol: 1e-9 });
+});
+
+tidyTest("a point without a pseudo-label gets exactly the Instance Recognition loss", () => {
+  const tau = 0.1;
+  const { v, V, s } = setup(1);
+  const idx = tensor([2, 5, 7, 11], [4], "int64");
+  const E = bankExp(v, V, tau);
+  const ir = instanceRecognition(E, idx);
+  const la = aggregation(E, tensor(new Array(12).fill(-1), [12], "int32"), tensor([-1, -1, -1, -1], [4], "int64"), idx, 3);
+  const expected = s.map((row, b) => lse(row.map((x) => x / tau)) - (row[[2, 5, 7, 11][b] as number] as number) / tau);
+  assertClose(ir, expected, { rtol: 1e-9 });
+  assertClose(la, expected, { rtol: 1e-9 });
+});
+
+tidyTest("categorization ignores y = -1 and llpLoss weights by confidence", () => {
+  const logits = tensor([2, 0, 0, 0, 1, 0, 0, 0, 3], [3, 3], "float64");
+  const y = tensor([0, -1, 2], [3], "int64");
+  const lc = categorization(logits, y);
+  const ce = (row: number[], k: number) => lse(row) - (row[k] as number);
+  assertClose(lc, [ce([2, 0, 0], 0), 0, ce([0, 0, 3], 2)], { rtol: 1e-9 });
+  const la = tensor([1, 2, 3], [3], "float64");
+  const c = tensor([0.5, 0, 0.25], [3], "float64");
+  // (0.5*(lc0+1) + 1*2 [own instance, weight 1] + 0.25*(lc2+3)) / 3
+  const lcs = lc.toNumbers();
+  assertClose(llpLoss(lc, la, c, y), [(0.5 * ((lcs[0] as number) + 1) + 2 + 0.25 * ((lcs[2] as number) + 3)) / 3], { rtol: 1e-9 });
+});
+
+tidyTest("aggregation gradient matches finite differences", () => {
+  const tau = 0.2;
+  const gen = new Generator(5);
+  const raw = gen.randn([3, 4], "float64").requiresGrad_();
+  const V = F.normalize(gen.randn([9, 4], "float64"), 1);
+  const bankY = tensor([0, 1, 0, 1, -1, 0, 1, 0, 1], [9], "int32");
+  const y = tensor([0, 1, -1], [3], "int64");
+  const idx = tensor([0, 4, 6], [3], "int64");
+  const f = (x: typeof raw) => aggregation(bankExp(F.normalize(x, 1), V, tau), bankY, y, idx, 2).sum();
+  f(raw).backward();
+  const g = raw.grad?.toNumbers() ?? [];
+  const base = Array.from(raw.detach().toArray() as Float64Array);
+  const h = 1e-6;
+  for (let k = 0; k < base.length; k++) {
+    const plus = base.slice();
+    plus[k] = (plus[k] as number) + h;
+    const minus = base.slice();
+    minus[k] = (minus[k] as number) - h;
+    const fd = (f(tensor(Float64Array.from(plus), [3, 4])).item() - f(tensor(Float64Array.from(minus), [3, 4])).item()) / (2 * h);
+    assertClose([g[k] as number], [fd], { rtol: 1e-5, atol: 1e-7, msg: `d/dx[${k}]` });
+  }
+  assert.ok(g.some((x) => x !== 0));
+});

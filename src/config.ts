@@ -63,7 +63,10 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   labelled: { value: null, source: "null = use the labels as given; e.g. '1%' hides the rest (paper's p)" },
   labelsPerClass: { value: null, source: "alternative to labelled: n labels per class" },
   subset: { value: "100%", source: "paper's q: fraction of the training pool used" },
-  validation: { value: 5000, source: "held out of the training pool for LR-drop decisions (paper Sec. 4: 'when validation performance saturates')" },
+  validation: {
+    value: 5000,
+    source: "held out of the training pool for LR-drop decisions (paper Sec. 4: 'when validation performance saturates')",
+  },
   model: { value: "small-cnn", source: "fast default for 28x28; paper uses resnet18/resnet50 (v2)" },
   width: { value: null, source: "null = the model's own default width" },
   embeddingDim: { value: 128, source: "paper Sec. 4, D = 128 (Wu et al. 2018)" },
@@ -108,8 +111,12 @@ const orNull =
   (v) =>
     v === null ? null : c(v);
 const str: Check = (v) => (typeof v === "string" && v.length > 0 ? null : "must be a non-empty string");
-const percent: Check = (v) => (typeof v === "string" && /^\d+(\.\d+)?%$/.test(v) && Number.parseFloat(v) > 0 && Number.parseFloat(v) <= 100 ? null : "must be a percentage like '1%'");
-const intList: Check = (v) => (Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0) ? null : "must be a list of epoch numbers");
+const percent: Check = (v) =>
+  typeof v === "string" && /^\d+(\.\d+)?%$/.test(v) && Number.parseFloat(v) > 0 && Number.parseFloat(v) <= 100
+    ? null
+    : "must be a percentage like '1%'";
+const intList: Check = (v) =>
+  Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0) ? null : "must be a list of epoch numbers";
 
 const CHECKS: { [K in keyof Config]: Check } = {
   method: oneOf("llp", "supervised"),

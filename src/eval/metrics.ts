@@ -2,7 +2,7 @@
 import type { LLPNet } from "../model/net.js";
 import { propagate } from "../propagation/propagate.js";
 import { keep, tidy } from "../torch/scope.js";
-import { type Tensor, cat, noGrad, tensor } from "../torch/tensor.js";
+import { cat, noGrad, type Tensor, tensor } from "../torch/tensor.js";
 
 /** Fraction of rows whose label is among the k largest logits. logits: [B, C], labels: [B] */
 export function topkCorrect(logits: Tensor, labels: Tensor, k: number): number {
@@ -71,7 +71,11 @@ export async function evaluate(
         for (let s = 0; s < src.n; s += 1024) {
           const e = Math.min(src.n, s + 1024);
           const pr = propagate(v.slice(0, s, e), labelledV, labelledY, { K: o.K, tau: o.tau, numClasses: o.numClasses, logRho: null });
-          hits += pr.y.eq(y.slice(0, s, e)).float().sum().item();
+          hits += pr.y
+            .eq(y.slice(0, s, e))
+            .float()
+            .sum()
+            .item();
         }
         knnTop1 = hits / src.n;
       }

@@ -19,7 +19,9 @@ export function bankExp(v: Tensor, bank: Tensor, tau: number): Tensor {
  * E: [B, N] from bankExp, index: [B] int64 -> [B]
  */
 export function instanceRecognition(E: Tensor, index: Tensor): Tensor {
-  return E.sum(1).log().sub(E.gather(1, index.unsqueeze(1)).squeeze(1).log());
+  return E.sum(1)
+    .log()
+    .sub(E.gather(1, index.unsqueeze(1)).squeeze(1).log());
 }
 
 /**

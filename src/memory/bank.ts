@@ -3,7 +3,7 @@
 import * as F from "../torch/functional.js";
 import type { Generator } from "../torch/random.js";
 import { keep, tidy } from "../torch/scope.js";
-import { type Tensor, noGrad } from "../torch/tensor.js";
+import { noGrad, type Tensor } from "../torch/tensor.js";
 
 export class MemoryBank {
   /** V: [N, D], every row unit-norm. Read it freely; write only through update(). */

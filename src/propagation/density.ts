@@ -5,7 +5,7 @@
 // in the vote (Eq. 8), so we return log of the local mass. N_T(v_i) are the T nearest rows of
 // the whole bank, which include v_i itself (as the original code's top-k over the bank does).
 import { tidy } from "../torch/scope.js";
-import { type Tensor, noGrad } from "../torch/tensor.js";
+import { noGrad, type Tensor } from "../torch/tensor.js";
 import { blockedTopk } from "./neighbours.js";
 
 /** labelledV: [M, D], bank: [N, D] -> log rho: [M] */

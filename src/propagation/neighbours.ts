@@ -1,7 +1,7 @@
 // Blocked nearest-neighbour search on the unit sphere (dot product = cosine similarity).
 // Memory never holds the full Q x M similarity matrix: rows are processed in blocks.
 import { tidy } from "../torch/scope.js";
-import { type Tensor, cat, noGrad } from "../torch/tensor.js";
+import { cat, noGrad, type Tensor } from "../torch/tensor.js";
 
 export interface TopK {
   values: Tensor; // [Q, k] similarities, descending
@@ -26,7 +26,10 @@ export function blockedTopk(queries: Tensor, keys: Tensor, k: number, blockRows 
         idxs.push(i);
         sims.dispose();
       }
-      return { values: vals.length === 1 ? (vals[0] as Tensor) : cat(vals, 0), indices: idxs.length === 1 ? (idxs[0] as Tensor) : cat(idxs, 0) };
+      return {
+        values: vals.length === 1 ? (vals[0] as Tensor) : cat(vals, 0),
+        indices: idxs.length === 1 ? (idxs[0] as Tensor) : cat(idxs, 0),
+      };
     }),
   );
 }

@@ -2,7 +2,7 @@
 // and confidences out. Serves training, `llp propagate` and evaluation alike.
 import { softmax } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
-import { type Tensor, noGrad, zeros } from "../torch/tensor.js";
+import { noGrad, type Tensor, zeros } from "../torch/tensor.js";
 
 export interface Propagated {
   y: Tensor; // [B] int64 pseudo-label: argmax_j p_j(v)

@@ -1,7 +1,6 @@
 // Per-batch transforms for the trainer (temporary home until src/data's augmentation lands).
 import { pad } from "../torch/functional.js";
-import type { Generator } from "../torch/random.js";
-import { type Tensor, stack, tensor } from "../torch/tensor.js";
+import { stack, type Tensor, tensor } from "../torch/tensor.js";
 import type { BatchTransform } from "./data.js";
 
 export function normalizer(mean: number[], std: number[]): BatchTransform {
@@ -24,7 +23,10 @@ export function cropFlip(padding: number, norm: BatchTransform): BatchTransform 
     for (let i = 0; i < b; i++) {
       const oy = Math.floor((u[3 * i] as number) * (2 * padding + 1));
       const ox = Math.floor((u[3 * i + 1] as number) * (2 * padding + 1));
-      let img = padded.select(0, i).slice(1, oy, oy + h).slice(2, ox, ox + w); // [C,H,W]
+      let img = padded
+        .select(0, i)
+        .slice(1, oy, oy + h)
+        .slice(2, ox, ox + w); // [C,H,W]
       if ((u[3 * i + 2] as number) < 0.5) img = img.flip([2]);
       out.push(img);
     }

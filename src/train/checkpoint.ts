@@ -2,8 +2,8 @@
 // safetensors file, written atomically (temporary file, fsync, rename).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { LabelState } from "../memory/labels.js";
 import type { MemoryBank } from "../memory/bank.js";
+import type { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
 import type { SGD } from "../torch/optim.js";
 import type { Generator } from "../torch/random.js";
@@ -60,7 +60,8 @@ export function loadCheckpoint(runDir: string, s: TrainState): { loop: LoopState
   const { tensors, metadata } = loadFile(path);
   try {
     if (metadata.format !== "llp-checkpoint-1") throw new Error(`${path}: not an llp checkpoint`);
-    const pick = (prefix: string) => new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
+    const pick = (prefix: string) =>
+      new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
     s.net.loadStateDict(pick("model."));
     s.opt.loadStateDict(pick("optim."));
     const V = tensors.get("bank.V");

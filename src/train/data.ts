@@ -83,7 +83,12 @@ export function toTrainData(ds: Dataset, split: SplitRows, test: Dataset | null,
     epoch,
     inputs: (idx) => load(idx, o.normalize, null),
     validation: evalSet(ds, split.validation),
-    test: test ? evalSet(test, Int32Array.from({ length: test.n }, (_, i) => i)) : null,
+    test: test
+      ? evalSet(
+          test,
+          Int32Array.from({ length: test.n }, (_, i) => i),
+        )
+      : null,
     dataWaitFraction: () => (total > 0 ? waited / total : 0),
   };
 }

@@ -3,15 +3,15 @@
 // events; the CLI, the run folder writer and the tests consume them. Library code never prints.
 import type { Config } from "../config.js";
 import { evaluate } from "../eval/metrics.js";
-import { LabelState } from "../memory/labels.js";
 import { MemoryBank } from "../memory/bank.js";
+import { LabelState } from "../memory/labels.js";
 import { buildNet } from "../model/net.js";
 import { logDensity } from "../propagation/density.js";
 import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
 import { keep, tidy } from "../torch/scope.js";
-import { type Tensor, noGrad, tensor } from "../torch/tensor.js";
-import { type LoopState, type TrainState, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
+import { type LoopState, loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.js";
 import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep } from "./schedule.js";
 import { type StepContext, trainStep } from "./step.js";
 import type { EpochEvent, Phase, StepEvent, TrainData, TrainEvent } from "./types.js";
@@ -26,13 +26,37 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
   const s = buildState(cfg, data);
   const labelledRows = Int32Array.from(Array.from(s.labels.isLabelled).flatMap((l, i) => (l ? [i] : [])));
   const labelledIdx = keep(tensor(labelledRows, [labelledRows.length], "int32").long()); // [M]
-  const labelledY = keep(tensor(Int32Array.from(labelledRows, (i) => data.labels[i] as number), [labelledRows.length], "int32").long()); // [M]
+  const labelledY = keep(
+    tensor(
+      Int32Array.from(labelledRows, (i) => data.labels[i] as number),
+      [labelledRows.length],
+      "int32",
+    ).long(),
+  ); // [M]
   const totalEpochs = (cfg.method === "llp" ? cfg.irEpochs : 0) + cfg.epochs;
   let loop: LoopState = { epoch: 0, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: -1 };
   if (o.resume && o.runDir) loop = loadCheckpoint(o.runDir, s).loop;
   else if (s.bank) await initBank(s.bank, s, data);
-  const ctx: StepContext = { cfg, net: s.net, opt: s.opt, bank: s.bank as MemoryBank, labels: s.labels, numClasses: data.numClasses, labelledIdx, labelledY, logRho: null, trueLabels: data.trueLabels };
-  yield { type: "start", config: cfg, n: data.n, labelled: labelledRows.length, stepsPerEpoch: data.stepsPerEpoch, resumedFrom: o.resume ? loop.epoch : null };
+  const ctx: StepContext = {
+    cfg,
+    net: s.net,
+    opt: s.opt,
+    bank: s.bank as MemoryBank,
+    labels: s.labels,
+    numClasses: data.numClasses,
+    labelledIdx,
+    labelledY,
+    logRho: null,
+    trueLabels: data.trueLabels,
+  };
+  yield {
+    type: "start",
+    config: cfg,
+    n: data.n,
+    labelled: labelledRows.length,
+    stepsPerEpoch: data.stepsPerEpoch,
+    resumedFrom: o.resume ? loop.epoch : null,
+  };
   try {
     for (let epoch = loop.epoch; epoch < totalEpochs && !loop.plateau.stop; epoch++) {
       const tEpoch = Date.now();
@@ -71,7 +95,15 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
     const val = await evaluateOn(s, data.validation, labelledIdx, labelledY, cfg, data.numClasses);
     yield {
       type: "end",
-      summary: { method: cfg.method, test_top1: test?.top1 ?? Number.NaN, test_top5: test?.top5 ?? Number.NaN, knn_top1: test?.knnTop1 ?? Number.NaN, val_top1: val.top1, epochs: loop.epoch, wall_s: (Date.now() - t0) / 1000 },
+      summary: {
+        method: cfg.method,
+        test_top1: test?.top1 ?? Number.NaN,
+        test_top5: test?.top5 ?? Number.NaN,
+        knn_top1: test?.knnTop1 ?? Number.NaN,
+        val_top1: val.top1,
+        epochs: loop.epoch,
+        wall_s: (Date.now() - t0) / 1000,
+      },
     };
   } finally {
     ctx.logRho?.dispose();
@@ -84,7 +116,16 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
 /** Network, optimiser, bank and label state, all from the run's seed. */
 export function buildState(cfg: Config, data: TrainData): TrainState {
   const gen = new Generator(cfg.seed);
-  const net = buildNet({ model: cfg.model, inputShape: data.inputShape, numClasses: data.numClasses, embeddingDim: cfg.embeddingDim, width: cfg.width ?? undefined }, gen);
+  const net = buildNet(
+    {
+      model: cfg.model,
+      inputShape: data.inputShape,
+      numClasses: data.numClasses,
+      embeddingDim: cfg.embeddingDim,
+      width: cfg.width ?? undefined,
+    },
+    gen,
+  );
   const opt = SGD.forModule(net, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
   const bank = cfg.method === "llp" ? new MemoryBank(data.n, cfg.embeddingDim, gen, cfg.bankMomentum) : null;
   return { net, opt, bank, labels: new LabelState(data.labels), gen };
@@ -110,12 +151,24 @@ async function initBank(bank: MemoryBank, s: TrainState, data: TrainData, batchS
 
 function refreshDensity(ctx: StepContext, bank: MemoryBank): void {
   ctx.logRho?.dispose();
-  ctx.logRho = ctx.labelledIdx.numel === 0 ? null : keep(tidy(() => logDensity(bank.V.indexSelect(0, ctx.labelledIdx), bank.V, ctx.cfg.T, ctx.cfg.tau)));
+  ctx.logRho =
+    ctx.labelledIdx.numel === 0
+      ? null
+      : keep(tidy(() => logDensity(bank.V.indexSelect(0, ctx.labelledIdx), bank.V, ctx.cfg.T, ctx.cfg.tau)));
 }
 
-async function evaluateOn(s: TrainState, set: TrainData["validation"], labelledIdx: Tensor, labelledY: Tensor, cfg: Config, numClasses: number) {
+async function evaluateOn(
+  s: TrainState,
+  set: TrainData["validation"],
+  labelledIdx: Tensor,
+  labelledY: Tensor,
+  cfg: Config,
+  numClasses: number,
+) {
   // kNN votes come from the labelled bank rows; without a bank (supervised) there is no kNN.
-  const [V, Y] = s.bank ? [s.bank.V.indexSelect(0, labelledIdx), labelledY] : [tensor(new Float32Array(0), [0, cfg.embeddingDim]), tensor(new Int32Array(0), [0], "int32")];
+  const [V, Y] = s.bank
+    ? [s.bank.V.indexSelect(0, labelledIdx), labelledY]
+    : [tensor(new Float32Array(0), [0, cfg.embeddingDim]), tensor(new Int32Array(0), [0], "int32")];
   try {
     return await evaluate(s.net, set, keep(V), Y, { K: cfg.K, tau: cfg.tau, numClasses });
   } finally {
@@ -126,15 +179,35 @@ async function evaluateOn(s: TrainState, set: TrainData["validation"], labelledI
 
 function stepEvent(epoch: number, step: number, phase: Phase, lr: number, st: ReturnType<typeof trainStep>): StepEvent {
   return {
-    type: "step", epoch, step, phase,
-    "loss/total": st.total, "loss/categorization": st.categorization, "loss/aggregation": st.aggregation, "loss/instance": st.instance,
-    "monitor/confidence": st.confidence, "monitor/pseudoLabelAccuracy": st.pseudoLabelAccuracy, "monitor/lr": lr,
+    type: "step",
+    epoch,
+    step,
+    phase,
+    "loss/total": st.total,
+    "loss/categorization": st.categorization,
+    "loss/aggregation": st.aggregation,
+    "loss/instance": st.instance,
+    "monitor/confidence": st.confidence,
+    "monitor/pseudoLabelAccuracy": st.pseudoLabelAccuracy,
+    "monitor/lr": lr,
   };
 }
 
-function epochEvent(epoch: number, phase: Phase, s: TrainState, data: TrainData, val: { top1: number; knnTop1: number }, loss: number, wallS: number, epochS: number): EpochEvent {
+function epochEvent(
+  epoch: number,
+  phase: Phase,
+  s: TrainState,
+  data: TrainData,
+  val: { top1: number; knnTop1: number },
+  loss: number,
+  wallS: number,
+  epochS: number,
+): EpochEvent {
   const L = s.labels;
-  let n = 0, have = 0, hits = 0, conf = 0;
+  let n = 0,
+    have = 0,
+    hits = 0,
+    conf = 0;
   const counts = new Array<number>(data.numClasses).fill(0);
   for (let i = 0; i < L.n; i++) {
     if (L.isLabelled[i]) continue;
@@ -147,10 +220,19 @@ function epochEvent(epoch: number, phase: Phase, s: TrainState, data: TrainData,
     if (data.trueLabels && data.trueLabels[i] === y) hits++;
   }
   return {
-    type: "epoch", epoch, phase, "monitor/lr": s.opt.lr, "val/top1": val.top1, "val/knnTop1": val.knnTop1,
+    type: "epoch",
+    epoch,
+    phase,
+    "monitor/lr": s.opt.lr,
+    "val/top1": val.top1,
+    "val/knnTop1": val.knnTop1,
     "monitor/pseudoLabelAccuracy": have && data.trueLabels ? hits / have : Number.NaN,
-    "monitor/confidence": have ? conf / have : Number.NaN, "monitor/coverage": n ? have / n : 1,
+    "monitor/confidence": have ? conf / have : Number.NaN,
+    "monitor/coverage": n ? have / n : 1,
     "monitor/largestClassShare": have ? Math.max(...counts) / have : Number.NaN,
-    "monitor/dataWait": data.dataWaitFraction(), "loss/total": loss, wall_s: wallS, epoch_s: epochS,
+    "monitor/dataWait": data.dataWaitFraction(),
+    "loss/total": loss,
+    wall_s: wallS,
+    epoch_s: epochS,
   };
 }

@@ -2,8 +2,8 @@
 // label state: it reads them, computes the loss, updates the network, then writes back.
 import type { Config } from "../config.js";
 import { aggregation, bankExp, categorization, instanceRecognition, llpLoss } from "../losses/losses.js";
-import type { LabelState } from "../memory/labels.js";
 import type { MemoryBank } from "../memory/bank.js";
+import type { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
 import { classifierLabels, propagate } from "../propagation/propagate.js";
 import type { SGD } from "../torch/optim.js";
@@ -43,7 +43,14 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     const { v, logits } = net.heads(batch.x); // [B, D], [B, C]
     let loss: Tensor;
     let freshLabels: { y: Int32Array; c: Float32Array } | null = null;
-    const stats: StepStats = { total: 0, categorization: 0, aggregation: 0, instance: 0, confidence: Number.NaN, pseudoLabelAccuracy: Number.NaN };
+    const stats: StepStats = {
+      total: 0,
+      categorization: 0,
+      aggregation: 0,
+      instance: 0,
+      confidence: Number.NaN,
+      pseudoLabelAccuracy: Number.NaN,
+    };
 
     if (phase === "supervised") {
       const y = tensor(batch.label, [b], "int32").long(); // [B], all labelled here
@@ -110,4 +117,3 @@ function monitors(index: Int32Array, labels: LabelState, cT: Float32Array, fresh
   }
   return { confidence: n ? conf / n : Number.NaN, pseudoLabelAccuracy: n && truth ? hits / n : Number.NaN };
 }
-

@@ -26,7 +26,7 @@ tidyTest("aggregation loss equals -log sum_{i in A} P(i|v) by hand", () => {
   const la = aggregation(bankExp(v, V, tau), tensor(bankY, [12], "int32"), tensor(y, [4], "int64"), tensor(index, [4], "int64"), 3);
   const expected = s.map((row, b) => {
     const logits = row.map((x) => x / tau);
-    const inA = logits.filter((_, j) => (y[b] as number) >= 0 && bankY[j] === y[b] || j === index[b]);
+    const inA = logits.filter((_, j) => ((y[b] as number) >= 0 && bankY[j] === y[b]) || j === index[b]);
     return lse(logits) - lse(inA);
   });
   assertClose(la, expected, { rtol: 1e-9 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { LabelState } from "../../src/memory/labels.js";
 import { MemoryBank } from "../../src/memory/bank.js";
+import { LabelState } from "../../src/memory/labels.js";
 import { F, Generator, liveTensors, tensor, tidy } from "../../src/torch/index.js";
 import { assertClose } from "../helpers.js";
 
@@ -14,12 +14,19 @@ test("bank update: m-weighted mix, renormalised, only the given rows change", ()
     const v = F.normalize(tensor([1, 0, 0, 0, 1, 0], [2, 3]), 1);
     bank.update(tensor([1, 4], [2], "int64"), v);
     const rows = (t: typeof old, i: number) => Array.from(t.select(0, i).toArray() as Float32Array);
-    for (const [k, i] of [[0, 1], [1, 4]] as const) {
+    for (const [k, i] of [
+      [0, 1],
+      [1, 4],
+    ] as const) {
       const o = rows(old, i);
       const nv = rows(v, k);
       const mix = o.map((x, j) => 0.5 * x + 0.5 * (nv[j] as number));
       const norm = Math.hypot(...mix);
-      assertClose(bank.V.select(0, i), mix.map((x) => x / norm), { rtol: 1e-5 });
+      assertClose(
+        bank.V.select(0, i),
+        mix.map((x) => x / norm),
+        { rtol: 1e-5 },
+      );
     }
     for (const i of [0, 2, 3, 5]) assertClose(bank.V.select(0, i), rows(old, i), { rtol: 0, atol: 0 });
     assertClose(bank.V.square().sum(1), [1, 1, 1, 1, 1, 1], { rtol: 1e-5 });

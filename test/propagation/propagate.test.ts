@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { logDensity } from "../../src/propagation/density.js";
 import { blockedTopk } from "../../src/propagation/neighbours.js";
 import { propagate } from "../../src/propagation/propagate.js";
-import { Generator, F, tensor } from "../../src/torch/index.js";
+import { F, Generator, tensor } from "../../src/torch/index.js";
 import { assertClose, tidyTest } from "../helpers.js";
 
 const unit = (a: number[]) => {
@@ -16,7 +16,10 @@ const mat = (rows: number[][]) => tensor(Float32Array.from(rows.flat()), [rows.l
 /** Plain-JS oracle of Eq. 8 (or Eqs. 5-6 when rho is null). */
 function oracle(v: number[], L: number[][], y: number[], rho: number[] | null, K: number, tau: number, C: number) {
   const s = L.map((l, i) => Math.exp(dot(l, v) / tau) / (rho ? (rho[i] as number) : 1));
-  const order = s.map((_, i) => i).sort((a, b) => (s[b] as number) - (s[a] as number)).slice(0, K);
+  const order = s
+    .map((_, i) => i)
+    .sort((a, b) => (s[b] as number) - (s[a] as number))
+    .slice(0, K);
   const w = new Array(C).fill(0);
   for (const i of order) w[y[i] as number] += s[i] as number;
   const tot = w.reduce((a, b) => a + b, 0);
@@ -35,7 +38,7 @@ tidyTest("three labelled points: the nearest class wins, confidence as in Eq. 6"
   assertClose(out.p, o.p, { rtol: 1e-5 });
   // hand arithmetic: p_0 = e^{v.l0/tau} / sum_k e^{v.lk/tau}
   const e = L.map((l) => Math.exp(dot(l, v) / 0.5));
-  assertClose(out.c, [(e[0] as number) / (e.reduce((a, b) => a + b, 0))], { rtol: 1e-5 });
+  assertClose(out.c, [(e[0] as number) / e.reduce((a, b) => a + b, 0)], { rtol: 1e-5 });
 });
 
 tidyTest("density changes the vote exactly as in Fig. 1c", () => {
@@ -50,14 +53,23 @@ tidyTest("density changes the vote exactly as in Fig. 1c", () => {
   const green = around((2 * Math.PI) / 3);
   const blue = around((4 * Math.PI) / 3);
   const jitter = (p: number[], k: number) => unit(p.map((x, i) => x + 0.03 * Math.sin(7 * k + 3 * i)));
-  const bank = [red, green, blue, ...Array.from({ length: 6 }, (_, k) => jitter(green, k + 1)), ...Array.from({ length: 4 }, (_, k) => jitter(blue, k + 10))];
+  const bank = [
+    red,
+    green,
+    blue,
+    ...Array.from({ length: 6 }, (_, k) => jitter(green, k + 1)),
+    ...Array.from({ length: 4 }, (_, k) => jitter(blue, k + 10)),
+  ];
   const L = [red, green, blue];
   const y = tensor([0, 1, 2], [3], "int64");
   const T = 5;
   const logRho = logDensity(mat(L), mat(bank), T, tau);
   // oracle rho: sum of exp(s/tau) over the T nearest bank rows (self included)
   const rho = L.map((l) => {
-    const s = bank.map((b) => dot(b, l)).sort((a, b) => b - a).slice(0, T);
+    const s = bank
+      .map((b) => dot(b, l))
+      .sort((a, b) => b - a)
+      .slice(0, T);
     return s.reduce((acc, x) => acc + Math.exp(x / tau), 0);
   });
   assertClose(logRho, rho.map(Math.log), { rtol: 1e-4 });
@@ -102,5 +114,14 @@ tidyTest("blocked top-k equals one-block top-k", () => {
 });
 
 test("shape errors name both shapes", () => {
-  assert.throws(() => propagate(tensor(new Float32Array(6), [2, 3]), tensor(new Float32Array(8), [2, 4]), tensor([0, 1], [2], "int64"), { K: 1, tau: 0.1, numClasses: 2, logRho: null }), /\[2,3\].*\[2,4\]/);
+  assert.throws(
+    () =>
+      propagate(tensor(new Float32Array(6), [2, 3]), tensor(new Float32Array(8), [2, 4]), tensor([0, 1], [2], "int64"), {
+        K: 1,
+        tau: 0.1,
+        numClasses: 2,
+        logRho: null,
+      }),
+    /\[2,3\].*\[2,4\]/,
+  );
 });

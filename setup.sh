@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up llp on Debian 12 (run as root): system packages, then the npm install that builds
+# the native engine and compiles the TypeScript. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need=()
+dpkg -s libtorch-dev >/dev/null 2>&1 || need+=(libtorch-dev)          # the engine: libtorch 1.13
+dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)  # default dataset
+# libtorch calls BLAS for matmul/linear; without OpenBLAS, Debian falls back to the reference
+# BLAS, about 10x slower on the memory-bank products (see README, "Engine").
+dpkg -s libopenblas0-openmp >/dev/null 2>&1 || need+=(libopenblas0-openmp)
+command -v g++ >/dev/null 2>&1 || need+=(g++)
+command -v make >/dev/null 2>&1 || need+=(make)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+if [ ! -f build/Release/llp_native.node ] || [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+  npm ci --no-audit --no-fund
+else
+  npm run prepare --silent
+fi

@@ -1,135 +1,132 @@
-// Adapter from a Dataset (src/data) plus a split to what the loop consumes (TrainData).
-// Sampling: one shuffled stream per epoch from the run's generator (original code); options
-// for labelled-only batches (supervised baseline) and a fixed number of labelled points per
-// batch. Augmentation and normalisation are applied per batch.
+// From a config to what the loop consumes: load the dataset, make (or reread) the seeded split,
+// normalisation statistics, and the per-epoch batch stream (src/data's DataLoader, prefetching).
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "../config.js";
+import { type AugmentOptions, defaultAugment, type Normalization, normalizeBatch } from "../data/augment.js";
 import type { Dataset } from "../data/dataset.js";
-import type { Generator } from "../torch/random.js";
-import { tidy } from "../torch/scope.js";
-import type { Tensor } from "../torch/tensor.js";
+import { loadDataset } from "../data/load.js";
+import { DataLoader } from "../data/loader.js";
+import { makeSplit, readSplit, type Split, splitDatasets, writeSplit } from "../data/split.js";
+import { channelStats } from "../data/stats.js";
+import { SubsetDataset } from "../data/subset.js";
+import { Generator } from "../torch/random.js";
+import { tensor } from "../torch/tensor.js";
 import type { Batch, EvalSet, TrainData } from "./types.js";
 
-/** Batch transform: x [B,...] in [0,1] -> augmented, normalised x. Must not keep x. */
-export type BatchTransform = (x: Tensor, gen: Generator) => Tensor;
-
-export interface SplitRows {
-  train: Int32Array; // rows of the dataset used for training (labelled + unlabelled)
-  labelled: Int32Array; // subset of train whose labels training may see
-  validation: Int32Array; // held out, labels used only for LR decisions
+export interface PreparedData {
+  data: TrainData;
+  split: Split;
+  normalization: Normalization;
+  augment: AugmentOptions | null;
 }
 
-export interface AdapterOptions {
-  batchSize: number;
-  augment: BatchTransform; // training batches
-  normalize: BatchTransform; // evaluation / bank initialisation (deterministic)
+/** Loads the training set of cfg.data (and the test set), the split, and the batch stream. */
+export async function prepareData(cfg: Config, runDir: string | null): Promise<PreparedData> {
+  const ds = await loadDataset(cfg.data, cfg.labels ? { labels: cfg.labels } : {});
+  const test = await loadTest(cfg);
+  const splitFile = runDir ? join(runDir, "split.json") : null;
+  let split: Split;
+  if (splitFile && existsSync(splitFile)) split = readSplit(splitFile, ds);
+  else {
+    split = makeSplit(ds, splitOptions(cfg, ds), new Generator(cfg.seed));
+    if (runDir) writeSplit(runDir, split);
+  }
+  const { train, validation } = splitDatasets(ds, split);
+  const normalization = await channelStats(
+    train,
+    Int32Array.from({ length: train.n }, (_, i) => i),
+  );
+  const isImage = ds.shape.length === 3;
+  const augment = cfg.augment === "auto" && isImage ? defaultAugment(ds.shape) : null;
+  return { data: toTrainData(train, validation, test, normalization, augment, cfg), split, normalization, augment };
 }
 
-export function toTrainData(ds: Dataset, split: SplitRows, test: Dataset | null, o: AdapterOptions): TrainData {
-  const rows = split.train; // position p in the training set -> dataset row
-  const n = rows.length;
-  const isLab = new Set(split.labelled);
-  const labels = Int32Array.from(rows, (r) => (isLab.has(r) ? (ds.labels[r] as number) : -1));
-  const truth = ds.trueLabels ?? ds.labels;
-  const trueLabels = Int32Array.from(rows, (r) => truth[r] as number);
-  const knownTruth = Array.from(trueLabels).every((y) => y >= 0);
-  const labelledPos = Int32Array.from(Array.from(labels).flatMap((y, p) => (y >= 0 ? [p] : [])));
-  const unlabelledPos = Int32Array.from(Array.from(labels).flatMap((y, p) => (y < 0 ? [p] : [])));
-  const stepsPerEpoch = Math.floor(n / o.batchSize);
-  let waited = 0;
-  let total = 0;
-
-  const load = async (positions: Int32Array, tf: BatchTransform, gen: Generator | null): Promise<Tensor> => {
-    const x = await ds.getBatchAsync(Int32Array.from(positions, (p) => rows[p] as number));
-    return tidy(() => tf(x, gen as Generator));
+/** "1%" of a fully labelled benchmark set means 1% of all its examples (600 of Fashion-MNIST's 60k). */
+function splitOptions(cfg: Config, ds: Dataset) {
+  const o: { labelled?: number; labelsPerClass?: number; subset: string; validation: number } = {
+    subset: cfg.subset,
+    validation: cfg.validation,
   };
+  if (cfg.labelsPerClass !== null) o.labelsPerClass = cfg.labelsPerClass;
+  else if (cfg.labelled !== null) o.labelled = Math.round((Number.parseFloat(cfg.labelled) / 100) * ds.n);
+  return o;
+}
 
-  async function* epoch(gen: Generator, eo: { labelledOnly: boolean; labelledPerBatch: number }): AsyncIterable<Batch> {
-    const t0 = performance.now();
-    waited = 0;
-    const plan = planEpoch(gen, eo, labelledPos, unlabelledPos, n, o.batchSize, stepsPerEpoch);
-    const make = async (pos: Int32Array): Promise<Batch> => ({
-      index: pos,
-      x: await load(pos, o.augment, gen),
-      label: Int32Array.from(pos, (p) => labels[p] as number),
-    });
-    // Prefetch: the next batch is prepared while the consumer trains on the current one.
-    let next = plan.length > 0 ? make(plan[0] as Int32Array) : null;
-    for (let s = 0; s < plan.length; s++) {
-      const tw = performance.now();
-      const batch = await (next as Promise<Batch>);
-      waited += performance.now() - tw;
-      next = s + 1 < plan.length ? make(plan[s + 1] as Int32Array) : null;
-      yield batch;
+async function loadTest(cfg: Config): Promise<Dataset | null> {
+  if (cfg.test) return loadDataset(cfg.test);
+  try {
+    return await loadDataset(cfg.data, { part: "test" }); // built-in and IDX folders have one
+  } catch {
+    return null;
+  }
+}
+
+export function toTrainData(
+  train: Dataset,
+  validation: Dataset,
+  test: Dataset | null,
+  norm: Normalization,
+  augment: AugmentOptions | null,
+  cfg: Pick<Config, "batchSize">,
+): TrainData {
+  const labelledPos = Int32Array.from(Array.from(train.labels).flatMap((y, i) => (y >= 0 ? [i] : [])));
+  const labelledOnly = labelledPos.length > 0 ? new SubsetDataset(train, labelledPos) : null;
+  const steps = Math.floor(train.n / cfg.batchSize);
+  let waitFraction = 0;
+  const read = async (ds: Dataset, idx: Int32Array) =>
+    tensor(normalizeBatch(await ds.readRaw(idx), idx.length, ds.shape, norm), [idx.length, ...ds.shape], "float32");
+
+  async function* epoch(gen: Generator, o: { labelledOnly: boolean; labelledPerBatch: number }): AsyncIterable<Batch> {
+    // A fresh loader each epoch, forked from the run's generator: its draws are fixed by the
+    // generator's state at the epoch start, which the checkpoint saves (exact resume).
+    const src = o.labelledOnly ? labelledOnly : train;
+    if (src === null) throw new Error("training needs at least one labelled example");
+    const loader = new DataLoader(
+      src,
+      {
+        batchSize: cfg.batchSize,
+        dropLast: !o.labelledOnly,
+        labelledPerBatch: o.labelledOnly ? 0 : o.labelledPerBatch,
+        augment,
+        normalize: norm,
+      },
+      gen,
+    );
+    let n = 0;
+    try {
+      while (n < (o.labelledOnly ? steps : loader.batchesPerEpoch)) {
+        for await (const b of loader.epoch()) {
+          b.indexTensor.dispose();
+          b.labelTensor.dispose();
+          const index = o.labelledOnly ? Int32Array.from(b.index, (i) => labelledPos[i] as number) : b.index;
+          yield { index, x: b.x, label: b.label };
+          if (++n >= (o.labelledOnly ? steps : Number.POSITIVE_INFINITY)) break;
+        }
+        if (!o.labelledOnly) break;
+      }
+    } finally {
+      waitFraction = loader.stats.waitFraction;
     }
-    total = performance.now() - t0;
   }
 
-  const evalSet = (src: Dataset, rws: Int32Array): EvalSet => ({
-    n: rws.length,
-    labels: Int32Array.from(rws, (r) => (src.trueLabels ?? src.labels)[r] as number),
-    inputs: async (idx) => {
-      const x = await src.getBatchAsync(Int32Array.from(idx, (i) => rws[i] as number));
-      return tidy(() => o.normalize(x, null as unknown as Generator));
-    },
+  const evalSet = (ds: Dataset): EvalSet => ({
+    n: ds.n,
+    labels: ds.trueLabels ?? ds.labels,
+    inputs: (idx) => read(ds, idx),
   });
-
   return {
-    n,
-    inputShape: [...ds.shape],
-    numClasses: ds.numClasses,
-    classNames: [...ds.classNames],
-    labels,
-    trueLabels: knownTruth ? trueLabels : null,
-    stepsPerEpoch,
+    n: train.n,
+    inputShape: [...train.shape],
+    numClasses: train.numClasses,
+    classNames: [...train.classNames],
+    labels: train.labels,
+    trueLabels: train.trueLabels ?? null,
+    stepsPerEpoch: new DataLoader(train, { batchSize: cfg.batchSize, dropLast: true, shuffle: false }).batchesPerEpoch,
     epoch,
-    inputs: (idx) => load(idx, o.normalize, null),
-    validation: evalSet(ds, split.validation),
-    test: test
-      ? evalSet(
-          test,
-          Int32Array.from({ length: test.n }, (_, i) => i),
-        )
-      : null,
-    dataWaitFraction: () => (total > 0 ? waited / total : 0),
-  };
-}
-
-/** The epoch's batches (positions in the training set), drawn with gen. */
-function planEpoch(
-  gen: Generator,
-  eo: { labelledOnly: boolean; labelledPerBatch: number },
-  labelled: Int32Array,
-  unlabelled: Int32Array,
-  n: number,
-  batch: number,
-  steps: number,
-): Int32Array[] {
-  const out: Int32Array[] = [];
-  if (eo.labelledOnly || eo.labelledPerBatch > 0) {
-    if (labelled.length === 0) throw new Error("no labelled points to sample");
-    const perBatchL = eo.labelledOnly ? batch : eo.labelledPerBatch;
-    const cycleL = cycler(gen, labelled);
-    const cycleU = cycler(gen, unlabelled.length > 0 ? unlabelled : labelled);
-    for (let s = 0; s < steps; s++) {
-      const b = new Int32Array(batch);
-      for (let k = 0; k < batch; k++) b[k] = k < perBatchL ? cycleL() : cycleU();
-      out.push(b);
-    }
-    return out;
-  }
-  const perm = gen.permutation(n);
-  for (let s = 0; s < steps; s++) out.push(perm.slice(s * batch, (s + 1) * batch));
-  return out;
-}
-
-/** Endless reshuffled passes over `pool`. */
-function cycler(gen: Generator, pool: Int32Array): () => number {
-  let perm = gen.permutation(pool.length);
-  let k = 0;
-  return () => {
-    if (k === perm.length) {
-      perm = gen.permutation(pool.length);
-      k = 0;
-    }
-    return pool[perm[k++] as number] as number;
+    inputs: (idx) => read(train, idx),
+    validation: evalSet(validation),
+    test: test ? evalSet(test) : null,
+    dataWaitFraction: () => waitFraction,
   };
 }

@@ -9,12 +9,12 @@ import { buildNet } from "../model/net.js";
 import { logDensity } from "../propagation/density.js";
 import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
-import { keep, tidy } from "../torch/scope.js";
+import { dispose, keep, tidy } from "../torch/scope.js";
 import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
 import { type LoopState, loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.js";
 import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep } from "./schedule.js";
 import { type StepContext, trainStep } from "./step.js";
-import type { EpochEvent, Phase, StepEvent, TrainData, TrainEvent } from "./types.js";
+import type { EpochEvent, EvalSet, Phase, StepEvent, TrainData, TrainEvent } from "./types.js";
 
 export interface TrainOptions {
   runDir: string | null; // checkpoints go here when set
@@ -73,7 +73,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         lossSum += st.total;
         yield stepEvent(epoch, step++, phase, s.opt.lr, st);
       }
-      const val = await evaluateOn(s, data.validation, labelledIdx, labelledY, cfg, data.numClasses);
+      const val = await evaluateState(s, data.validation, cfg, data.numClasses);
       if (phase !== "ir" && epoch % cfg.evalEvery === 0) {
         const r = plateauStep(loop.plateau, val.top1, { patience: cfg.patience, maxDrops: cfg.maxDrops });
         loop.plateau = r.state;
@@ -91,8 +91,8 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         yield { type: "checkpoint", epoch, path: saveCheckpoint(o.runDir, s, loop, JSON.stringify(cfg)) };
       }
     }
-    const test = data.test ? await evaluateOn(s, data.test, labelledIdx, labelledY, cfg, data.numClasses) : null;
-    const val = await evaluateOn(s, data.validation, labelledIdx, labelledY, cfg, data.numClasses);
+    const test = data.test ? await evaluateState(s, data.test, cfg, data.numClasses) : null;
+    const val = await evaluateState(s, data.validation, cfg, data.numClasses);
     yield {
       type: "end",
       summary: {
@@ -157,23 +157,24 @@ function refreshDensity(ctx: StepContext, bank: MemoryBank): void {
       : keep(tidy(() => logDensity(bank.V.indexSelect(0, ctx.labelledIdx), bank.V, ctx.cfg.T, ctx.cfg.tau)));
 }
 
-async function evaluateOn(
-  s: TrainState,
-  set: TrainData["validation"],
-  labelledIdx: Tensor,
-  labelledY: Tensor,
-  cfg: Config,
-  numClasses: number,
-) {
-  // kNN votes come from the labelled bank rows; without a bank (supervised) there is no kNN.
-  const [V, Y] = s.bank
-    ? [s.bank.V.indexSelect(0, labelledIdx), labelledY]
-    : [tensor(new Float32Array(0), [0, cfg.embeddingDim]), tensor(new Int32Array(0), [0], "int32")];
+/**
+ * Classifier and kNN accuracy of a labelled set. kNN votes come from the labelled points' bank
+ * rows (Eqs. 5-6); without a bank (supervised) there is no kNN.
+ */
+export async function evaluateState(s: TrainState, set: EvalSet, cfg: Config, numClasses: number) {
+  const rows = Int32Array.from(Array.from(s.labels.isLabelled).flatMap((l, i) => (l ? [i] : [])));
+  const m = s.bank ? rows.length : 0;
+  const idx = tensor(rows.subarray(0, m), [m], "int32").long(); // [M]
+  const Y = tensor(
+    Int32Array.from(rows.subarray(0, m), (i) => s.labels.y[i] as number),
+    [m],
+    "int32",
+  ).long(); // [M]
+  const V = s.bank ? s.bank.V.indexSelect(0, idx) : tensor(new Float32Array(0), [0, cfg.embeddingDim]); // [M, D]
   try {
-    return await evaluate(s.net, set, keep(V), Y, { K: cfg.K, tau: cfg.tau, numClasses });
+    return await evaluate(s.net, set, V, Y, { K: cfg.K, tau: cfg.tau, numClasses });
   } finally {
-    V.dispose();
-    if (Y !== labelledY) Y.dispose();
+    dispose([idx, Y, V]);
   }
 }
 

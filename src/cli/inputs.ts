@@ -1,0 +1,45 @@
+// Inputs for `llp predict`: image files (decoded with sharp to the run's input shape) or a
+// .npy matrix of rows, normalised with the run's statistics.
+import { extname } from "node:path";
+import { type Normalization, normalizeBatch } from "../data/augment.js";
+import { DataError } from "../data/errors.js";
+import { IMAGE_EXTENSIONS } from "../data/image-folder.js";
+import { npyToFloat32, readNpy } from "../data/npy.js";
+import { type Tensor, tensor } from "../torch/tensor.js";
+
+export async function decodeInputs(files: string[], shape: number[], norm: Normalization): Promise<{ x: Tensor; names: string[] }> {
+  if (files.length === 1 && extname(files[0] as string).toLowerCase() === ".npy") {
+    const file = files[0] as string;
+    const a = await readNpy(file);
+    const per = shape.reduce((p, q) => p * q, 1);
+    const n = a.shape[0] ?? 0;
+    if (a.shape.slice(1).reduce((p, q) => p * q, 1) !== per)
+      throw new DataError(file, `rows of shape [${a.shape.slice(1)}] do not match the model's input [${shape}]`);
+    const raw = a.data instanceof Uint8Array ? a.data : npyToFloat32(a, file);
+    return {
+      x: tensor(normalizeBatch(raw, n, shape, norm), [n, ...shape], "float32"),
+      names: Array.from({ length: n }, (_, i) => `${file}[${i}]`),
+    };
+  }
+  if (shape.length !== 3) throw new Error(`this model takes feature vectors [${shape}]: pass a .npy of rows`);
+  const [c, h, w] = shape as [number, number, number];
+  const { default: sharp } = await import("sharp");
+  const raw = new Uint8Array(files.length * c * h * w);
+  await Promise.all(
+    files.map(async (file, b) => {
+      if (!IMAGE_EXTENSIONS.includes(extname(file).toLowerCase()))
+        throw new DataError(file, `not an image (${IMAGE_EXTENSIONS.join(", ")}) or a .npy`);
+      let img = sharp(file, { failOn: "warning" }).resize(w, h, { fit: "cover" }).removeAlpha();
+      img = c === 1 ? img.greyscale() : img.toColourspace("srgb");
+      let data: Buffer;
+      try {
+        data = (await img.raw().toBuffer({ resolveWithObject: true })).data;
+      } catch (e) {
+        throw new DataError(file, `cannot decode image (${(e as Error).message})`);
+      }
+      const hw = h * w;
+      for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) raw[b * c * hw + k * hw + p] = data[p * c + k] as number;
+    }),
+  );
+  return { x: tensor(normalizeBatch(raw, files.length, shape, norm), [files.length, ...shape], "float32"), names: files };
+}

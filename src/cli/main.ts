@@ -1,0 +1,206 @@
+// llp's command line: parse, resolve the config, call the library, report. Nothing else.
+import { join } from "node:path";
+import { type Config, resolveConfig } from "../config.js";
+import { loadNpyFeatures } from "../data/features.js";
+import { loadDataset } from "../data/load.js";
+import { embedAll } from "../eval/metrics.js";
+import { logDensity } from "../propagation/density.js";
+import { propagate } from "../propagation/propagate.js";
+import { writeNpy } from "../report/npy.js";
+import { defaultRunDir, writeJson } from "../report/runfolder.js";
+import { softmax } from "../torch/functional.js";
+import { F } from "../torch/index.js";
+import { dispose, keep, tidy } from "../torch/scope.js";
+import { cat, noGrad, type Tensor, tensor } from "../torch/tensor.js";
+import { evaluateRun, openRun, readRunConfig, runTraining } from "../train/run.js";
+import { configHelp, parseFlags } from "./args.js";
+import { runDemo } from "./demo.js";
+import { decodeInputs } from "./inputs.js";
+import { Progress } from "./progress.js";
+
+const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang et al. 2019)
+
+  llp train [options]              train (default: Fashion-MNIST); --resume RUN_DIR continues a run
+  llp eval RUN_DIR [--on validation]   test top-1/top-5 of the classifier head and bank kNN
+  llp predict RUN_DIR INPUT...     class, confidence, top-5 (images or a .npy of rows) [--format csv]
+  llp embed RUN_DIR --out FILE.npy embeddings v of the training set (or --data SPEC)
+  llp propagate --embeddings X.npy --labels Y (.npy/.csv, -1 = unlabelled) --out FILE.csv
+                                   pseudo-labels + confidences by Eq. 8 (--K --T --tau --propagation)
+  llp demo                         supervised-only vs LLP on the same Fashion-MNIST labels
+
+train options (default, where it comes from):
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case "train":
+      return trainCmd(rest);
+    case "eval":
+      return evalCmd(rest);
+    case "predict":
+      return predictCmd(rest);
+    case "embed":
+      return embedCmd(rest);
+    case "propagate":
+      return propagateCmd(rest);
+    case "demo":
+      return runDemo(rest);
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(`${HELP}${configHelp()}\n`);
+      return 0;
+    default:
+      throw new Error(`unknown command "${cmd}" (llp --help)`);
+  }
+}
+
+async function trainCmd(argv: string[]): Promise<number> {
+  const { config, flags } = parseFlags(argv, { resume: "string" });
+  let cfg: Config;
+  let runDir: string;
+  if (typeof flags.resume === "string") {
+    runDir = flags.resume;
+    cfg = readRunConfig(runDir);
+    if (Object.keys(config).length > 0) throw new Error("--resume continues a run with its saved config; no other options");
+  } else {
+    cfg = resolveConfig(config);
+    runDir = cfg.out ?? defaultRunDir(cfg);
+  }
+  const progress = new Progress();
+  const summary = await runTraining(cfg, runDir, { resume: typeof flags.resume === "string", onEvent: (ev) => progress.on(ev) });
+  process.stdout.write(`${JSON.stringify({ run: runDir, ...summary })}\n`);
+  return 0;
+}
+
+async function evalCmd(argv: string[]): Promise<number> {
+  const { positionals, flags } = parseFlags(argv, { on: "string" });
+  const runDir = one(positionals, "RUN_DIR");
+  const run = await openRun(runDir);
+  try {
+    const on = flags.on === "validation" ? "validation" : "test";
+    const acc = await evaluateRun(run, on);
+    const out = { run: runDir, on, top1: acc.top1, top5: acc.top5, knn_top1: acc.knnTop1 };
+    writeJson(join(runDir, `eval-${on}.json`), out);
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } finally {
+    run.dispose();
+  }
+  return 0;
+}
+
+async function predictCmd(argv: string[]): Promise<number> {
+  const { positionals, flags } = parseFlags(argv, { format: "string" });
+  const [runDir, ...inputs] = positionals;
+  if (!runDir || inputs.length === 0) throw new Error("usage: llp predict RUN_DIR INPUT... [--format json|csv]");
+  const run = await openRun(runDir);
+  try {
+    const { x, names } = await decodeInputs(inputs, run.info.inputShape, run.info.normalization);
+    const rows = tidy(() => {
+      const { logits } = noGrad(() => run.state.net.heads(x));
+      const p = softmax(logits, 1); // [B, C]
+      const [top, idx] = p.topk(Math.min(5, p.size(1)), 1, true);
+      const tp = top.toNumbers();
+      const ti = idx.toNumbers();
+      const k = top.size(1);
+      return names.map((name, b) => ({
+        input: name,
+        class: run.info.classNames[ti[b * k] as number],
+        confidence: tp[b * k],
+        top5: Array.from({ length: k }, (_, j) => ({ class: run.info.classNames[ti[b * k + j] as number], p: tp[b * k + j] })),
+      }));
+    });
+    x.dispose();
+    if (flags.format === "csv") {
+      process.stdout.write("input,class,confidence\n");
+      for (const r of rows) process.stdout.write(`${JSON.stringify(r.input)},${JSON.stringify(r.class)},${r.confidence}\n`);
+    } else process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+  } finally {
+    run.dispose();
+  }
+  return 0;
+}
+
+async function embedCmd(argv: string[]): Promise<number> {
+  const { positionals, flags } = parseFlags(argv, { data: "string", output: "string" });
+  const runDir = one(positionals, "RUN_DIR");
+  const out = (flags.output as string | undefined) ?? argvValue(argv, "--out");
+  if (!out) throw new Error("llp embed RUN_DIR --out FILE.npy");
+  const run = await openRun(runDir);
+  try {
+    const src = typeof flags.data === "string" ? await datasetSource(flags.data, run) : run.prepared.data;
+    const { v, logits } = await embedAll(run.state.net, { n: src.n, inputs: src.inputs });
+    writeNpy(out, v.toArray() as Float32Array, v.shape);
+    dispose([v, logits]);
+    process.stdout.write(`${JSON.stringify({ out, n: src.n, dim: run.cfg.embeddingDim })}\n`);
+  } finally {
+    run.dispose();
+  }
+  return 0;
+}
+
+async function datasetSource(spec: string, run: Awaited<ReturnType<typeof openRun>>) {
+  const ds = await loadDataset(spec);
+  const { normalizeBatch } = await import("../data/augment.js");
+  return {
+    n: ds.n,
+    inputs: async (idx: Int32Array) =>
+      tensor(normalizeBatch(await ds.readRaw(idx), idx.length, ds.shape, run.info.normalization), [idx.length, ...ds.shape], "float32"),
+  };
+}
+
+async function propagateCmd(argv: string[]): Promise<number> {
+  const { config, flags } = parseFlags(argv, { embeddings: "string", labelsFile: "string" });
+  const embFile = flags.embeddings as string | undefined;
+  const labelsFile = (config.labels as string | undefined) ?? (flags.labelsFile as string | undefined);
+  const out = config.out as string | undefined;
+  if (!embFile || !labelsFile || !out) throw new Error("usage: llp propagate --embeddings X.npy --labels Y.npy|.csv --out FILE.csv");
+  const cfg = resolveConfig({ ...config, labels: labelsFile, out });
+  const ds = await loadNpyFeatures(embFile, { labels: labelsFile }); // checks shapes, NaN/Inf, label range
+  if (ds.shape.length !== 1) throw new Error(`${embFile}: expected a [N, D] matrix of embeddings`);
+  const n = ds.n;
+  const labels = ds.labels;
+  const C = ds.numClasses;
+  const V = keep(F.normalize(tensor(ds.data as Float32Array, [n, ds.shape[0] as number]), 1));
+  const rows = Int32Array.from(Array.from(labels).flatMap((y, i) => (y >= 0 ? [i] : [])));
+  if (rows.length === 0) throw new Error(`${labelsFile}: no labelled rows (all -1)`);
+  const res = tidy(() => {
+    const idx = tensor(rows, [rows.length], "int32").long();
+    const VL = V.indexSelect(0, idx);
+    const YL = tensor(
+      Int32Array.from(rows, (i) => labels[i] as number),
+      [rows.length],
+      "int32",
+    ).long();
+    const logRho = cfg.propagation === "llp" ? logDensity(VL, V, cfg.T, cfg.tau) : null;
+    const ys: Tensor[] = [];
+    const cs: Tensor[] = [];
+    for (let s = 0; s < n; s += 4096) {
+      const p = propagate(V.slice(0, s, Math.min(n, s + 4096)), VL, YL, { K: cfg.K, tau: cfg.tau, numClasses: C, logRho });
+      ys.push(p.y);
+      cs.push(p.c);
+    }
+    return { y: cat(ys).toNumbers(), c: cat(cs).toNumbers() };
+  });
+  V.dispose();
+  const lines = ["index,label,confidence,given"];
+  for (let i = 0; i < n; i++) {
+    const given = (labels[i] as number) >= 0;
+    lines.push(`${i},${given ? labels[i] : res.y[i]},${given ? 1 : res.c[i]},${given ? 1 : 0}`);
+  }
+  const { writeFileAtomic } = await import("../torch/safetensors.js");
+  writeFileAtomic(out, `${lines.join("\n")}\n`);
+  process.stdout.write(`${JSON.stringify({ out, n, labelled: rows.length, classes: C, propagation: cfg.propagation })}\n`);
+  return 0;
+}
+
+function one(pos: string[], what: string): string {
+  if (pos.length !== 1) throw new Error(`expected one ${what}, got ${pos.length}`);
+  return pos[0] as string;
+}
+function argvValue(argv: string[], flag: string): string | undefined {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1] : undefined;
+}

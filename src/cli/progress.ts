@@ -1,0 +1,46 @@
+// Turns training events into terminal output: a one-line progress bar on a TTY, plain lines
+// (one per epoch) otherwise.
+import type { TrainEvent } from "../train/types.js";
+
+const f = (x: number, d = 4) => (Number.isFinite(x) ? x.toFixed(d) : "-");
+
+export class Progress {
+  readonly tty: boolean;
+  #steps = 0;
+  constructor(readonly out: NodeJS.WriteStream = process.stderr) {
+    this.tty = Boolean(out.isTTY);
+  }
+  on(ev: TrainEvent): void {
+    switch (ev.type) {
+      case "start":
+        this.#steps = ev.stepsPerEpoch;
+        this.out.write(
+          `llp: ${ev.config.method} on ${ev.config.data}: ${ev.n} training points, ${ev.labelled} labelled, ${ev.stepsPerEpoch} steps/epoch${ev.resumedFrom !== null ? `, resumed after epoch ${ev.resumedFrom}` : ""}\n`,
+        );
+        break;
+      case "step":
+        if (this.tty && ev.step % 5 === 0) {
+          const w = 30;
+          const done = Math.min(w, Math.round((w * (ev.step + 1)) / Math.max(1, this.#steps)));
+          this.out.write(`\r  epoch ${ev.epoch} [${"#".repeat(done)}${".".repeat(w - done)}] ${ev.phase} loss ${f(ev["loss/total"], 3)}`);
+        }
+        break;
+      case "epoch":
+        if (this.tty) this.out.write("\r\x1b[K");
+        this.out.write(
+          `  epoch ${ev.epoch} ${ev.phase.padEnd(10)} loss ${f(ev["loss/total"], 3)}  val ${f(ev["val/top1"])}  val-knn ${f(ev["val/knnTop1"])}  pseudo-acc ${f(ev["monitor/pseudoLabelAccuracy"])}  conf ${f(ev["monitor/confidence"], 3)}  lr ${ev["monitor/lr"]}  ${f(ev.epoch_s, 1)}s\n`,
+        );
+        break;
+      case "lrDrop":
+        this.out.write(`  validation saturated: lr -> ${ev.lr}\n`);
+        break;
+      case "end":
+        this.out.write(
+          `  done: test top-1 ${f(ev.summary.test_top1)}  top-5 ${f(ev.summary.test_top5)}  kNN ${f(ev.summary.knn_top1)}  (${f(ev.summary.wall_s, 0)} s)\n`,
+        );
+        break;
+      default:
+        break;
+    }
+  }
+}

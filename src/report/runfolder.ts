@@ -1,0 +1,48 @@
+// The run folder: config.json, split.json, data.json, events.jsonl, summary.json, checkpoint.
+// Every JSON file is written atomically; events.jsonl is appended one line per event.
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "../config.js";
+import { writeFileAtomic } from "../torch/safetensors.js";
+import type { TrainEvent } from "../train/types.js";
+
+export function writeJson(path: string, value: unknown): void {
+  writeFileAtomic(path, `${JSON.stringify(value, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2)}\n`);
+}
+
+export function readJson<T>(path: string): T {
+  if (!existsSync(path)) throw new Error(`${path}: missing`);
+  return JSON.parse(readFileSync(path, "utf8")) as T;
+}
+
+/** runs/<dataset>.<labels>@<seed>-<method>, as FixMatch names runs by their split. */
+export function defaultRunDir(cfg: Config): string {
+  const ds =
+    cfg.data
+      .replace(/[^A-Za-z0-9_.-]+/g, "_")
+      .replace(/^_+|_+$/g, "")
+      .slice(-40) || "data";
+  const lab = cfg.labelled ?? (cfg.labelsPerClass !== null ? `${cfg.labelsPerClass}pc` : "given");
+  return join("runs", `${ds}.${lab.replace("%", "pct")}@${cfg.seed}-${cfg.method}`);
+}
+
+export function createRunDir(dir: string, cfg: Config): void {
+  mkdirSync(dir, { recursive: true });
+  writeJson(join(dir, "config.json"), cfg);
+}
+
+/** Appends each event to events.jsonl; writes summary.json at the end. */
+export class EventLog {
+  readonly path: string;
+  constructor(readonly dir: string) {
+    this.path = join(dir, "events.jsonl");
+  }
+  write(ev: TrainEvent): void {
+    const line =
+      ev.type === "start"
+        ? { type: "start", n: ev.n, labelled: ev.labelled, stepsPerEpoch: ev.stepsPerEpoch, resumedFrom: ev.resumedFrom }
+        : ev;
+    appendFileSync(this.path, `${JSON.stringify(line, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v))}\n`);
+    if (ev.type === "end") writeJson(join(this.dir, "summary.json"), ev.summary);
+  }
+}

@@ -1,0 +1,74 @@
+// Whole runs: train into a run folder (or resume one), and reopen a finished run for eval,
+// predict and embed. Library code: no printing; events go to the caller's callback.
+import { join } from "node:path";
+import { type Config, resolveConfig } from "../config.js";
+import type { Normalization } from "../data/augment.js";
+import { createRunDir, EventLog, readJson, writeJson } from "../report/runfolder.js";
+import { setNumThreads } from "../torch/threads.js";
+import { loadCheckpoint, type TrainState } from "./checkpoint.js";
+import { type PreparedData, prepareData } from "./data.js";
+import { buildState, disposeState, evaluateState, train } from "./loop.js";
+import type { Summary, TrainEvent } from "./types.js";
+
+export interface DataInfo {
+  inputShape: number[];
+  classNames: string[];
+  normalization: Normalization;
+  split: string;
+}
+
+/** Trains into runDir (config.json, split.json, data.json, events.jsonl, summary.json, checkpoint). */
+export async function runTraining(
+  cfg: Config,
+  runDir: string,
+  opts: { resume: boolean; onEvent?: (ev: TrainEvent) => void },
+): Promise<Summary> {
+  if (cfg.threads !== null) setNumThreads(cfg.threads);
+  if (!opts.resume) createRunDir(runDir, cfg);
+  const prepared = await prepareData(cfg, runDir);
+  const info: DataInfo = {
+    inputShape: prepared.data.inputShape,
+    classNames: prepared.data.classNames,
+    normalization: prepared.normalization,
+    split: prepared.split.name,
+  };
+  writeJson(join(runDir, "data.json"), info);
+  const log = new EventLog(runDir);
+  let summary: Summary | null = null;
+  for await (const ev of train(cfg, prepared.data, { runDir, resume: opts.resume })) {
+    log.write(ev);
+    opts.onEvent?.(ev);
+    if (ev.type === "end") summary = ev.summary;
+  }
+  return summary as Summary;
+}
+
+export function readRunConfig(runDir: string): Config {
+  return resolveConfig(readJson<Record<string, unknown>>(join(runDir, "config.json")));
+}
+
+export interface OpenRun {
+  cfg: Config;
+  prepared: PreparedData;
+  state: TrainState;
+  info: DataInfo;
+  dispose(): void;
+}
+
+/** Rebuilds a run's network, bank and label state from its folder. */
+export async function openRun(runDir: string): Promise<OpenRun> {
+  const cfg = readRunConfig(runDir);
+  if (cfg.threads !== null) setNumThreads(cfg.threads);
+  const prepared = await prepareData(cfg, runDir);
+  const state = buildState(cfg, prepared.data);
+  loadCheckpoint(runDir, state);
+  state.net.eval();
+  return { cfg, prepared, state, info: readJson<DataInfo>(join(runDir, "data.json")), dispose: () => disposeState(state) };
+}
+
+/** Test (or validation) accuracy of a finished run: classifier top-1/top-5 and bank kNN. */
+export async function evaluateRun(run: OpenRun, on: "test" | "validation" = "test") {
+  const set = on === "test" ? run.prepared.data.test : run.prepared.data.validation;
+  if (!set) throw new Error("this dataset has no test set; pass --test PATH when training");
+  return evaluateState(run.state, set, run.cfg, run.prepared.data.numClasses);
+}

@@ -171,7 +171,7 @@ export class Augmenter {
     for (let x = 0; x < W; x++) cols[x] = padIndex((flip ? W - 1 - x : x) + dx - p, W, reflect);
     for (let c = 0; c < C; c++) {
       const a = scale / (this.#norm.std[c] as number);
-      const z = -(this.#norm.mean[c] as number) / (this.#norm.std[c] as number); // value of a zero pixel
+      const z = (0 - (this.#norm.mean[c] as number)) / (this.#norm.std[c] as number); // value of a zero pixel
       const plane = c * H * W;
       for (let y = 0; y < H; y++) {
         const sy = rows[y] as number;
@@ -193,7 +193,7 @@ export class Augmenter {
     const [C, H, W] = [this.#c, this.#h, this.#w];
     const [top, left, ch, cw] = cropBox(H, W, o.scale, o.ratio, u);
     let k = 4 * ATTEMPTS;
-    const flip = o.flip && (u[k++] as number) < 0.5;
+    const flip = (u[k++] as number) < 0.5 && o.flip;
     const gray = (u[k++] as number) < o.grayscale;
     const factor = (spread: number, v: number) => Math.max(0, 1 - spread) + v * (1 + spread - Math.max(0, 1 - spread));
     const bright = factor(o.brightness, u[k++] as number);
@@ -263,7 +263,7 @@ export function normalizeBatch(raw: RawExamples, batch: number, shape: readonly 
   if (raw.length !== batch * d) throw new RangeError(`normalize: ${raw.length} values are not ${batch} examples of [${shape}]`);
   for (let c = 0; c < channels; c++) {
     const a = scale / (norm.std[c] as number);
-    const z = -(norm.mean[c] as number) / (norm.std[c] as number);
+    const z = (0 - (norm.mean[c] as number)) / (norm.std[c] as number);
     for (let b = 0; b < batch; b++) {
       const o0 = b * d + c * inner;
       for (let i = o0; i < o0 + inner; i++) out[i] = (raw[i] as number) * a + z;

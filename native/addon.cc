@@ -1,6 +1,8 @@
 // Module entry: process-wide settings (allocator, threads) and the op families.
 #include <malloc.h>
 
+#include <cstdlib>
+
 #include <ATen/Parallel.h>
 #include <torch/version.h>
 
@@ -11,8 +13,11 @@ namespace llp {
 // glibc returns large blocks (> 128 KiB by default) to the OS with munmap and faults them
 // back in on the next step; for a training step's ~30 MB activations that is 4-10x slower.
 // Raising the mmap and trim thresholds keeps freed blocks in the heap for reuse.
+// glibc's own variables, when set, win: the addon then leaves malloc as the user asked
+// (bench/engine.ts uses this to time llp with a low threshold).
 static bool g_mallopt_applied = false;
 static void TuneAllocator() {
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr || std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr) return;
   const int big = 1 << 30;
   bool ok = mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1;  // glibc's maximum on 64-bit
   ok = (mallopt(M_TRIM_THRESHOLD, big) == 1) && ok;

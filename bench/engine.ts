@@ -1,0 +1,246 @@
+// `npm run bench:engine`: llp's training step against PyTorch's, same libtorch, same threads.
+// A step is forward + cross-entropy + backward + SGD (momentum 0.9, weight decay 5e-4), batch 128.
+//
+// Every engine runs as a persistent worker that times N steps per request (JSON lines over
+// stdin/stdout), so all stay warm; each round asks every worker in turn, alternating the order,
+// and each side's median over rounds is reported. Workers:
+//   llp               this process
+//   pytorch           bench/engine_pytorch.py with glibc's mmap/trim thresholds raised: its best,
+//                     and what llp's addon sets for itself at load
+//   pytorch-malloc    the same with glibc's default malloc (context)
+//   llp-low-mmap      llp in a child process with MALLOC_MMAP_THRESHOLD_=131072 (the addon then
+//                     leaves malloc alone): what the allocator tuning is worth (context)
+// The context workers run for the nets in --context (default small-cnn; resnet18 takes minutes).
+//
+//   npm run bench:engine -- [--rounds 5] [--threads N] [--nets small-cnn,resnet18] [--context small-cnn] [--no-write]
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus } from "node:os";
+import { dirname } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { allocatorTuned, F, Generator, keep, SGD, setNumThreads, type Tensor, tidy, torchVersion } from "../src/torch/index.js";
+import { ResNet18, smallCnn } from "./nets.js";
+
+type Net = "small-cnn" | "resnet18";
+const BATCH = 128;
+/** Steps per timed request: enough to average a step's jitter, few enough for 5+ rounds. */
+const STEPS: Record<Net, number> = { "small-cnn": 8, resnet18: 2 };
+const WARMUP = 2;
+const PYTHON = "/usr/bin/python3"; // Debian's python3-torch: the same libtorch 1.13 as the addon
+const TUNED_MALLOC = { MALLOC_MMAP_THRESHOLD_: "33554432", MALLOC_TRIM_THRESHOLD_: "1073741824" };
+const LOW_MMAP = { MALLOC_MMAP_THRESHOLD_: "131072", MALLOC_TRIM_THRESHOLD_: "131072" }; // glibc's initial defaults, fixed
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "5" },
+    threads: { type: "string", default: String(availableParallelism()) },
+    nets: { type: "string", default: "small-cnn,resnet18" },
+    context: { type: "string", default: "small-cnn" },
+    worker: { type: "boolean", default: false },
+    "no-write": { type: "boolean", default: false },
+  },
+});
+const rounds = Number(args.rounds);
+const threads = Number(args.threads);
+const repo = fileURLToPath(new URL("../..", import.meta.url));
+
+interface Timing {
+  /** Wall-clock ms per step. */
+  ms: number[];
+  /** Process CPU ms per step (all threads): steadier than wall time on a shared machine. */
+  cpu_ms: number[];
+}
+
+/** llp's training step for a net, on fixed seeded data. */
+function llpStep(net: Net): () => void {
+  const gen = new Generator(0);
+  const model = net === "small-cnn" ? smallCnn(gen) : new ResNet18(gen);
+  const x = keep(gen.randn(net === "small-cnn" ? [BATCH, 1, 28, 28] : [BATCH, 3, 32, 32])); // [B,C,H,W]
+  const y = keep(gen.randint(0, 10, [BATCH])); // [B]
+  const opt = SGD.forModule(model, { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  model.train();
+  return () => {
+    tidy(() => {
+      const loss: Tensor = F.crossEntropy(model.forward(x), y);
+      loss.backward();
+    });
+    opt.step();
+    opt.zeroGrad();
+  };
+}
+
+/** In-process llp timings; models are built on first use and kept (like the Python worker). */
+const llpSteps = new Map<Net, () => void>();
+function timeLlp(net: Net, n: number): Timing {
+  let step = llpSteps.get(net);
+  if (step === undefined) {
+    step = llpStep(net);
+    llpSteps.set(net, step);
+  }
+  const t: Timing = { ms: [], cpu_ms: [] };
+  for (let i = 0; i < n; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    step();
+    t.ms.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    t.cpu_ms.push((c.user + c.system) / 1e3);
+  }
+  return t;
+}
+
+/** Worker mode: answer {"net", "steps"} requests on stdin with timings, as engine_pytorch.py does. */
+async function serve(): Promise<void> {
+  setNumThreads(threads);
+  console.log(JSON.stringify({ ready: true, torch: torchVersion(), threads, allocator_tuned: allocatorTuned() }));
+  for await (const line of createInterface({ input: process.stdin })) {
+    const req = JSON.parse(line) as { net?: Net; steps?: number; quit?: boolean };
+    if (req.quit) break;
+    console.log(JSON.stringify(timeLlp(req.net as Net, req.steps as number)));
+  }
+}
+
+/** A persistent worker process answering one JSON line per request. */
+class Worker {
+  readonly #proc;
+  readonly #lines: AsyncIterator<string>;
+  ready: Record<string, unknown> = {};
+
+  constructor(cmd: string, argv: string[], env: Record<string, string>) {
+    this.#proc = spawn(cmd, argv, {
+      env: { ...process.env, ...env, OMP_NUM_THREADS: String(threads), LLP_THREADS: String(threads) },
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    this.#lines = createInterface({ input: this.#proc.stdout })[Symbol.asyncIterator]();
+  }
+  async #read(): Promise<Record<string, unknown>> {
+    const r = await this.#lines.next();
+    if (r.done) throw new Error("benchmark worker exited early");
+    return JSON.parse(r.value);
+  }
+  async start(): Promise<this> {
+    this.ready = await this.#read();
+    return this;
+  }
+  async time(net: Net, steps: number): Promise<Timing> {
+    this.#proc.stdin.write(`${JSON.stringify({ net, steps })}\n`);
+    return (await this.#read()) as unknown as Timing;
+  }
+  close(): void {
+    this.#proc.stdin.end(`${JSON.stringify({ quit: true })}\n`);
+  }
+}
+
+const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
+const median = (a: number[]) => {
+  const s = [...a].sort((p, q) => p - q);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const r2 = (v: number) => Math.round(v * 100) / 100;
+
+async function main(): Promise<void> {
+  setNumThreads(threads);
+  const nets = (args.nets as string).split(",") as Net[];
+  const context = new Set((args.context as string).split(",").filter((s) => s !== ""));
+  const script = `${repo}bench/engine_pytorch.py`;
+  const py = await new Worker(PYTHON, [script, String(threads)], TUNED_MALLOC).start();
+  if (py.ready.mmap_threshold_raised !== true) throw new Error("MALLOC_MMAP_THRESHOLD_ did not take effect in PyTorch's process");
+  const useContext = nets.some((n) => context.has(n));
+  const pyMalloc = useContext ? await new Worker(PYTHON, [script, String(threads)], {}).start() : null;
+  const llpLow = useContext
+    ? await new Worker(process.execPath, [fileURLToPath(import.meta.url), "--worker", "--threads", String(threads)], LOW_MMAP).start()
+    : null;
+  if (llpLow && llpLow.ready.allocator_tuned !== false) throw new Error("llp-low-mmap worker still tuned its allocator");
+
+  const results = [];
+  for (const net of nets) {
+    const n = STEPS[net];
+    const sides: [string, (steps: number) => Promise<Timing>][] = [
+      ["llp", async (k) => timeLlp(net, k)],
+      ["pytorch", (k) => py.time(net, k)],
+    ];
+    if (context.has(net) && pyMalloc && llpLow) {
+      sides.push(["pytorch-malloc", (k) => pyMalloc.time(net, k)], ["llp-low-mmap", (k) => llpLow.time(net, k)]);
+    }
+    // warm-up: the first steps allocate, pick kernels and grow the heaps
+    for (const [, time] of sides) await time(WARMUP);
+    const ms = new Map(sides.map(([name]) => [name, [] as number[]]));
+    const cpu = new Map(sides.map(([name]) => [name, [] as number[]]));
+    for (let r = 0; r < rounds; r++) {
+      // alternate who goes first, so a slow phase of a shared machine hits every side
+      const order = r % 2 === 0 ? sides : [...sides].reverse();
+      for (const [name, time] of order) {
+        const t = await time(n);
+        ms.get(name)?.push(mean(t.ms));
+        cpu.get(name)?.push(mean(t.cpu_ms));
+      }
+      console.error(`${net} round ${r + 1}/${rounds}: ${sides.map(([s]) => `${s} ${ms.get(s)?.at(-1)?.toFixed(1)} ms`).join(", ")}`);
+    }
+    const med = (m: Map<string, number[]>, name: string) => (m.has(name) ? r2(median(m.get(name) as number[])) : null);
+    const llpMs = med(ms, "llp") as number;
+    const pyMs = med(ms, "pytorch") as number;
+    results.push({
+      net,
+      llp_ms: llpMs,
+      pytorch_ms: pyMs,
+      ratio: r2(llpMs / pyMs),
+      runs: rounds,
+      steps_per_run: n,
+      llp_cpu_ms: med(cpu, "llp"),
+      pytorch_cpu_ms: med(cpu, "pytorch"),
+      pytorch_default_malloc_ms: med(ms, "pytorch-malloc"),
+      llp_low_mmap_ms: med(ms, "llp-low-mmap"),
+      rounds_ms: Object.fromEntries([...ms].map(([k, v]) => [k, v.map(r2)])),
+    });
+  }
+  for (const w of [py, pyMalloc, llpLow]) w?.close();
+
+  const report = {
+    machine: {
+      cpu: cpus()[0]?.model ?? "unknown",
+      cores: availableParallelism(),
+      node: process.version,
+      torch: torchVersion(),
+      pytorch: py.ready.torch,
+      date: new Date().toISOString(),
+    },
+    threads,
+    batch: BATCH,
+    step: "forward + cross-entropy + backward + SGD(momentum 0.9, weight decay 5e-4)",
+    command: `npm run bench:engine -- ${process.argv.slice(2).join(" ")}`.trim(),
+    allocator: {
+      llp_allocator_tuned: allocatorTuned(),
+      pytorch_env: TUNED_MALLOC,
+      pytorch_mmap_threshold_raised: py.ready.mmap_threshold_raised,
+      llp_low_mmap_env: LOW_MMAP,
+    },
+    results,
+  };
+  console.log("| net | llp ms | pytorch ms | ratio | llp cpu ms | pytorch cpu ms | pytorch default-malloc ms | llp low-mmap ms | runs |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const r of results) {
+    const cells = [
+      r.llp_ms,
+      r.pytorch_ms,
+      r.ratio,
+      r.llp_cpu_ms,
+      r.pytorch_cpu_ms,
+      r.pytorch_default_malloc_ms ?? "-",
+      r.llp_low_mmap_ms ?? "-",
+      r.runs,
+    ];
+    console.log(`| ${r.net} | ${cells.join(" | ")} |`);
+  }
+  if (!args["no-write"]) {
+    const out = `${repo}bench/results/engine.json`;
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+    console.error(`wrote ${out}`);
+  }
+}
+
+if (args.worker) await serve();
+else await main();

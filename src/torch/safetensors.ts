@@ -48,6 +48,7 @@ export function deserialize(buf: Uint8Array, source = "safetensors data"): { ten
   } catch (e) {
     return fail(`header is not JSON: ${(e as Error).message}`);
   }
+  if (header === null || typeof header !== "object" || Array.isArray(header)) fail("header is not a JSON object");
   const dataStart = 8 + n;
   const dataLen = buf.byteLength - dataStart;
   const tensors = new Map<string, Tensor>();
@@ -57,6 +58,7 @@ export function deserialize(buf: Uint8Array, source = "safetensors data"): { ten
       metadata = entry as Metadata;
       continue;
     }
+    if (entry === null || typeof entry !== "object") fail(`"${name}" is not a tensor entry`);
     const e = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
     const dtype = fromST[e.dtype];
     if (dtype === undefined) fail(`"${name}" has unsupported dtype ${e.dtype}`);

@@ -119,6 +119,8 @@ tidyTest("corrupt inputs throw errors that say what is wrong", () => {
     [new Uint8Array(3), /shorter than its 8-byte header length/],
     [good.subarray(0, 40), /header length \d+ exceeds file size 40/],
     [withHeader("{not json"), /header is not JSON/],
+    [withHeader("null"), /header is not a JSON object/],
+    [withHeader('{"x":3}'), /"x" is not a tensor entry/],
     [withHeader('{"x":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}'), /"x" has unsupported dtype F16/],
     [withHeader('{"x":{"dtype":"F32","data_offsets":[0,4]}}'), /"x" lacks shape or data_offsets/],
     [withHeader('{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}'), /byte range 0..8 does not match shape \[3\] of F32/],

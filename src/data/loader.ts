@@ -1,16 +1,16 @@
 // Batches {index, x, label} for training and evaluation, prepared ahead of the consumer.
 //
-// Each epoch is an async iterator. While the consumer trains on batch t, the reads of batches
-// t+1..t+prefetch are in flight: for image folders that decoding runs on libuv's threads and
-// overlaps the step. The CPU work that is JavaScript (gather, augmentation, normalisation) runs
-// on the main thread between steps and is counted, honestly, as waiting. `stats` reports it.
-
+// Each epoch is an async iterator. While the consumer trains on batch t, batches t+1..t+prefetch
+// are being prepared: image decoding on libuv's threads, augmentation and normalisation on a
+// worker thread (prepareIn: "worker"), so both overlap a synchronous training step. What is
+// left on the main thread (gathering examples, making tensors) is counted as waiting in `stats`.
 import type { Generator } from "../torch/random.js";
 import { keep } from "../torch/scope.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
-import { Augmenter, type AugmentOptions, type Normalization, normalizeBatch } from "./augment.js";
+import type { AugmentOptions, Normalization } from "./augment.js";
 import type { Dataset } from "./dataset.js";
 import { rejectUnknownKeys } from "./errors.js";
+import { makePreparer, type Preparer } from "./prepare.js";
 import { BatchSampler, SAMPLER_KEYS, type SamplerOptions } from "./sampler.js";
 import { gather } from "./subset.js";
 
@@ -21,8 +21,13 @@ export interface LoaderOptions extends SamplerOptions {
   normalize?: Normalization | null;
   /** Batches whose reads are started ahead of the one being consumed. Default: 2. */
   prefetch?: number;
+  /**
+   * Where augmentation and normalisation run: "worker" (one worker thread per loader, so they
+   * overlap training) or "main" (between steps). Same values either way. Default: "worker".
+   */
+  prepareIn?: "worker" | "main";
 }
-const LOADER_KEYS = [...SAMPLER_KEYS, "augment", "normalize", "prefetch"];
+const LOADER_KEYS = [...SAMPLER_KEYS, "augment", "normalize", "prefetch", "prepareIn"];
 
 /** One batch. The consumer owns its tensors: dispose() (or `using`) when done. */
 export class Batch implements Disposable {
@@ -62,7 +67,7 @@ export class LoaderStats {
   waitMs = 0;
   /** ms of wall time while epochs were being iterated (the consumer's work included). */
   totalMs = 0;
-  /** ms of main-thread batch preparation (augmentation, normalisation, tensor creation). */
+  /** ms of batch preparation (augmentation, normalisation, tensor creation), on whichever thread. */
   prepareMs = 0;
   /** waitMs / totalMs: the share of training time lost to data (target < 0.05). */
   get waitFraction(): number {
@@ -84,8 +89,7 @@ export class DataLoader {
   readonly stats = new LoaderStats();
   readonly prefetch: number;
   readonly #gen: Generator | null;
-  readonly #augmenter: Augmenter | null;
-  readonly #normalize: Normalization | null;
+  readonly #preparer: Preparer;
 
   /**
    * gen: the run's generator. The loader forks its own stream from it at construction, so the
@@ -98,20 +102,24 @@ export class DataLoader {
     gen: Generator | null = null,
   ) {
     rejectUnknownKeys(options, LOADER_KEYS, "loader");
-    const { augment = null, normalize = null, prefetch = 2, ...samplerOptions } = options;
+    const { augment = null, normalize = null, prefetch = 2, prepareIn = "worker", ...samplerOptions } = options;
     if (!Number.isInteger(prefetch) || prefetch < 0) throw new Error(`loader: prefetch must be a non-negative integer, got ${prefetch}`);
     this.prefetch = prefetch;
     const needsGen = (samplerOptions.shuffle ?? true) || augment !== null;
     if (needsGen && gen === null) throw new Error("loader: shuffling and augmentation need a Generator");
     this.#gen = gen === null ? null : gen.fork();
     this.sampler = new BatchSampler(dataset.labels, dataset.numClasses, samplerOptions, this.#gen);
-    this.#augmenter = augment === null ? null : new Augmenter(dataset.shape, augment, normalize);
-    this.#normalize = normalize;
-    if (normalize !== null && augment === null) normalizeBatch(new Float32Array(0), 0, dataset.shape, normalize); // checks sizes
+    if (prepareIn !== "worker" && prepareIn !== "main") throw new Error(`loader: prepareIn must be "worker" or "main", got ${prepareIn}`);
+    this.#preparer = makePreparer(prepareIn, dataset.shape, augment, normalize);
   }
 
   get batchesPerEpoch(): number {
     return this.sampler.batchesPerEpoch;
+  }
+
+  /** Stops the preparation worker (it does not keep the process alive when idle anyway). */
+  close(): Promise<void> {
+    return this.#preparer.close();
   }
 
   resetStats(): void {
@@ -151,17 +159,17 @@ export class DataLoader {
   /** Starts preparing a batch; the uniforms are drawn now, in schedule order, so results do not depend on timing. */
   #schedule(indices: Int32Array): Promise<Batch> {
     const B = indices.length;
-    const u = this.#augmenter === null ? null : (this.#gen as Generator).uniforms(B * this.#augmenter.drawsPerExample);
-    const p = this.dataset.readRaw(indices).then((raw) => {
-      const t0 = performance.now();
-      const values =
-        this.#augmenter === null || u === null
-          ? normalizeBatch(raw, B, this.dataset.shape, this.#normalize)
-          : this.#augmenter.apply(raw, B, u);
-      const batch = new Batch(indices, keep(tensor(values, [B, ...this.dataset.shape], "float32")), gather(this.dataset.labels, indices));
-      this.stats.prepareMs += performance.now() - t0;
-      return batch;
-    });
+    const draws = this.#preparer.drawsPerExample;
+    const u = draws === 0 ? null : (this.#gen as Generator).uniforms(B * draws);
+    const p = this.dataset
+      .readRaw(indices)
+      .then((raw) => this.#preparer.prepare(raw, B, u))
+      .then(({ values, ms }) => {
+        const t0 = performance.now();
+        const batch = new Batch(indices, keep(tensor(values, [B, ...this.dataset.shape], "float32")), gather(this.dataset.labels, indices));
+        this.stats.prepareMs += ms + performance.now() - t0;
+        return batch;
+      });
     p.catch(() => {}); // rejections surface when the batch is awaited
     return p;
   }

@@ -114,21 +114,22 @@ test("loader: batches carry index, label (-1) and x; int64 tensors agree; no lea
 test("loader: breaking out early frees the batches prepared ahead", async () => {
   const ds = images(64, 2);
   const before = liveTensors();
-  const loader = new DataLoader(ds, { batchSize: 8, prefetch: 3 }, new Generator(0));
+  const loader = new DataLoader(ds, { batchSize: 8, prefetch: 3, augment: { kind: "padCrop" } }, new Generator(0));
   for await (const b of loader.epoch()) {
     b.dispose();
     break;
   }
+  await loader.close(); // with batches still in the worker: must not hang
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(liveTensors(), before);
 });
 
 test("loader: same seed, same augmented batches; normalisation applied", async () => {
   const ds = images(40, 2);
-  const run = async (seed: number) => {
+  const run = async (seed: number, prepareIn: "worker" | "main" = "worker") => {
     const loader = new DataLoader(
       ds,
-      { batchSize: 16, augment: { kind: "padCrop", pad: 1 }, normalize: { mean: [0.5], std: [0.25] } },
+      { batchSize: 16, augment: { kind: "padCrop", pad: 1 }, normalize: { mean: [0.5], std: [0.25] }, prepareIn },
       new Generator(seed),
     );
     const out: number[][] = [];
@@ -136,10 +137,12 @@ test("loader: same seed, same augmented batches; normalisation applied", async (
       out.push([...Array.from(b.index), ...Array.from(b.x.toArray() as Float32Array)]);
       b.dispose();
     }
+    await loader.close();
     return out;
   };
   const a = await run(3);
   assert.deepEqual(a, await run(3));
+  assert.deepEqual(a, await run(3, "main"), "the worker thread and the main thread agree");
   assert.notDeepEqual(a, await run(4));
   // zero padding becomes (0 - 0.5) / 0.25 = -2 after normalisation; all values in [-2, 2]
   assert.ok(a.flatMap((r) => r.slice(16)).every((v) => v >= -2 && v <= 2));

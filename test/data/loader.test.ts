@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import sharp from "sharp";
-import { BatchSampler, DataLoader, loadImageFolder, MemoryDataset } from "../../src/data/index.js";
+import { BatchSampler, DataError, DataLoader, loadImageFolder, MemoryDataset } from "../../src/data/index.js";
 import { Generator } from "../../src/torch/random.js";
 import { liveTensors } from "../../src/torch/scope.js";
 import { histogram, tempDir } from "./helpers.js";
@@ -173,4 +173,31 @@ test("loader over a lazy image folder, with a simulated training step", async ()
   assert.equal(ds.decoded, 24);
   assert.equal(liveTensors(), before);
   assert.ok(loader.stats.totalMs >= 15);
+});
+
+test("loader: an image that does not decode fails the epoch with the file's name, nothing leaks", async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, "a"));
+  for (let i = 0; i < 6; i++) {
+    await sharp(Buffer.alloc(4 * 4 * 3, 9), { raw: { width: 4, height: 4, channels: 3 } })
+      .png()
+      .toFile(join(dir, "a", `${i}.png`));
+  }
+  writeFileSync(join(dir, "a", "3.png"), "broken");
+  const ds = await loadImageFolder(dir);
+  const loader = new DataLoader(ds, { batchSize: 2, shuffle: false, prefetch: 1 });
+  const before = liveTensors();
+  const seen: number[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const b of loader.epoch()) {
+        seen.push(...b.index);
+        b.dispose();
+      }
+    })(),
+    (e: unknown) => e instanceof DataError && e.file === join(dir, "a", "3.png"),
+  );
+  assert.deepEqual(seen, [0, 1]);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(liveTensors(), before);
 });

@@ -107,6 +107,7 @@ export function toTrainData(
       }
     } finally {
       waitFraction = loader.stats.waitFraction;
+      await loader.close();
     }
   }
 
@@ -122,7 +123,7 @@ export function toTrainData(
     classNames: [...train.classNames],
     labels: train.labels,
     trueLabels: train.trueLabels ?? null,
-    stepsPerEpoch: new DataLoader(train, { batchSize: cfg.batchSize, dropLast: true, shuffle: false }).batchesPerEpoch,
+    stepsPerEpoch: new DataLoader(train, { batchSize: cfg.batchSize, dropLast: true, shuffle: false, prepareIn: "main" }).batchesPerEpoch,
     epoch,
     inputs: (idx) => read(train, idx),
     validation: evalSet(validation),

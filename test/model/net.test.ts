@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { buildNet, type ModelName } from "../../src/model/net.js";
+import { Generator, liveTensors, noGrad, tidy } from "../../src/torch/index.js";
+import { assertClose } from "../helpers.js";
+
+const cases: [ModelName, number[], number][] = [
+  // model, input shape, width
+  ["small-cnn", [1, 28, 28], 8],
+  ["resnet18", [3, 32, 32], 8],
+  ["resnet50", [3, 32, 32], 4],
+  ["mlp", [20], 16],
+];
+
+for (const [model, shape, width] of cases) {
+  test(`${model}: unit-norm embedding [B, D] and logits [B, C]; eval is deterministic`, () => {
+    const before = liveTensors();
+    const gen = new Generator(0);
+    const net = buildNet({ model, inputShape: shape, numClasses: 7, embeddingDim: 16, width }, gen);
+    tidy(() => {
+      const x = gen.randn([3, ...shape]);
+      const { v, logits } = net.heads(x);
+      assert.deepEqual(v.shape, [3, 16]);
+      assert.deepEqual(logits.shape, [3, 7]);
+      assertClose(v.square().sum(1), [1, 1, 1], { rtol: 1e-5 });
+      net.eval();
+      const a = noGrad(() => net.heads(x).logits);
+      const b = noGrad(() => net.heads(x).logits);
+      assertClose(a, b, { rtol: 0, atol: 0 });
+      net.train();
+    });
+    // weight decay skips batch-norm parameters and biases
+    const noDecay = [...net.namedParameters()].filter(([, , o]) => !o.decay).map(([n]) => n);
+    assert.ok(
+      noDecay.every((n) => /(^|\.)(bn\w*|bn_out|net\.\d+)\.(weight|bias)$|\.bias$/.test(n)),
+      noDecay.join(","),
+    );
+    net.dispose();
+    assert.equal(liveTensors(), before);
+  });
+}
+
+test("pre-activation ResNet-18 at width 64 has the CIFAR ResNet-18 parameter count", () => {
+  const net = buildNet({ model: "resnet18", inputShape: [3, 32, 32], numClasses: 10, embeddingDim: 128, width: 64 }, new Generator(0));
+  // Oracle: the widely used CIFAR PreActResNet18 (kuangliu/pytorch-cifar) has 11,171,146
+  // parameters including its 512->10 classifier (5,130) and no final BN; ours adds the final
+  // BN-ReLU of He et al.'s v2 (2 x 512) and our two heads.
+  const heads = 512 * 128 + 128 + 512 * 10 + 10;
+  assert.equal(net.numParameters() - heads, 11171146 - 5130 + 1024);
+  net.dispose();
+});

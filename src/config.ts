@@ -32,6 +32,8 @@ export interface Config {
   propagation: PropagationKind;
   labelScheme: LabelScheme;
   irEpochs: number;
+  irLoss: "softmax" | "nce";
+  nceNoise: number;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -77,6 +79,8 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   propagation: { value: "llp", source: "paper Eq. 8" },
   labelScheme: { value: "stored", source: "original code: train on the label stored at the previous visit" },
   irEpochs: { value: 10, source: "paper Sec. 4: 10 epochs of Instance Recognition first" },
+  irLoss: { value: "softmax", source: "full-bank softmax (exact); 'nce' with a running Z for very large N (Wu et al. 2018)" },
+  nceNoise: { value: 4096, source: "noise samples per example for irLoss 'nce' (Wu et al. 2018: 4096)" },
   epochs: { value: 300, source: "upper bound on LLP epochs (paper: 200-400); plateau drops usually stop earlier" },
   batchSize: { value: 128, source: "paper Sec. 4" },
   lr: { value: 0.03, source: "paper Sec. 4" },
@@ -137,6 +141,8 @@ const CHECKS: { [K in keyof Config]: Check } = {
   propagation: oneOf("llp", "weighted-knn", "classifier"),
   labelScheme: oneOf("stored", "fresh"),
   irEpochs: num(0, 10000, true),
+  irLoss: oneOf("softmax", "nce"),
+  nceNoise: num(1, 1e6, true),
   epochs: num(0, 100000, true),
   batchSize: num(2, 65536, true),
   lr: num(0, 10),

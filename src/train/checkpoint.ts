@@ -18,6 +18,7 @@ export interface LoopState {
   plateau: PlateauState;
   wallS: number;
   bestVal: number;
+  nceZ: number | null; // NCE's running Z (irLoss "nce")
 }
 
 export interface TrainState {

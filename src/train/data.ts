@@ -68,11 +68,15 @@ export function toTrainData(
   test: Dataset | null,
   norm: Normalization,
   augment: AugmentOptions | null,
-  cfg: Pick<Config, "batchSize">,
+  cfg: Pick<Config, "batchSize" | "labelledPerBatch">,
 ): TrainData {
   const labelledPos = Int32Array.from(Array.from(train.labels).flatMap((y, i) => (y >= 0 ? [i] : [])));
   const labelledOnly = labelledPos.length > 0 ? new SubsetDataset(train, labelledPos) : null;
-  const steps = Math.floor(train.n / cfg.batchSize);
+  // Batches in one epoch of the main stream (with labelledPerBatch: one pass over the
+  // unlabelled points). The supervised baseline takes as many steps from the labelled points.
+  const stepsFor = (labelledPerBatch: number) =>
+    new DataLoader(train, { batchSize: cfg.batchSize, dropLast: true, shuffle: false, labelledPerBatch, prepareIn: "main" })
+      .batchesPerEpoch;
   let waitFraction = 0;
   const read = async (ds: Dataset, idx: Int32Array) =>
     tensor(normalizeBatch(await ds.readRaw(idx), idx.length, ds.shape, norm), [idx.length, ...ds.shape], "float32");
@@ -93,6 +97,7 @@ export function toTrainData(
       },
       gen,
     );
+    const steps = stepsFor(o.labelledPerBatch);
     let n = 0;
     try {
       while (n < (o.labelledOnly ? steps : loader.batchesPerEpoch)) {
@@ -123,7 +128,7 @@ export function toTrainData(
     classNames: [...train.classNames],
     labels: train.labels,
     trueLabels: train.trueLabels ?? null,
-    stepsPerEpoch: new DataLoader(train, { batchSize: cfg.batchSize, dropLast: true, shuffle: false, prepareIn: "main" }).batchesPerEpoch,
+    stepsPerEpoch: stepsFor(cfg.labelledPerBatch),
     epoch,
     inputs: (idx) => read(train, idx),
     validation: evalSet(validation),

@@ -34,7 +34,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
     ).long(),
   ); // [M]
   const totalEpochs = (cfg.method === "llp" ? cfg.irEpochs : 0) + cfg.epochs;
-  let loop: LoopState = { epoch: 0, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: -1 };
+  let loop: LoopState = { epoch: 0, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: -1, nceZ: null };
   if (o.resume && o.runDir) loop = loadCheckpoint(o.runDir, s).loop;
   else if (s.bank) await initBank(s.bank, s, data);
   const ctx: StepContext = {
@@ -48,6 +48,8 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
     labelledY,
     logRho: null,
     trueLabels: data.trueLabels,
+    gen: s.gen,
+    nceZ: loop.nceZ,
   };
   yield {
     type: "start",
@@ -84,6 +86,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         if (cfg.milestones) loop.plateau.stop = false;
       }
       loop.epoch = epoch + 1;
+      loop.nceZ = ctx.nceZ;
       loop.bestVal = Math.max(loop.bestVal, val.top1);
       loop.wallS += (Date.now() - tEpoch) / 1000;
       yield epochEvent(epoch, phase, s, data, val, lossSum / Math.max(1, step), loop.wallS, (Date.now() - tEpoch) / 1000);

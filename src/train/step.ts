@@ -1,12 +1,13 @@
 // One optimisation step of each phase. The step is the only writer of the memory bank and the
 // label state: it reads them, computes the loss, updates the network, then writes back.
 import type { Config } from "../config.js";
-import { aggregation, bankExp, categorization, instanceRecognition, llpLoss } from "../losses/losses.js";
+import { aggregation, bankExp, categorization, instanceRecognition, llpLoss, nceInstance } from "../losses/losses.js";
 import type { MemoryBank } from "../memory/bank.js";
 import type { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
 import { classifierLabels, propagate } from "../propagation/propagate.js";
 import type { SGD } from "../torch/optim.js";
+import type { Generator } from "../torch/random.js";
 import { tidy } from "../torch/scope.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
 import type { Batch, Phase } from "./types.js";
@@ -24,6 +25,10 @@ export interface StepContext {
   /** [M] log rho of the labelled points, refreshed once per epoch (null: weighted kNN) */
   logRho: Tensor | null;
   trueLabels: Int32Array | null;
+  /** the run's generator (NCE noise draws) */
+  gen: Generator;
+  /** NCE's running estimate of the partition function Z (irLoss "nce"); written here only */
+  nceZ: number | null;
 }
 
 export interface StepStats {
@@ -56,6 +61,21 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
       const y = tensor(batch.label, [b], "int32").long(); // [B], all labelled here
       loss = categorization(logits, y).mean();
       stats.categorization = loss.item();
+    } else if (phase === "ir" && cfg.irLoss === "nce") {
+      const noise = ctx.gen.randint(0, bank.n, [b, cfg.nceNoise]); // [B, m]
+      const zNow = ctx.nceZ ?? Number.NaN;
+      const est = (meanExp: number) => meanExp * bank.n; // Z ~ N E[exp(v_j.v/tau)]
+      const first = Number.isNaN(zNow);
+      const r = nceInstance(v, bank.V, index, noise, cfg.tau, first ? 1 : zNow);
+      // Z: the first batch's estimate, then a running average (momentum 0.9)
+      if (first) {
+        ctx.nceZ = est(r.meanExp);
+        loss = nceInstance(v, bank.V, index, noise, cfg.tau, ctx.nceZ).loss.mean();
+      } else {
+        ctx.nceZ = 0.9 * zNow + 0.1 * est(r.meanExp);
+        loss = r.loss.mean();
+      }
+      stats.instance = loss.item();
     } else if (phase === "ir") {
       loss = instanceRecognition(bankExp(v, bank.V, cfg.tau), index).mean();
       stats.instance = loss.item();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { aggregation, bankExp, categorization, instanceRecognition, llpLoss } from "../../src/losses/losses.js";
+import { aggregation, bankExp, categorization, instanceRecognition, llpLoss, nceInstance } from "../../src/losses/losses.js";
 import { F, Generator, tensor } from "../../src/torch/index.js";
 import { assertClose, tidyTest } from "../helpers.js";
 
@@ -79,4 +79,29 @@ tidyTest("aggregation gradient matches finite differences", () => {
     assertClose([g[k] as number], [fd], { rtol: 1e-5, atol: 1e-7, msg: `d/dx[${k}]` });
   }
   assert.ok(g.some((x) => x !== 0));
+});
+
+tidyTest("NCE instance loss matches Wu et al.'s criterion by hand", () => {
+  const tau = 0.5;
+  const Z = 3.7;
+  const { v, V, s } = setup(2, 2, 6, 3);
+  const index = [1, 4];
+  const noise = [
+    [0, 2, 5],
+    [3, 3, 1],
+  ];
+  const { loss, meanExp } = nceInstance(v, V, tensor(index, [2], "int64"), tensor(noise.flat(), [2, 3], "int64"), tau, Z);
+  const mPn = 3 / 6;
+  const expected = s.map((row, b) => {
+    const p = Math.exp((row[index[b] as number] as number) / tau) / Z;
+    let l = -Math.log(p / (p + mPn));
+    for (const j of noise[b] as number[]) {
+      const q = Math.exp((row[j] as number) / tau) / Z;
+      l -= Math.log(mPn / (q + mPn));
+    }
+    return l;
+  });
+  assertClose(loss, expected, { rtol: 1e-9 });
+  const all = s.flatMap((row, b) => (noise[b] as number[]).map((j) => Math.exp((row[j] as number) / tau)));
+  assertClose([meanExp], [all.reduce((a, c) => a + c, 0) / all.length], { rtol: 1e-9 });
 });

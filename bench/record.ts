@@ -1,0 +1,41 @@
+// Records finished runs in bench/results/accuracy.json: `node dist/bench/record.js RUN_DIR...`.
+// Each entry carries the command that reproduces it, rebuilt from the run's config.json
+// (every option that differs from its default), and the run's measured summary.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { arch, cpus } from "node:os";
+import { join } from "node:path";
+import { type Config, DEFAULTS } from "../src/config.js";
+
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const out = "bench/results/accuracy.json";
+const doc = existsSync(out) ? JSON.parse(readFileSync(out, "utf8")) : { runs: [] };
+
+for (const dir of process.argv.slice(2)) {
+  const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Config;
+  const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
+  const split = JSON.parse(readFileSync(join(dir, "split.json"), "utf8"));
+  const flags = Object.entries(cfg)
+    .filter(([k, v]) => k !== "out" && JSON.stringify(v) !== JSON.stringify(DEFAULTS[k as keyof Config].value))
+    .map(([k, v]) => `--${kebab(k)} ${Array.isArray(v) ? v.join(",") : v}`);
+  const entry = {
+    dataset: cfg.data,
+    labelled: cfg.labelled ?? `${split.counts.labelled} (${cfg.labelsPerClass ?? "?"}/class)`,
+    subset: cfg.subset,
+    train_points: split.counts.train,
+    method: cfg.method,
+    model: `${cfg.model}${cfg.width ? `-w${cfg.width}` : ""}`,
+    seed: cfg.seed,
+    test_top1: summary.test_top1,
+    test_top5: summary.test_top5,
+    knn_top1: summary.knn_top1,
+    val_top1: summary.val_top1,
+    epochs: summary.epochs,
+    wall_s: summary.wall_s,
+    command: `npx llp train ${flags.join(" ")}`,
+    machine: `${cpus()[0]?.model ?? "?"} x${cpus().length} ${arch()}, shared (other jobs running)`,
+  };
+  doc.runs = doc.runs.filter((r: { command: string }) => r.command !== entry.command);
+  doc.runs.push(entry);
+}
+writeFileSync(out, `${JSON.stringify(doc, null, 2)}\n`);
+console.log(`${doc.runs.length} runs in ${out}`);

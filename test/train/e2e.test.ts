@@ -1,0 +1,75 @@
+// End to end on real Fashion-MNIST (a few thousand images): a seeded run repeats exactly,
+// resuming from a checkpoint gives the uninterrupted result, and LLP beats supervised-only
+// training of the same network on the same labels and step budget.
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { type Config, resolveConfig } from "../../src/config.js";
+import { createRunDir } from "../../src/report/runfolder.js";
+import { liveTensors } from "../../src/torch/index.js";
+import { prepareData } from "../../src/train/data.js";
+import { train } from "../../src/train/loop.js";
+import { runTraining } from "../../src/train/run.js";
+
+const dir = mkdtempSync(join(tmpdir(), "llp-e2e-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+// 5% of Fashion-MNIST's training pool (2950 points), 20 labels per class, a small network.
+const BASE = { subset: "5%", validation: 1000, labelsPerClass: 20, width: 8, batchSize: 128, seed: 7, threads: 2 };
+const LLP = { ...BASE, method: "llp", irEpochs: 1, epochs: 15, milestones: [13], labelledPerBatch: 32 };
+const SUP = { ...BASE, method: "supervised", irEpochs: 0, epochs: 16, milestones: [14], labelledPerBatch: 32 };
+const SHORT = { ...LLP, irEpochs: 1, epochs: 2, milestones: null };
+
+const lossTrace = (runDir: string) =>
+  readFileSync(join(runDir, "events.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.type === "step")
+    .map((e) => e["loss/total"]);
+
+test("a seeded LLP run repeats exactly, step by step", async () => {
+  const before = liveTensors();
+  const a = await runTraining(resolveConfig({ ...SHORT, out: join(dir, "a") }), join(dir, "a"), { resume: false });
+  const b = await runTraining(resolveConfig({ ...SHORT, out: join(dir, "b") }), join(dir, "b"), { resume: false });
+  const ta = lossTrace(join(dir, "a"));
+  assert.ok(ta.length > 40 && ta.every(Number.isFinite), "a real run was traced");
+  assert.deepEqual(lossTrace(join(dir, "b")), ta, "same seed, same loss at every step");
+  assert.equal(b.test_top1, a.test_top1);
+  assert.equal(b.knn_top1, a.knn_top1);
+  assert.ok(a.test_top1 > 0.3, `the short run learned something (test top-1 ${a.test_top1})`);
+  assert.equal(liveTensors(), before, "no tensor outlives a run");
+});
+
+test("resuming from a checkpoint gives the same result as an uninterrupted run", async () => {
+  const cfg: Config = resolveConfig({ ...SHORT, out: join(dir, "r") });
+  const whole = await runTraining({ ...cfg, out: join(dir, "whole") }, join(dir, "whole"), { resume: false });
+  // interrupted: stop consuming after the second checkpoint, as a killed process would
+  const runDir = join(dir, "part");
+  createRunDir(runDir, { ...cfg, out: runDir });
+  const prepared = await prepareData({ ...cfg, out: runDir }, runDir);
+  let checkpoints = 0;
+  for await (const ev of train({ ...cfg, out: runDir }, prepared.data, { runDir, resume: false })) {
+    if (ev.type === "checkpoint" && ++checkpoints === 2) break;
+  }
+  const resumed = await runTraining({ ...cfg, out: runDir }, runDir, { resume: true });
+  assert.equal(resumed.epochs, whole.epochs);
+  assert.equal(resumed.test_top1, whole.test_top1);
+  assert.equal(resumed.knn_top1, whole.knn_top1);
+  assert.equal(resumed.val_top1, whole.val_top1);
+});
+
+// The paper's central claim at test scale. It does not hold yet at this budget (measured: LLP
+// 0.65-0.69 vs supervised-only 0.73, see README "Accuracy"); kept as a TODO that runs and
+// reports, not as a pass.
+test("LLP beats supervised-only on the same labels and step budget", {
+  todo: "LLP is below supervised-only at this budget (issue 4)",
+}, async () => {
+  const llp = await runTraining(resolveConfig({ ...LLP, out: join(dir, "llp") }), join(dir, "llp"), { resume: false });
+  const sup = await runTraining(resolveConfig({ ...SUP, out: join(dir, "sup") }), join(dir, "sup"), { resume: false });
+  const labelled = (d: string) => JSON.parse(readFileSync(join(dir, d, "split.json"), "utf8")).labelled;
+  assert.deepEqual(labelled("sup"), labelled("llp"), "same labels");
+  assert.ok(llp.test_top1 > sup.test_top1, `LLP ${llp.test_top1} vs supervised-only ${sup.test_top1}`);
+});

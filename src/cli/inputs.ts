@@ -3,7 +3,7 @@
 import { extname } from "node:path";
 import { type Normalization, normalizeBatch } from "../data/augment.js";
 import { DataError } from "../data/errors.js";
-import { IMAGE_EXTENSIONS } from "../data/image-folder.js";
+import { decodeImage, IMAGE_EXTENSIONS, type SharpFactory } from "../data/image-folder.js";
 import { npyToFloat32, readNpy } from "../data/npy.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
 
@@ -29,16 +29,7 @@ export async function decodeInputs(files: string[], shape: number[], norm: Norma
     files.map(async (file, b) => {
       if (!IMAGE_EXTENSIONS.includes(extname(file).toLowerCase()))
         throw new DataError(file, `not an image (${IMAGE_EXTENSIONS.join(", ")}) or a .npy`);
-      let img = sharp(file, { failOn: "warning" }).resize(w, h, { fit: "cover" }).removeAlpha();
-      img = c === 1 ? img.greyscale() : img.toColourspace("srgb");
-      let data: Buffer;
-      try {
-        data = (await img.raw().toBuffer({ resolveWithObject: true })).data;
-      } catch (e) {
-        throw new DataError(file, `cannot decode image (${(e as Error).message})`);
-      }
-      const hw = h * w;
-      for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) raw[b * c * hw + k * hw + p] = data[p * c + k] as number;
+      raw.set(await decodeImage(sharp as unknown as SharpFactory, file, [c, h, w], "cover"), b * c * h * w);
     }),
   );
   return { x: tensor(normalizeBatch(raw, files.length, shape, norm), [files.length, ...shape], "float32"), names: files };

@@ -49,7 +49,7 @@ export const IMAGE_FOLDER_DEFAULTS = {
   parallel: 512,
 } as const;
 
-type SharpFactory = (input: string, options?: SharpOptions) => Sharp;
+export type SharpFactory = (input: string, options?: SharpOptions) => Sharp;
 
 export class ImageFolderDataset implements Dataset {
   readonly name: string;
@@ -127,32 +127,49 @@ export class ImageFolderDataset implements Dataset {
 
   async #decode(i: number): Promise<Uint8Array> {
     const file = this.files[i] as string;
-    const [c, h, w] = this.shape as [number, number, number];
-    let img = this.#sharp(file, { failOn: "warning" });
-    if (this.#resize !== null) img = img.resize(w, h, { fit: this.#resize.fit, position: "centre", background: "#000000" });
-    img = img.removeAlpha();
-    img = c === 1 ? img.greyscale() : img.toColourspace("srgb");
-    let data: Buffer;
-    let info: { width: number; height: number; channels: number };
-    try {
-      ({ data, info } = await img.raw().toBuffer({ resolveWithObject: true }));
-    } catch (e) {
-      throw new DataError(file, `cannot decode image (${(e as Error).message})`);
-    }
-    if (info.width !== w || info.height !== h) {
-      throw new DataError(
-        file,
-        `image is ${info.width}x${info.height} but ${this.files[0]} is ${w}x${h}: mixed image sizes need the size option`,
-      );
-    }
-    if (info.channels !== c) throw new DataError(file, `decoded to ${info.channels} channels, expected ${c}`);
+    const [, h, w] = this.shape as [number, number, number];
+    const out = await decodeImage(this.#sharp, file, this.shape as [number, number, number], this.#resize?.fit ?? null, (info) =>
+      info.width !== w || info.height !== h
+        ? `image is ${info.width}x${info.height} but ${this.files[0]} is ${w}x${h}: mixed image sizes need the size option`
+        : null,
+    );
     this.decoded++;
-    // HWC -> CHW
-    const out = new Uint8Array(c * h * w);
-    const hw = h * w;
-    for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) out[k * hw + p] = data[p * c + k] as number;
     return out;
   }
+}
+
+/**
+ * Decodes one image file to [C,H,W] uint8 (C = 1 gray or 3 sRGB), resized to H x W with `fit`
+ * (null = no resize: the image must already be H x W). Errors name the file.
+ */
+export async function decodeImage(
+  sharp: SharpFactory,
+  file: string,
+  shape: [number, number, number],
+  fit: "cover" | "contain" | "fill" | null,
+  checkSize?: (info: { width: number; height: number }) => string | null,
+): Promise<Uint8Array> {
+  const [c, h, w] = shape;
+  let img = sharp(file, { failOn: "warning" });
+  if (fit !== null) img = img.resize(w, h, { fit, position: "centre", background: "#000000" });
+  img = img.removeAlpha();
+  img = c === 1 ? img.greyscale() : img.toColourspace("srgb");
+  let data: Buffer;
+  let info: { width: number; height: number; channels: number };
+  try {
+    ({ data, info } = await img.raw().toBuffer({ resolveWithObject: true }));
+  } catch (e) {
+    throw new DataError(file, `cannot decode image (${(e as Error).message})`);
+  }
+  const bad =
+    checkSize?.(info) ?? (info.width !== w || info.height !== h ? `decoded to ${info.width}x${info.height}, expected ${w}x${h}` : null);
+  if (bad !== null) throw new DataError(file, bad);
+  if (info.channels !== c) throw new DataError(file, `decoded to ${info.channels} channels, expected ${c}`);
+  // HWC -> CHW
+  const out = new Uint8Array(c * h * w);
+  const hw = h * w;
+  for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) out[k * hw + p] = data[p * c + k] as number;
+  return out;
 }
 
 /** Scans an image folder (or reads its labels CSV) and returns a lazily decoded dataset. */

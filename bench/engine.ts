@@ -4,18 +4,21 @@
 // Every engine runs as a persistent worker that times N steps per request (JSON lines over
 // stdin/stdout), so all stay warm; each round asks every worker in turn, alternating the order,
 // and each side's median over rounds is reported. Workers:
-//   llp               this process
-//   pytorch           bench/engine_pytorch.py with glibc's mmap/trim thresholds raised: its best,
-//                     and what llp's addon sets for itself at load
-//   pytorch-malloc    the same with glibc's default malloc (context)
+//   llp               this process (its addon raises glibc's mmap/trim thresholds and turns
+//                     mmap off at load, see native/addon.cc)
+//   pytorch           bench/engine_pytorch.py with glibc's mmap/trim thresholds raised by
+//                     MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_: PyTorch at its best as
+//                     usually configured
+// Context workers, for the nets in --context (default small-cnn; resnet18 takes many minutes):
+//   pytorch-malloc    PyTorch with glibc's default malloc
+//   pytorch-nommap    PyTorch with llp's full setting (also MALLOC_MMAP_MAX_=0)
 //   llp-low-mmap      llp in a child process with MALLOC_MMAP_THRESHOLD_=131072 (the addon then
-//                     leaves malloc alone): what the allocator tuning is worth (context)
-// The context workers run for the nets in --context (default small-cnn; resnet18 takes minutes).
+//                     leaves malloc alone): what the allocator tuning is worth
 //
 //   npm run bench:engine -- [--rounds 5] [--threads N] [--nets small-cnn,resnet18] [--context small-cnn] [--no-write]
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus } from "node:os";
+import { availableParallelism, cpus, loadavg } from "node:os";
 import { dirname } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -30,6 +33,7 @@ const STEPS: Record<Net, number> = { "small-cnn": 8, resnet18: 2 };
 const WARMUP = 2;
 const PYTHON = "/usr/bin/python3"; // Debian's python3-torch: the same libtorch 1.13 as the addon
 const TUNED_MALLOC = { MALLOC_MMAP_THRESHOLD_: "33554432", MALLOC_TRIM_THRESHOLD_: "1073741824" };
+const NO_MMAP = { ...TUNED_MALLOC, MALLOC_MMAP_MAX_: "0" };
 const LOW_MMAP = { MALLOC_MMAP_THRESHOLD_: "131072", MALLOC_TRIM_THRESHOLD_: "131072" }; // glibc's initial defaults, fixed
 
 const { values: args } = parseArgs({
@@ -143,6 +147,7 @@ const r2 = (v: number) => Math.round(v * 100) / 100;
 
 async function main(): Promise<void> {
   setNumThreads(threads);
+  const loadBefore = loadavg()[0] as number;
   const nets = (args.nets as string).split(",") as Net[];
   const context = new Set((args.context as string).split(",").filter((s) => s !== ""));
   const script = `${repo}bench/engine_pytorch.py`;
@@ -150,6 +155,7 @@ async function main(): Promise<void> {
   if (py.ready.mmap_threshold_raised !== true) throw new Error("MALLOC_MMAP_THRESHOLD_ did not take effect in PyTorch's process");
   const useContext = nets.some((n) => context.has(n));
   const pyMalloc = useContext ? await new Worker(PYTHON, [script, String(threads)], {}).start() : null;
+  const pyNoMmap = useContext ? await new Worker(PYTHON, [script, String(threads)], NO_MMAP).start() : null;
   const llpLow = useContext
     ? await new Worker(process.execPath, [fileURLToPath(import.meta.url), "--worker", "--threads", String(threads)], LOW_MMAP).start()
     : null;
@@ -162,8 +168,12 @@ async function main(): Promise<void> {
       ["llp", async (k) => timeLlp(net, k)],
       ["pytorch", (k) => py.time(net, k)],
     ];
-    if (context.has(net) && pyMalloc && llpLow) {
-      sides.push(["pytorch-malloc", (k) => pyMalloc.time(net, k)], ["llp-low-mmap", (k) => llpLow.time(net, k)]);
+    if (context.has(net) && pyMalloc && pyNoMmap && llpLow) {
+      sides.push(
+        ["pytorch-malloc", (k) => pyMalloc.time(net, k)],
+        ["pytorch-nommap", (k) => pyNoMmap.time(net, k)],
+        ["llp-low-mmap", (k) => llpLow.time(net, k)],
+      );
     }
     // warm-up: the first steps allocate, pick kernels and grow the heaps
     for (const [, time] of sides) await time(WARMUP);
@@ -192,11 +202,12 @@ async function main(): Promise<void> {
       llp_cpu_ms: med(cpu, "llp"),
       pytorch_cpu_ms: med(cpu, "pytorch"),
       pytorch_default_malloc_ms: med(ms, "pytorch-malloc"),
+      pytorch_nommap_ms: med(ms, "pytorch-nommap"),
       llp_low_mmap_ms: med(ms, "llp-low-mmap"),
       rounds_ms: Object.fromEntries([...ms].map(([k, v]) => [k, v.map(r2)])),
     });
   }
-  for (const w of [py, pyMalloc, llpLow]) w?.close();
+  for (const w of [py, pyMalloc, pyNoMmap, llpLow]) w?.close();
 
   const report = {
     machine: {
@@ -206,6 +217,9 @@ async function main(): Promise<void> {
       torch: torchVersion(),
       pytorch: py.ready.torch,
       date: new Date().toISOString(),
+      // other users' load (1-minute average) when the run started and ended: on a shared
+      // machine, read the per-round numbers with it
+      load_average: [r2(loadBefore), r2(loadavg()[0] as number)],
     },
     threads,
     batch: BATCH,
@@ -214,13 +228,16 @@ async function main(): Promise<void> {
     allocator: {
       llp_allocator_tuned: allocatorTuned(),
       pytorch_env: TUNED_MALLOC,
+      pytorch_nommap_env: NO_MMAP,
       pytorch_mmap_threshold_raised: py.ready.mmap_threshold_raised,
       llp_low_mmap_env: LOW_MMAP,
     },
     results,
   };
-  console.log("| net | llp ms | pytorch ms | ratio | llp cpu ms | pytorch cpu ms | pytorch default-malloc ms | llp low-mmap ms | runs |");
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log(
+    "| net | llp ms | pytorch ms | ratio | llp cpu ms | pytorch cpu ms | pytorch default-malloc ms | pytorch no-mmap ms | llp low-mmap ms | runs |",
+  );
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const r of results) {
     const cells = [
       r.llp_ms,
@@ -229,6 +246,7 @@ async function main(): Promise<void> {
       r.llp_cpu_ms,
       r.pytorch_cpu_ms,
       r.pytorch_default_malloc_ms ?? "-",
+      r.pytorch_nommap_ms ?? "-",
       r.llp_low_mmap_ms ?? "-",
       r.runs,
     ];

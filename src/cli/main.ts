@@ -167,13 +167,13 @@ async function propagateCmd(argv: string[]): Promise<number> {
   const rows = Int32Array.from(Array.from(labels).flatMap((y, i) => (y >= 0 ? [i] : [])));
   if (rows.length === 0) throw new Error(`${labelsFile}: no labelled rows (all -1)`);
   const res = tidy(() => {
-    const idx = tensor(rows, [rows.length], "int32").long();
+    const idx = tensor(rows, [rows.length], "int64");
     const VL = V.indexSelect(0, idx);
     const YL = tensor(
       Int32Array.from(rows, (i) => labels[i] as number),
       [rows.length],
-      "int32",
-    ).long();
+      "int64",
+    );
     const logRho = cfg.propagation === "llp" ? logDensity(VL, V, cfg.T, cfg.tau) : null;
     const ys: Tensor[] = [];
     const cs: Tensor[] = [];

@@ -62,7 +62,7 @@ export async function evaluate(
   const { v, logits } = await embedAll(net, src);
   try {
     return tidy(() => {
-      const y = tensor(src.labels, [src.n], "int32").long();
+      const y = tensor(src.labels, [src.n], "int64");
       const top1 = topkCorrect(logits, y, 1) / src.n;
       const top5 = topkCorrect(logits, y, 5) / src.n;
       let knnTop1 = Number.NaN;

@@ -1,11 +1,6 @@
 export type DType = "float32" | "float64" | "int64" | "int32" | "uint8" | "bool";
 
-export type TypedArray =
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
-  | Int32Array
-  | Uint8Array;
+export type TypedArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 
 /** The typed array that holds each dtype's elements (bool is stored as one byte per element). */
 export function arrayFor(dtype: DType, buffer: ArrayBuffer): TypedArray {

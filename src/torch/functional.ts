@@ -1,6 +1,7 @@
 // Stateless neural-network ops (the `F` of torch.nn.functional).
-import type { Generator } from "./random.js";
+
 import { native } from "./native.js";
+import type { Generator } from "./random.js";
 import { Tensor } from "./tensor.js";
 
 type Pair = number | [number, number];

@@ -65,7 +65,8 @@ export function deserialize(buf: Uint8Array, source = "safetensors data"): { ten
     const [begin, end] = e.data_offsets ?? [];
     if (!Array.isArray(e.shape) || typeof begin !== "number" || typeof end !== "number") fail(`"${name}" lacks shape or data_offsets`);
     const numel = e.shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== numel * itemSize[dtype as DType]) fail(`"${name}" byte range ${begin}..${end} does not match shape [${e.shape}] of ${e.dtype}`);
+    if (end - begin !== numel * itemSize[dtype as DType])
+      fail(`"${name}" byte range ${begin}..${end} does not match shape [${e.shape}] of ${e.dtype}`);
     if (begin < 0 || end > dataLen) fail(`"${name}" byte range ${begin}..${end} is outside the data (${dataLen} bytes)`);
     const bytes = new Uint8Array(end - begin);
     bytes.set(buf.subarray(dataStart + begin, dataStart + end));

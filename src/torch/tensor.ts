@@ -1,5 +1,5 @@
 // The Tensor type: a thin, typed wrapper over one native libtorch tensor.
-import { type DType, arrayFor, dtypeOf, type TypedArray, toTyped } from "./dtype.js";
+import { arrayFor, type DType, dtypeOf, type TypedArray, toTyped } from "./dtype.js";
 import { type Handle, native } from "./native.js";
 import { type Tracked, track } from "./scope.js";
 
@@ -428,18 +428,20 @@ export interface TensorOptions {
 }
 
 /** A tensor from a typed array or numbers. Shape defaults to 1-D. Data is copied. */
-export function tensor(
-  data: TypedArray | ArrayLike<number> | ArrayLike<bigint>,
-  shape?: number[],
-  dtype?: DType,
-): Tensor {
+export function tensor(data: TypedArray | ArrayLike<number> | ArrayLike<bigint>, shape?: number[], dtype?: DType): Tensor {
   const isTyped = ArrayBuffer.isView(data);
   const dt: DType = dtype ?? (isTyped ? dtypeOf(data as TypedArray) : "float32");
-  let typed: TypedArray;
-  if (isTyped && dtypeOf(data as TypedArray) === dt && !(dt === "bool")) typed = data as TypedArray;
-  else if (isTyped && dt === "bool" && data instanceof Uint8Array) typed = data;
-  else typed = toTyped(Array.from(data as ArrayLike<number>), dt);
   const sh = shape ?? [data.length];
+  if (isTyped && !(data instanceof Uint8Array && dt === "bool") && dtypeOf(data as TypedArray) !== dt) {
+    // A typed array of another dtype: copy it as it is, convert natively, free the copy.
+    const raw = native.FromBuffer(data, sh, dtypeOf(data as TypedArray)) as Handle;
+    try {
+      return new Tensor(native.To(raw, dt));
+    } finally {
+      native.Free(raw);
+    }
+  }
+  const typed = isTyped ? (data as TypedArray) : toTyped(Array.from(data as ArrayLike<number>), dt);
   return new Tensor(native.FromBuffer(typed, sh, dt));
 }
 export function scalar(v: number, dtype: DType = "float32"): Tensor {
@@ -469,10 +471,20 @@ export function zerosLike(t: Tensor): Tensor {
   return zeros(t.shape, t.dtype);
 }
 export function cat(ts: Tensor[], dim = 0): Tensor {
-  return new Tensor(native.Cat(ts.map((t) => t.handle), dim));
+  return new Tensor(
+    native.Cat(
+      ts.map((t) => t.handle),
+      dim,
+    ),
+  );
 }
 export function stack(ts: Tensor[], dim = 0): Tensor {
-  return new Tensor(native.Stack(ts.map((t) => t.handle), dim));
+  return new Tensor(
+    native.Stack(
+      ts.map((t) => t.handle),
+      dim,
+    ),
+  );
 }
 /** cond ? a : b elementwise. */
 export function where(cond: Tensor, a: TensorOrScalar, b: TensorOrScalar): Tensor {

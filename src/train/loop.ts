@@ -25,13 +25,13 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
   const t0 = Date.now();
   const s = buildState(cfg, data);
   const labelledRows = Int32Array.from(Array.from(s.labels.isLabelled).flatMap((l, i) => (l ? [i] : [])));
-  const labelledIdx = keep(tensor(labelledRows, [labelledRows.length], "int32").long()); // [M]
+  const labelledIdx = keep(tensor(labelledRows, [labelledRows.length], "int64")); // [M]
   const labelledY = keep(
     tensor(
       Int32Array.from(labelledRows, (i) => data.labels[i] as number),
       [labelledRows.length],
-      "int32",
-    ).long(),
+      "int64",
+    ),
   ); // [M]
   const totalEpochs = (cfg.method === "llp" ? cfg.irEpochs : 0) + cfg.epochs;
   let loop: LoopState = { epoch: 0, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: -1, nceZ: null };
@@ -146,7 +146,7 @@ async function initBank(bank: MemoryBank, s: TrainState, data: TrainData, batchS
   for (let start = 0; start < data.n; start += batchSize) {
     const idx = Int32Array.from({ length: Math.min(batchSize, data.n - start) }, (_, i) => start + i);
     const x = await data.inputs(idx);
-    noGrad(() => tidy(() => bank.set(tensor(idx, [idx.length], "int32").long(), s.net.heads(x).v)));
+    noGrad(() => tidy(() => bank.set(tensor(idx, [idx.length], "int64"), s.net.heads(x).v)));
     x.dispose();
   }
   s.net.train();
@@ -167,12 +167,12 @@ function refreshDensity(ctx: StepContext, bank: MemoryBank): void {
 export async function evaluateState(s: TrainState, set: EvalSet, cfg: Config, numClasses: number) {
   const rows = Int32Array.from(Array.from(s.labels.isLabelled).flatMap((l, i) => (l ? [i] : [])));
   const m = s.bank ? rows.length : 0;
-  const idx = tensor(rows.subarray(0, m), [m], "int32").long(); // [M]
+  const idx = tensor(rows.subarray(0, m), [m], "int64"); // [M]
   const Y = tensor(
     Int32Array.from(rows.subarray(0, m), (i) => s.labels.y[i] as number),
     [m],
-    "int32",
-  ).long(); // [M]
+    "int64",
+  ); // [M]
   const V = s.bank ? s.bank.V.indexSelect(0, idx) : tensor(new Float32Array(0), [0, cfg.embeddingDim]); // [M, D]
   try {
     return await evaluate(s.net, set, V, Y, { K: cfg.K, tau: cfg.tau, numClasses });

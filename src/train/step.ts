@@ -44,7 +44,7 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
   return tidy(() => {
     const { cfg, net, opt, bank, labels } = ctx;
     const b = batch.index.length;
-    const index = tensor(batch.index, [b], "int32").long(); // [B]
+    const index = tensor(batch.index, [b], "int64"); // [B]
     const { v, logits } = net.heads(batch.x); // [B, D], [B, C]
     let loss: Tensor;
     let freshLabels: { y: Int32Array; c: Float32Array } | null = null;
@@ -58,7 +58,7 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     };
 
     if (phase === "supervised") {
-      const y = tensor(batch.label, [b], "int32").long(); // [B], all labelled here
+      const y = tensor(batch.label, [b], "int64"); // [B], all labelled here
       loss = categorization(logits, y).mean();
       stats.categorization = loss.item();
     } else if (phase === "ir" && cfg.irLoss === "nce") {
@@ -101,7 +101,7 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
         yT[k] = stored ? (labels.y[i] as number) : (freshY[k] as number);
         cT[k] = stored ? (labels.c[i] as number) : (freshC[k] as number);
       }
-      const y = tensor(yT, [b], "int32").long();
+      const y = tensor(yT, [b], "int64");
       const c = tensor(cT, [b], "float32");
       const bankY = tensor(labels.y, [labels.n], "int32");
       const lc = categorization(logits, y); // [B]

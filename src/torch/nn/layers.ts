@@ -1,7 +1,7 @@
 // Standard layers: Conv2d, BatchNorm2d, Linear, ReLU, pooling, Flatten, Sequential.
 import * as F from "../functional.js";
 import type { Generator } from "../random.js";
-import { empty, ones, zeros, type Tensor } from "../tensor.js";
+import { empty, ones, type Tensor, zeros } from "../tensor.js";
 import { biasUniform_, kaimingNormal_, kaimingUniform_ } from "./init.js";
 import { Module } from "./module.js";
 

@@ -3,7 +3,21 @@ import { test } from "node:test";
 import { setImmediate as tick } from "node:timers/promises";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { dispose, F, Generator, keep, liveTensors, nn, SGD, scopeDepth, type Tensor, tensor, tidy, zeros } from "../../src/torch/index.js";
+import {
+  allocatorTuned,
+  dispose,
+  F,
+  Generator,
+  keep,
+  liveTensors,
+  nn,
+  SGD,
+  scopeDepth,
+  type Tensor,
+  tensor,
+  tidy,
+  zeros,
+} from "../../src/torch/index.js";
 
 test("tidy frees everything created inside except what it returns", () => {
   const before = liveTensors();
@@ -156,4 +170,9 @@ test("a training step run 100 times leaks no tensors and no memory", () => {
   assert.ok(last < first, `loss went from ${first} to ${last}`);
   t.dispose();
   assert.equal(liveTensors(), before);
+});
+
+test("the addon tunes glibc's allocator at load unless the environment chose a malloc setting", () => {
+  const chosen = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_MAX_"].some((v) => process.env[v] !== undefined);
+  assert.equal(allocatorTuned(), !chosen);
 });

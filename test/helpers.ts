@@ -1,7 +1,7 @@
 // Shared test helpers: a tolerance check, a leak check and a finite-difference gradient checker.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { liveTensors, noGrad, type Tensor, tensor, tidy } from "../src/torch/index.js";
+import { getNumThreads, liveTensors, noGrad, setNumThreads, type Tensor, tensor, tidy } from "../src/torch/index.js";
 
 export interface Tolerance {
   /** Relative tolerance (default 1e-5). */
@@ -51,6 +51,21 @@ export function tidyTest(name: string, fn: () => void): void {
   });
 }
 
+/**
+ * Runs fn with n intra-op threads, restoring the previous count after. Tests of many tiny ops
+ * use 1: threads buy nothing there, and on a busy machine every parallel region waits for a
+ * descheduled worker (100x slower gradient checks were seen with 2 threads on 2 shared cores).
+ */
+export function withThreads<R>(n: number, fn: () => R): R {
+  const prev = getNumThreads();
+  setNumThreads(n);
+  try {
+    return fn();
+  } finally {
+    setNumThreads(prev);
+  }
+}
+
 export interface GradCheckOptions extends Tolerance {
   /** Central-difference step (default 1e-6, for float64 inputs). */
   eps?: number;
@@ -59,35 +74,38 @@ export interface GradCheckOptions extends Tolerance {
 /**
  * Checks autograd's gradient of a scalar function against central differences
  * (f(x + eps e_i) - f(x - eps e_i)) / 2eps, for every element of every input.
- * Inputs must be float64 leaves; f must return a 1-element tensor. Runs in its own tidy scope.
+ * Inputs must be float64 leaves; f must return a 1-element tensor. Runs in its own tidy scope,
+ * on one thread.
  */
 export function gradCheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], o: GradCheckOptions = {}): void {
   const { eps = 1e-6, rtol = 1e-5, atol = 1e-7 } = o;
   for (const x of inputs) assert.equal(x.dtype, "float64", "gradCheck needs float64 inputs");
-  tidy(() => {
-    const leaves = inputs.map((x) => x.detach().clone().requiresGrad_(true));
-    f(...leaves).backward();
-    const analytic = leaves.map((l) => {
-      const g = l.grad;
-      assert.ok(g !== null, "gradCheck: an input received no gradient");
-      return g.toNumbers();
-    });
-    noGrad(() => {
-      inputs.forEach((x, k) => {
-        const base = x.toArray() as Float64Array;
-        const numeric = new Float64Array(base.length);
-        for (let i = 0; i < base.length; i++) {
-          const at = (delta: number) =>
-            tidy(() => {
-              const moved = base.slice();
-              moved[i] = (moved[i] as number) + delta;
-              const args = inputs.map((y, j) => (j === k ? tensor(moved, x.shape) : y));
-              return f(...args).item();
-            });
-          numeric[i] = (at(eps) - at(-eps)) / (2 * eps);
-        }
-        assertClose(analytic[k] as number[], numeric, { rtol, atol, msg: `gradCheck input ${k}` });
+  withThreads(1, () =>
+    tidy(() => {
+      const leaves = inputs.map((x) => x.detach().clone().requiresGrad_(true));
+      f(...leaves).backward();
+      const analytic = leaves.map((l) => {
+        const g = l.grad;
+        assert.ok(g !== null, "gradCheck: an input received no gradient");
+        return g.toNumbers();
       });
-    });
-  });
+      noGrad(() => {
+        inputs.forEach((x, k) => {
+          const base = x.toArray() as Float64Array;
+          const numeric = new Float64Array(base.length);
+          for (let i = 0; i < base.length; i++) {
+            const at = (delta: number) =>
+              tidy(() => {
+                const moved = base.slice();
+                moved[i] = (moved[i] as number) + delta;
+                const args = inputs.map((y, j) => (j === k ? tensor(moved, x.shape) : y));
+                return f(...args).item();
+              });
+            numeric[i] = (at(eps) - at(-eps)) / (2 * eps);
+          }
+          assertClose(analytic[k] as number[], numeric, { rtol, atol, msg: `gradCheck input ${k}` });
+        });
+      });
+    }),
+  );
 }

@@ -18,6 +18,7 @@ import {
   tidy,
   zeros,
 } from "../../src/torch/index.js";
+import { withThreads } from "../helpers.js";
 
 test("tidy frees everything created inside except what it returns", () => {
   const before = liveTensors();
@@ -153,24 +154,25 @@ function trainer() {
   return { step, dispose: free };
 }
 
-test("a training step run 100 times leaks no tensors and no memory", () => {
-  const before = liveTensors();
-  const t = trainer();
-  const first = t.step();
-  for (let i = 0; i < 19; i++) t.step(); // warm-up: heap and caches reach steady state
-  const live = liveTensors();
-  const rss = process.memoryUsage().rss;
-  let last = first;
-  for (let i = 0; i < 100; i++) {
-    last = t.step();
-    assert.equal(liveTensors(), live, `step ${i}: live tensors grew`);
-  }
-  const grown = (process.memoryUsage().rss - rss) / 2 ** 20;
-  assert.ok(grown < 20, `RSS grew ${grown.toFixed(1)} MiB over 100 steps`);
-  assert.ok(last < first, `loss went from ${first} to ${last}`);
-  t.dispose();
-  assert.equal(liveTensors(), before);
-});
+test("a training step run 100 times leaks no tensors and no memory", () =>
+  withThreads(1, () => {
+    const before = liveTensors();
+    const t = trainer();
+    const first = t.step();
+    for (let i = 0; i < 19; i++) t.step(); // warm-up: heap and caches reach steady state
+    const live = liveTensors();
+    const rss = process.memoryUsage().rss;
+    let last = first;
+    for (let i = 0; i < 100; i++) {
+      last = t.step();
+      assert.equal(liveTensors(), live, `step ${i}: live tensors grew`);
+    }
+    const grown = (process.memoryUsage().rss - rss) / 2 ** 20;
+    assert.ok(grown < 20, `RSS grew ${grown.toFixed(1)} MiB over 100 steps`);
+    assert.ok(last < first, `loss went from ${first} to ${last}`);
+    t.dispose();
+    assert.equal(liveTensors(), before);
+  }));
 
 test("the addon tunes glibc's allocator at load unless the environment chose a malloc setting", () => {
   const chosen = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_MAX_"].some((v) => process.env[v] !== undefined);

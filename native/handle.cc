@@ -1,5 +1,7 @@
 #include "handle.h"
 
+#include <cmath>
+
 namespace llp {
 
 std::atomic<int64_t> g_live{0};
@@ -95,9 +97,18 @@ Napi::Value WrapGen(Napi::Env env, at::Generator g) {
                                      [](Napi::Env, GenBox* b) { delete b; });
 }
 
+at::Tensor Idx(const Napi::Value& v, const char* what) {
+  const at::Tensor& t = T(v);
+  if (!at::isIntegralType(t.scalar_type(), /*includeBool=*/false))
+    throw Napi::TypeError::New(v.Env(), std::string(what) + ": expected an integer index tensor (int64/int32/uint8), got " + DTypeName(t.scalar_type()));
+  return t.scalar_type() == at::kLong ? t : t.to(at::kLong);
+}
+
 at::Scalar Num(const Napi::Value& v) {
   if (v.IsBoolean()) return at::Scalar(v.As<Napi::Boolean>().Value());
   double d = v.As<Napi::Number>().DoubleValue();
+  // Whole numbers are integral scalars, as Python ints are: int64 tensor + 1 stays int64.
+  if (std::floor(d) == d && std::fabs(d) < 9007199254740992.0) return at::Scalar(static_cast<int64_t>(d));
   return at::Scalar(d);
 }
 

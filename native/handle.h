@@ -30,6 +30,7 @@ std::string DTypeName(at::ScalarType s);
 at::Generator& Gen(const Napi::Value& v);
 c10::optional<at::Generator> OptGen(const Napi::Value& v);
 Napi::Value WrapGen(Napi::Env env, at::Generator g);
+at::Tensor Idx(const Napi::Value& v, const char* what);      // integer index tensor -> int64; float is an error
 at::Scalar Num(const Napi::Value& v);                      // JS number/boolean -> Scalar
 at::Tensor TorScalar(const Napi::Value& v, const at::Tensor& like);  // tensor handle or number
 

@@ -13,28 +13,28 @@ static Napi::Value Pair(Napi::Env env, std::tuple<at::Tensor, at::Tensor> r) {
   return arr;
 }
 
-LLP_FN(Gather) { LLP_BODY(return Wrap(info.Env(), at::gather(T(info[0]), I(info[1]), T(info[2]).to(at::kLong)));) }
+LLP_FN(Gather) { LLP_BODY(return Wrap(info.Env(), at::gather(T(info[0]), I(info[1]), Idx(info[2], "gather")));) }
 // scatter(t, dim, index, src|number): out-of-place
 LLP_FN(Scatter) {
   LLP_BODY(
     const at::Tensor& t = T(info[0]);
-    at::Tensor idx = T(info[2]).to(at::kLong);
+    at::Tensor idx = Idx(info[2], "scatter");
     if (info[3].IsExternal()) return Wrap(info.Env(), at::scatter(t, I(info[1]), idx, T(info[3])));
     return Wrap(info.Env(), at::scatter(t, I(info[1]), idx, Num(info[3])));)
 }
 LLP_FN(ScatterAdd) {
-  LLP_BODY(return Wrap(info.Env(), at::scatter_add(T(info[0]), I(info[1]), T(info[2]).to(at::kLong), T(info[3])));)
+  LLP_BODY(return Wrap(info.Env(), at::scatter_add(T(info[0]), I(info[1]), Idx(info[2], "scatterAdd"), T(info[3])));)
 }
-LLP_FN(IndexSelect) { LLP_BODY(return Wrap(info.Env(), at::index_select(T(info[0]), I(info[1]), T(info[2]).to(at::kLong)));) }
+LLP_FN(IndexSelect) { LLP_BODY(return Wrap(info.Env(), at::index_select(T(info[0]), I(info[1]), Idx(info[2], "indexSelect")));) }
 // In-place state writes (memory bank): never recorded by autograd.
 LLP_FN(IndexCopy_) {
-  LLP_BODY(at::NoGradGuard g; T(info[0]).index_copy_(I(info[1]), T(info[2]).to(at::kLong), T(info[3])); return info.Env().Undefined();)
+  LLP_BODY(at::NoGradGuard g; T(info[0]).index_copy_(I(info[1]), Idx(info[2], "indexCopy_"), T(info[3])); return info.Env().Undefined();)
 }
 LLP_FN(IndexAdd_) {
-  LLP_BODY(at::NoGradGuard g; T(info[0]).index_add_(I(info[1]), T(info[2]).to(at::kLong), T(info[3])); return info.Env().Undefined();)
+  LLP_BODY(at::NoGradGuard g; T(info[0]).index_add_(I(info[1]), Idx(info[2], "indexAdd_"), T(info[3])); return info.Env().Undefined();)
 }
 LLP_FN(IndexFill_) {
-  LLP_BODY(at::NoGradGuard g; T(info[0]).index_fill_(I(info[1]), T(info[2]).to(at::kLong), Num(info[3])); return info.Env().Undefined();)
+  LLP_BODY(at::NoGradGuard g; T(info[0]).index_fill_(I(info[1]), Idx(info[2], "indexFill_"), Num(info[3])); return info.Env().Undefined();)
 }
 LLP_FN(MaskedSelect) { LLP_BODY(return Wrap(info.Env(), at::masked_select(T(info[0]), T(info[1]).to(at::kBool)));) }
 LLP_FN(MaskedFill) {
@@ -50,7 +50,7 @@ LLP_FN(Sort) {
   LLP_BODY(return Pair(info.Env(), at::sort(T(info[0]), /*stable=*/true, I(info[1]), info[2].ToBoolean().Value()));)
 }
 LLP_FN(Bincount) {  // bincount(t int, minlength)
-  LLP_BODY(return Wrap(info.Env(), at::bincount(T(info[0]).to(at::kLong), {}, I(info[1])));)
+  LLP_BODY(return Wrap(info.Env(), at::bincount(Idx(info[0], "bincount"), {}, I(info[1])));)
 }
 LLP_FN(Cat) { LLP_BODY(return Wrap(info.Env(), at::cat(Ts(info[0]), I(info[1])));) }
 LLP_FN(Stack) { LLP_BODY(return Wrap(info.Env(), at::stack(Ts(info[0]), I(info[1])));) }

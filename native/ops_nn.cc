@@ -46,7 +46,7 @@ LLP_FN(CrossEntropy) {
     if (logits.dim() != 2) throw Napi::Error::New(info.Env(), "crossEntropy: logits must be [B,C], got " + c10::str(logits.sizes()));
     if (target.dim() != 1 || target.size(0) != logits.size(0))
       throw Napi::Error::New(info.Env(), "crossEntropy: target must be [B] with B=" + std::to_string(logits.size(0)) + ", got " + c10::str(target.sizes()));
-    at::Tensor l = at::nll_loss(at::log_softmax(logits, 1), target.to(at::kLong), {}, at::Reduction::None);  // [B]
+    at::Tensor l = at::nll_loss(at::log_softmax(logits, 1), Idx(info[1], "crossEntropy target"), {}, at::Reduction::None);  // [B]
     if (w) {
       if (w->numel() != l.numel())
         throw Napi::Error::New(info.Env(), "crossEntropy: weight must be [B] with B=" + std::to_string(l.numel()) + ", got " + c10::str(w->sizes()));
@@ -77,7 +77,7 @@ LLP_FN(Dropout) {
     return Wrap(info.Env(), x * mask.div_(1 - p));)
 }
 
-LLP_FN(OneHot) { LLP_BODY(return Wrap(info.Env(), at::one_hot(T(info[0]).to(at::kLong), I(info[1])));) }
+LLP_FN(OneHot) { LLP_BODY(return Wrap(info.Env(), at::one_hot(Idx(info[0], "oneHot"), I(info[1])));) }
 
 // Padding for augmentation: pad(x, [left,right,top,bottom], value)
 LLP_FN(Pad) { LLP_BODY(return Wrap(info.Env(), at::constant_pad_nd(T(info[0]), Ints(info[1]), Num(info[2])));) }

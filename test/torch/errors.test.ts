@@ -31,6 +31,11 @@ tidyTest("wrong dtypes", () => {
   );
   throwsClean(() => tensor([1, 0], [2], "bool").sub(tensor([1, 0], [2], "bool")), /with two bool tensors is not supported/);
   throwsClean(() => zeros([1], "float16" as "float32"), /unknown dtype 'float16'/);
+  // float indices are errors, not silently truncated
+  throwsClean(() => zeros([3, 2]).indexSelect(0, tensor([1.7], [1])), /indexSelect: expected an integer index tensor.*float32/);
+  throwsClean(() => zeros([2, 3]).gather(1, tensor([0.5, 1], [2, 1])), /gather: expected an integer index tensor/);
+  throwsClean(() => F.crossEntropy(zeros([2, 3]), tensor([0.5, 1], [2])), /crossEntropy target: expected an integer index tensor/);
+  throwsClean(() => F.oneHot(tensor([1.0], [1]), 3), /oneHot: expected an integer index tensor/);
 });
 
 tidyTest("out-of-range indices", () => {

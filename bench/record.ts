@@ -31,7 +31,7 @@ for (const dir of process.argv.slice(2)) {
     val_top1: summary.val_top1,
     epochs: summary.epochs,
     wall_s: summary.wall_s,
-    command: `npx llp train ${flags.join(" ")}`,
+    command: `node bin/llp.js train ${flags.join(" ")}`,
     machine: `${cpus()[0]?.model ?? "?"} x${cpus().length} ${arch()}, shared (other jobs running)`,
   };
   doc.runs = doc.runs.filter((r: { command: string }) => r.command !== entry.command);

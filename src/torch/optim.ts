@@ -74,7 +74,9 @@ export class SGD {
   stateDict(): Map<string, Tensor> {
     const m = new Map<string, Tensor>();
     this.groups.forEach((g, i) => {
-      g.names.forEach((n, j) => m.set(`momentum.${n}`, (this.#buffers[i] as Tensor[])[j] as Tensor));
+      g.names.forEach((n, j) => {
+        m.set(`momentum.${n}`, (this.#buffers[i] as Tensor[])[j] as Tensor);
+      });
     });
     return m;
   }

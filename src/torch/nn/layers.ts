@@ -136,7 +136,9 @@ export class Sequential extends Module {
   constructor(...layers: Module[]) {
     super();
     this.layers = layers;
-    layers.forEach((l, i) => this.registerModule(String(i), l));
+    layers.forEach((l, i) => {
+      this.registerModule(String(i), l);
+    });
   }
   forward(x: Tensor): Tensor {
     // Each intermediate is freed as soon as the next layer has consumed it; autograd keeps

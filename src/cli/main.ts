@@ -5,13 +5,13 @@ import { loadNpyFeatures } from "../data/features.js";
 import { loadDataset } from "../data/load.js";
 import { embedAll } from "../eval/metrics.js";
 import { logDensity } from "../propagation/density.js";
-import { propagate } from "../propagation/propagate.js";
+import { propagateBlocked } from "../propagation/propagate.js";
 import { writeNpy } from "../report/npy.js";
 import { defaultRunDir, writeJson } from "../report/runfolder.js";
 import { softmax } from "../torch/functional.js";
 import { F } from "../torch/index.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
-import { cat, noGrad, type Tensor, tensor } from "../torch/tensor.js";
+import { noGrad, tensor } from "../torch/tensor.js";
 import { evaluateRun, openRun, readRunConfig, runTraining } from "../train/run.js";
 import { configHelp, parseFlags } from "./args.js";
 import { runDemo } from "./demo.js";
@@ -175,14 +175,8 @@ async function propagateCmd(argv: string[]): Promise<number> {
       "int64",
     );
     const logRho = cfg.propagation === "llp" ? logDensity(VL, V, cfg.T, cfg.tau) : null;
-    const ys: Tensor[] = [];
-    const cs: Tensor[] = [];
-    for (let s = 0; s < n; s += 4096) {
-      const p = propagate(V.slice(0, s, Math.min(n, s + 4096)), VL, YL, { K: cfg.K, tau: cfg.tau, numClasses: C, logRho });
-      ys.push(p.y);
-      cs.push(p.c);
-    }
-    return { y: cat(ys).toNumbers(), c: cat(cs).toNumbers() };
+    const p = propagateBlocked(V, VL, YL, { K: cfg.K, tau: cfg.tau, numClasses: C, logRho });
+    return { y: p.y.toNumbers(), c: p.c.toNumbers() };
   });
   V.dispose();
   const lines = ["index,label,confidence,given"];

@@ -1,6 +1,6 @@
 // Evaluation: top-k accuracy of the classifier head, weighted kNN from the memory bank.
 import type { LLPNet } from "../model/net.js";
-import { propagate } from "../propagation/propagate.js";
+import { propagateBlocked } from "../propagation/propagate.js";
 import { keep, tidy } from "../torch/scope.js";
 import { cat, noGrad, type Tensor, tensor } from "../torch/tensor.js";
 
@@ -67,16 +67,8 @@ export async function evaluate(
       const top5 = topkCorrect(logits, y, 5) / src.n;
       let knnTop1 = Number.NaN;
       if (labelledY.numel > 0) {
-        let hits = 0;
-        for (let s = 0; s < src.n; s += 1024) {
-          const e = Math.min(src.n, s + 1024);
-          const pr = propagate(v.slice(0, s, e), labelledV, labelledY, { K: o.K, tau: o.tau, numClasses: o.numClasses, logRho: null });
-          hits += pr.y
-            .eq(y.slice(0, s, e))
-            .float()
-            .sum()
-            .item();
-        }
+        const pr = propagateBlocked(v, labelledV, labelledY, { K: o.K, tau: o.tau, numClasses: o.numClasses, logRho: null });
+        const hits = pr.y.eq(y).float().sum().item();
         knnTop1 = hits / src.n;
       }
       return { top1, top5, knnTop1 };

@@ -2,7 +2,7 @@
 // and confidences out. Serves training, `llp propagate` and evaluation alike.
 import { softmax } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
-import { noGrad, type Tensor, zeros } from "../torch/tensor.js";
+import { cat, noGrad, type Tensor, zeros } from "../torch/tensor.js";
 
 export interface Propagated {
   y: Tensor; // [B] int64 pseudo-label: argmax_j p_j(v)
@@ -61,4 +61,27 @@ export function classifierLabels(logits: Tensor): Propagated {
       return { y, c, p };
     }),
   );
+}
+
+/**
+ * propagate() over many points in blocks of rows, so memory holds at most block x M
+ * similarities. v: [Q, D] -> y [Q] int64, c [Q] float32 (p is not kept).
+ */
+export function propagateBlocked(
+  v: Tensor,
+  labelledV: Tensor,
+  labelledY: Tensor,
+  o: PropagateOptions,
+  block = 4096,
+): { y: Tensor; c: Tensor } {
+  return tidy(() => {
+    const ys: Tensor[] = [];
+    const cs: Tensor[] = [];
+    for (let s = 0; s < v.size(0); s += block) {
+      const p = propagate(v.slice(0, s, Math.min(v.size(0), s + block)), labelledV, labelledY, o);
+      ys.push(p.y);
+      cs.push(p.c);
+    }
+    return ys.length === 0 ? { y: zeros([0], "int64"), c: zeros([0]) } : { y: cat(ys), c: cat(cs) };
+  });
 }

@@ -3,6 +3,7 @@
 import { join } from "node:path";
 import { type Config, resolveConfig } from "../config.js";
 import type { Normalization } from "../data/augment.js";
+import { writeSplit } from "../data/split.js";
 import { createRunDir, EventLog, readJson, writeJson } from "../report/runfolder.js";
 import { setNumThreads } from "../torch/threads.js";
 import { loadCheckpoint, type TrainState } from "./checkpoint.js";
@@ -24,8 +25,12 @@ export async function runTraining(
   opts: { resume: boolean; onEvent?: (ev: TrainEvent) => void },
 ): Promise<Summary> {
   if (cfg.threads !== null) setNumThreads(cfg.threads);
-  if (!opts.resume) createRunDir(runDir, cfg);
-  const prepared = await prepareData(cfg, runDir);
+  // Load and split first: bad input fails before anything is written.
+  const prepared = await prepareData(cfg, opts.resume ? runDir : null);
+  if (!opts.resume) {
+    createRunDir(runDir, cfg);
+    writeSplit(runDir, prepared.split);
+  }
   const info: DataInfo = {
     inputShape: prepared.data.inputShape,
     classNames: prepared.data.classNames,

@@ -1,11 +1,12 @@
 // Inputs for `llp predict`: image files (decoded with sharp to the run's input shape) or a
 // .npy matrix of rows, normalised with the run's statistics.
 import { extname } from "node:path";
-import { type Normalization, normalizeBatch } from "../data/augment.js";
+import type { Normalization } from "../data/augment.js";
 import { DataError } from "../data/errors.js";
 import { decodeImage, IMAGE_EXTENSIONS, type SharpFactory } from "../data/image-folder.js";
 import { npyToFloat32, readNpy } from "../data/npy.js";
-import { type Tensor, tensor } from "../torch/tensor.js";
+import type { Tensor } from "../torch/tensor.js";
+import { normalizedTensor } from "../train/data.js";
 
 export async function decodeInputs(files: string[], shape: number[], norm: Normalization): Promise<{ x: Tensor; names: string[] }> {
   if (files.length === 1 && extname(files[0] as string).toLowerCase() === ".npy") {
@@ -17,7 +18,7 @@ export async function decodeInputs(files: string[], shape: number[], norm: Norma
       throw new DataError(file, `rows of shape [${a.shape.slice(1)}] do not match the model's input [${shape}]`);
     const raw = a.data instanceof Uint8Array ? a.data : npyToFloat32(a, file);
     return {
-      x: tensor(normalizeBatch(raw, n, shape, norm), [n, ...shape], "float32"),
+      x: normalizedTensor(raw, n, shape, norm),
       names: Array.from({ length: n }, (_, i) => `${file}[${i}]`),
     };
   }
@@ -32,5 +33,5 @@ export async function decodeInputs(files: string[], shape: number[], norm: Norma
       raw.set(await decodeImage(sharp as unknown as SharpFactory, file, [c, h, w], "cover"), b * c * h * w);
     }),
   );
-  return { x: tensor(normalizeBatch(raw, files.length, shape, norm), [files.length, ...shape], "float32"), names: files };
+  return { x: normalizedTensor(raw, files.length, shape, norm), names: files };
 }

@@ -12,6 +12,7 @@ import { softmax } from "../torch/functional.js";
 import { F } from "../torch/index.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
 import { noGrad, tensor } from "../torch/tensor.js";
+import { normalizedInputs } from "../train/data.js";
 import { evaluateRun, openRun, readRunConfig, runTraining } from "../train/run.js";
 import { configHelp, parseFlags } from "./args.js";
 import { runDemo } from "./demo.js";
@@ -143,12 +144,7 @@ async function embedCmd(argv: string[]): Promise<number> {
 
 async function datasetSource(spec: string, run: Awaited<ReturnType<typeof openRun>>) {
   const ds = await loadDataset(spec);
-  const { normalizeBatch } = await import("../data/augment.js");
-  return {
-    n: ds.n,
-    inputs: async (idx: Int32Array) =>
-      tensor(normalizeBatch(await ds.readRaw(idx), idx.length, ds.shape, run.info.normalization), [idx.length, ...ds.shape], "float32"),
-  };
+  return { n: ds.n, inputs: (idx: Int32Array) => normalizedInputs(ds, run.info.normalization, idx) };
 }
 
 async function propagateCmd(argv: string[]): Promise<number> {

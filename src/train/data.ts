@@ -11,7 +11,7 @@ import { makeSplit, readSplit, type Split, splitDatasets, writeSplit } from "../
 import { channelStats } from "../data/stats.js";
 import { SubsetDataset } from "../data/subset.js";
 import { Generator } from "../torch/random.js";
-import { tensor } from "../torch/tensor.js";
+import { type Tensor, tensor } from "../torch/tensor.js";
 import type { Batch, EvalSet, TrainData } from "./types.js";
 
 export interface PreparedData {
@@ -62,6 +62,16 @@ async function loadTest(cfg: Config): Promise<Dataset | null> {
   }
 }
 
+/** Un-augmented inputs of a dataset, scaled and normalised: float32 [B, ...shape]. */
+export async function normalizedInputs(ds: Dataset, norm: Normalization, idx: Int32Array): Promise<Tensor> {
+  return normalizedTensor(await ds.readRaw(idx), idx.length, ds.shape, norm);
+}
+
+/** Raw examples [B, ...shape] (uint8 or float32) -> normalised float32 tensor. */
+export function normalizedTensor(raw: Uint8Array | Float32Array, b: number, shape: readonly number[], norm: Normalization): Tensor {
+  return tensor(normalizeBatch(raw, b, shape, norm), [b, ...shape], "float32");
+}
+
 export function toTrainData(
   train: Dataset,
   validation: Dataset,
@@ -78,8 +88,7 @@ export function toTrainData(
     new DataLoader(train, { batchSize: cfg.batchSize, dropLast: true, shuffle: false, labelledPerBatch, prepareIn: "main" })
       .batchesPerEpoch;
   let waitFraction = 0;
-  const read = async (ds: Dataset, idx: Int32Array) =>
-    tensor(normalizeBatch(await ds.readRaw(idx), idx.length, ds.shape, norm), [idx.length, ...ds.shape], "float32");
+  const read = (ds: Dataset, idx: Int32Array) => normalizedInputs(ds, norm, idx);
 
   async function* epoch(gen: Generator, o: { labelledOnly: boolean; labelledPerBatch: number }): AsyncIterable<Batch> {
     // A fresh loader each epoch, forked from the run's generator: its draws are fixed by the

@@ -44,7 +44,7 @@ export interface Config {
   patience: number;
   maxDrops: number;
   labelledPerBatch: number;
-  augment: "auto" | "none";
+  augment: "auto" | "pad-crop" | "resized-crop" | "none";
   seed: number;
   threads: number | null;
   out: string | null;
@@ -91,7 +91,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   patience: { value: 5, source: "epochs without a new best validation accuracy before a drop" },
   maxDrops: { value: 3, source: "paper Sec. 4: three learning-rate drops, then stop" },
   labelledPerBatch: { value: 0, source: "0 = one shuffled stream (original code); n > 0 forces n labelled per batch (named departure)" },
-  augment: { value: "auto", source: "auto: crop+flip for small gray images, the IR code's set for RGB" },
+  augment: {
+    value: "auto",
+    source:
+      "auto: pad-crop (+flip) for 1-channel images, resized-crop (the IR code's RandomResizedCrop 0.2-1 + jitter + flip) for RGB",
+  },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },
   out: { value: null, source: "run folder; null = runs/<dataset>.<labelled>@<seed>-<method>" },
@@ -153,7 +157,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   patience: num(1, 10000, true),
   maxDrops: num(0, 100, true),
   labelledPerBatch: num(0, 65536, true),
-  augment: oneOf("auto", "none"),
+  augment: oneOf("auto", "pad-crop", "resized-crop", "none"),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),
   out: orNull(str),

@@ -38,8 +38,15 @@ export async function prepareData(cfg: Config, runDir: string | null): Promise<P
     Int32Array.from({ length: train.n }, (_, i) => i),
   );
   const isImage = ds.shape.length === 3;
-  const augment = cfg.augment === "auto" && isImage ? defaultAugment(ds.shape) : null;
+  const augment = isImage ? augmentFor(cfg.augment, ds.shape) : null;
   return { data: toTrainData(train, validation, test, normalization, augment, cfg), split, normalization, augment };
+}
+
+function augmentFor(choice: Config["augment"], shape: readonly number[]): AugmentOptions | null {
+  if (choice === "none") return null;
+  if (choice === "pad-crop") return { kind: "padCrop" };
+  if (choice === "resized-crop") return { kind: "resizedCropJitter" };
+  return defaultAugment(shape);
 }
 
 /** "1%" of a fully labelled benchmark set means 1% of all its examples (600 of Fashion-MNIST's 60k). */

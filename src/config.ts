@@ -93,8 +93,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   labelledPerBatch: { value: 0, source: "0 = one shuffled stream (original code); n > 0 forces n labelled per batch (named departure)" },
   augment: {
     value: "auto",
-    source:
-      "auto: pad-crop (+flip) for 1-channel images, resized-crop (the IR code's RandomResizedCrop 0.2-1 + jitter + flip) for RGB",
+    source: "auto: pad-crop (+flip) for 1-channel images, resized-crop (the IR code's RandomResizedCrop 0.2-1 + jitter + flip) for RGB",
   },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },

@@ -6,7 +6,7 @@ export function npyBytes(data: Float32Array | Int32Array | BigInt64Array, shape:
   const shapeStr = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeStr}, }`;
   const total = 10 + header.length + 1;
-  header += " ".repeat((64 - (total % 64)) % 64) + "\n";
+  header += `${" ".repeat((64 - (total % 64)) % 64)}\n`;
   const pre = Buffer.alloc(10);
   pre.write("\x93NUMPY", 0, "latin1");
   pre[6] = 1;

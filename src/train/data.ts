@@ -37,13 +37,17 @@ export async function prepareData(cfg: Config, runDir: string | null): Promise<P
     train,
     Int32Array.from({ length: train.n }, (_, i) => i),
   );
-  const isImage = ds.shape.length === 3;
-  const augment = isImage ? augmentFor(cfg.augment, ds.shape) : null;
+  const augment = augmentFor(cfg.augment, ds.shape);
   return { data: toTrainData(train, validation, test, normalization, augment, cfg), split, normalization, augment };
 }
 
-function augmentFor(choice: Config["augment"], shape: readonly number[]): AugmentOptions | null {
+/** --augment: "auto" is the usual one for images and none for feature vectors. */
+export function augmentFor(choice: Config["augment"], shape: readonly number[]): AugmentOptions | null {
   if (choice === "none") return null;
+  if (shape.length !== 3) {
+    if (choice === "auto") return null;
+    throw new Error(`--augment ${choice}: needs images [C,H,W], but the data are feature vectors [${shape.join(",")}]`);
+  }
   if (choice === "pad-crop") return { kind: "padCrop" };
   if (choice === "resized-crop") return { kind: "resizedCropJitter" };
   return defaultAugment(shape);

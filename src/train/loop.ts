@@ -10,7 +10,7 @@ import { logDensity } from "../propagation/density.js";
 import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
-import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
+import { noGrad, tensor } from "../torch/tensor.js";
 import { type LoopState, loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.js";
 import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep } from "./schedule.js";
 import { type StepContext, trainStep } from "./step.js";

@@ -8,20 +8,25 @@ export class LabelState {
   readonly c: Float32Array;
   /** true for the M labelled points */
   readonly isLabelled: Uint8Array;
+  /** [M] the rows of the labelled points, ascending (fixed at construction, like isLabelled) */
+  readonly labelledRows: Int32Array;
 
   constructor(labels: Int32Array) {
     const n = labels.length;
     this.y = new Int32Array(n).fill(-1);
     this.c = new Float32Array(n);
     this.isLabelled = new Uint8Array(n);
+    const rows: number[] = [];
     for (let i = 0; i < n; i++) {
       const l = labels[i] as number;
       if (l >= 0) {
         this.y[i] = l;
         this.c[i] = 1;
         this.isLabelled[i] = 1;
+        rows.push(i);
       }
     }
+    this.labelledRows = Int32Array.from(rows);
   }
 
   get n(): number {

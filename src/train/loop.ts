@@ -10,7 +10,7 @@ import { logDensity } from "../propagation/density.js";
 import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
-import { noGrad, tensor } from "../torch/tensor.js";
+import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
 import { type LoopState, loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.js";
 import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep } from "./schedule.js";
 import { type StepContext, trainStep } from "./step.js";
@@ -24,15 +24,9 @@ export interface TrainOptions {
 export async function* train(cfg: Config, data: TrainData, o: TrainOptions): AsyncGenerator<TrainEvent> {
   const t0 = Date.now();
   const s = buildState(cfg, data);
-  const labelledRows = Int32Array.from(Array.from(s.labels.isLabelled).flatMap((l, i) => (l ? [i] : [])));
-  const labelledIdx = keep(tensor(labelledRows, [labelledRows.length], "int64")); // [M]
-  const labelledY = keep(
-    tensor(
-      Int32Array.from(labelledRows, (i) => data.labels[i] as number),
-      [labelledRows.length],
-      "int64",
-    ),
-  ); // [M]
+  const labelled = labelledTensors(s.labels);
+  const labelledIdx = keep(labelled.idx); // [M]
+  const labelledY = keep(labelled.y); // [M]
   const totalEpochs = (cfg.method === "llp" ? cfg.irEpochs : 0) + cfg.epochs;
   let loop: LoopState = { epoch: 0, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: -1, nceZ: null };
   if (o.resume && o.runDir) loop = loadCheckpoint(o.runDir, s).loop;
@@ -55,7 +49,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
     type: "start",
     config: cfg,
     n: data.n,
-    labelled: labelledRows.length,
+    labelled: s.labels.labelledRows.length,
     stepsPerEpoch: data.stepsPerEpoch,
     resumedFrom: o.resume ? loop.epoch : null,
   };
@@ -165,20 +159,25 @@ function refreshDensity(ctx: StepContext, bank: MemoryBank): void {
  * rows (Eqs. 5-6); without a bank (supervised) there is no kNN.
  */
 export async function evaluateState(s: TrainState, set: EvalSet, cfg: Config, numClasses: number) {
-  const rows = Int32Array.from(Array.from(s.labels.isLabelled).flatMap((l, i) => (l ? [i] : [])));
-  const m = s.bank ? rows.length : 0;
-  const idx = tensor(rows.subarray(0, m), [m], "int64"); // [M]
-  const Y = tensor(
-    Int32Array.from(rows.subarray(0, m), (i) => s.labels.y[i] as number),
-    [m],
-    "int64",
-  ); // [M]
+  const { idx, y: Y } = labelledTensors(s.labels, s.bank ? s.labels.labelledRows : new Int32Array(0)); // [M], [M]
   const V = s.bank ? s.bank.V.indexSelect(0, idx) : tensor(new Float32Array(0), [0, cfg.embeddingDim]); // [M, D]
   try {
     return await evaluate(s.net, set, V, Y, { K: cfg.K, tau: cfg.tau, numClasses });
   } finally {
     dispose([idx, Y, V]);
   }
+}
+
+/** [M] int64 rows of the labelled points (default: all of them) and [M] int64 their labels. */
+function labelledTensors(labels: LabelState, rows: Int32Array = labels.labelledRows): { idx: Tensor; y: Tensor } {
+  return {
+    idx: tensor(rows, [rows.length], "int64"),
+    y: tensor(
+      Int32Array.from(rows, (i) => labels.y[i] as number),
+      [rows.length],
+      "int64",
+    ),
+  };
 }
 
 function stepEvent(epoch: number, step: number, phase: Phase, lr: number, st: ReturnType<typeof trainStep>): StepEvent {

@@ -24,6 +24,7 @@ export interface Config {
   validation: number;
   model: ModelName;
   width: number | null;
+  poolGrid: number | null;
   embeddingDim: number;
   tau: number;
   bankMomentum: number;
@@ -71,6 +72,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   },
   model: { value: "small-cnn", source: "fast default for 28x28; paper uses resnet18/resnet50 (v2)" },
   width: { value: null, source: "null = the model's own default width" },
+  poolGrid: {
+    value: null,
+    source:
+      "small-cnn: last map pooled to a g x g grid, flattened; null = 7 (measured: IR kNN 0.72 vs 0.56 with global pooling, g = 1; README)",
+  },
   embeddingDim: { value: 128, source: "paper Sec. 4, D = 128 (Wu et al. 2018)" },
   tau: { value: 0.07, source: "paper Sec. 4, tau = 0.07 (Wu et al. 2018)" },
   bankMomentum: { value: 0.5, source: "memory-bank running average m = 0.5 (Wu et al. 2018; original code)" },
@@ -136,6 +142,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   validation: num(0, 1e9, true),
   model: oneOf("small-cnn", "resnet18", "resnet50", "mlp"),
   width: orNull(num(1, 4096, true)),
+  poolGrid: orNull(num(1, 64, true)),
   embeddingDim: num(2, 4096, true),
   tau: num(0.025, 10), // bankExp stays in float32 range down to 0.025
   bankMomentum: num(0, 0.999),
@@ -180,6 +187,7 @@ export function resolveConfig(partial: Record<string, unknown>): Config {
   }
   const c = cfg as unknown as Config;
   if (c.labelled !== null && c.labelsPerClass !== null) errors.push("give labelled or labelsPerClass, not both");
+  if (c.poolGrid !== null && c.model !== "small-cnn") errors.push(`poolGrid is a small-cnn option (model is ${c.model})`);
   if (c.labelledPerBatch >= c.batchSize) errors.push(`labelledPerBatch (${c.labelledPerBatch}) must be below batchSize (${c.batchSize})`);
   if (errors.length > 0) throw new Error(`invalid config:\n  ${errors.join("\n  ")}`);
   return c;

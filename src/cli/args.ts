@@ -45,7 +45,7 @@ function parseValue(key: string, s: string): unknown {
   const def = DEFAULTS[key as keyof typeof DEFAULTS].value;
   if (s === "null" || s === "none") return null;
   if (key === "milestones") return s.split(",").map((x) => Number(x));
-  if (typeof def === "number" || ["labelsPerClass", "width", "threads"].includes(key)) {
+  if (typeof def === "number" || ["labelsPerClass", "width", "poolGrid", "threads"].includes(key)) {
     const n = Number(s);
     if (Number.isNaN(n)) throw new Error(`--${kebab(key)} expects a number, got "${s}"`);
     return n;

@@ -27,14 +27,19 @@ class ConvBNReLU extends Module {
 
 /**
  * The default for small grayscale images (28x28): five 3x3 conv-BN-ReLU layers with widths
- * w, 2w, 2w, 4w, 4w, max-pooling after the first and third, global average pooling.
- * x: [B, C, H, W] -> [B, 4w]
+ * w, 2w, 2w, 4w, 4w, max-pooling after the first and third, then the last map average-pooled
+ * to a g x g grid and flattened (g = 7 keeps a 28x28 input's 7x7 layout as it is; g = 1 is
+ * global average pooling, which loses where things are: see README, "pool grid").
+ * x: [B, C, H, W] -> [B, 4w g^2]
  */
 export class SmallCNN extends Backbone {
   readonly featureDim: number;
   readonly layers: ConvBNReLU[];
-  constructor(inChannels: number, width: number, gen: Generator) {
+  readonly grid: number;
+  constructor(inChannels: number, width: number, gen: Generator, grid = 7) {
     super();
+    if (!Number.isInteger(grid) || grid < 1) throw new Error(`small-cnn: pool grid must be a positive integer, got ${grid}`);
+    this.grid = grid;
     const w = [width, 2 * width, 2 * width, 4 * width, 4 * width];
     let cin = inChannels;
     this.layers = w.map((cout, i) => {
@@ -42,7 +47,7 @@ export class SmallCNN extends Backbone {
       cin = cout;
       return l;
     });
-    this.featureDim = 4 * width;
+    this.featureDim = 4 * width * grid * grid;
   }
   forward(x: Tensor): Tensor {
     let h = x;
@@ -50,7 +55,7 @@ export class SmallCNN extends Backbone {
       h = l.forward(h);
       if (i === 0 || i === 2) h = F.maxPool2d(h, 2); // 28 -> 14 -> 7
     });
-    return F.adaptiveAvgPool2d(h, 1).flatten(1); // [B, 4w]
+    return F.adaptiveAvgPool2d(h, this.grid).flatten(1); // [B, 4w g^2]
   }
 }
 

@@ -42,15 +42,18 @@ export interface ModelSpec {
   embeddingDim: number;
   /** Base width: small-cnn's w (default 32) or the ResNet's first-stage width (default 64). */
   width?: number;
+  /** small-cnn only: the last feature map is average-pooled to a grid x grid layout (default 7). */
+  poolGrid?: number;
 }
 
 export function buildNet(spec: ModelSpec, gen: Generator): LLPNet {
   const [c = 1] = spec.inputShape;
   let backbone: Backbone;
+  if (spec.poolGrid !== undefined && spec.model !== "small-cnn") throw new Error(`${spec.model}: poolGrid is a small-cnn option`);
   switch (spec.model) {
     case "small-cnn":
       if (spec.inputShape.length !== 3) throw new Error(`small-cnn needs image inputs [C,H,W], got [${spec.inputShape}]`);
-      backbone = new SmallCNN(c, spec.width ?? 32, gen);
+      backbone = new SmallCNN(c, spec.width ?? 32, gen, spec.poolGrid ?? 7);
       break;
     case "resnet18":
     case "resnet50":

@@ -120,6 +120,7 @@ export function buildState(cfg: Config, data: TrainData): TrainState {
       numClasses: data.numClasses,
       embeddingDim: cfg.embeddingDim,
       width: cfg.width ?? undefined,
+      poolGrid: cfg.poolGrid ?? undefined,
     },
     gen,
   );

@@ -49,7 +49,10 @@ export async function runTraining(
 }
 
 export function readRunConfig(runDir: string): Config {
-  return resolveConfig(readJson<Record<string, unknown>>(join(runDir, "config.json")));
+  const saved = readJson<Record<string, unknown>>(join(runDir, "config.json"));
+  // runs saved before the pool-grid option existed used global average pooling
+  if (!("poolGrid" in saved) && saved.model === "small-cnn") saved.poolGrid = 1;
+  return resolveConfig(saved);
 }
 
 export interface OpenRun {

@@ -49,3 +49,25 @@ test("pre-activation ResNet-18 at width 64 has the CIFAR ResNet-18 parameter cou
   assert.equal(net.numParameters() - heads, 11171146 - 5130 + 1024);
   net.dispose();
 });
+
+test("small-cnn pools its last map to a grid: 7 keeps 28x28's 7x7 layout, 1 is global average pooling", () => {
+  const gen = new Generator(0);
+  const spec = { model: "small-cnn" as const, inputShape: [1, 28, 28], numClasses: 10, embeddingDim: 128, width: 4 };
+  const grid = buildNet({ ...spec, poolGrid: 7 }, gen);
+  const global = buildNet({ ...spec, poolGrid: 1 }, gen);
+  const byDefault = buildNet(spec, gen);
+  // features 4w g^2: the two heads take 16*49 = 784 and 16 inputs
+  const headParams = (f: number) => f * 128 + 128 + f * 10 + 10;
+  assert.equal(grid.numParameters() - global.numParameters(), headParams(16 * 49) - headParams(16));
+  assert.equal(byDefault.numParameters(), grid.numParameters());
+  tidy(() => {
+    const x = gen.randn([2, 1, 28, 28]);
+    const feat = grid.backbone.forward(x);
+    assert.deepEqual(feat.shape, [2, 16 * 49]);
+    assert.deepEqual(global.backbone.forward(x).shape, [2, 16]);
+    // a larger input still gives the same feature size (adaptive pooling)
+    assert.deepEqual(grid.backbone.forward(gen.randn([2, 1, 40, 40])).shape, [2, 16 * 49]);
+  });
+  assert.throws(() => buildNet({ ...spec, model: "resnet18", inputShape: [3, 32, 32], poolGrid: 7 }, gen), /small-cnn option/);
+  for (const n of [grid, global, byDefault]) n.dispose();
+});

@@ -1,0 +1,28 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { resolveConfig } from "../../src/config.js";
+import { readRunConfig } from "../../src/train/run.js";
+
+test("poolGrid: small-cnn only, positive integer; null means the model's default", () => {
+  assert.equal(resolveConfig({}).poolGrid, null);
+  assert.equal(resolveConfig({ poolGrid: 1 }).poolGrid, 1);
+  assert.throws(() => resolveConfig({ model: "resnet18", poolGrid: 7 }), /poolGrid is a small-cnn option/);
+  assert.throws(() => resolveConfig({ poolGrid: 0 }), /poolGrid must be an integer/);
+  assert.throws(() => resolveConfig({ poolGrid: 2.5 }), /poolGrid must be an integer/);
+});
+
+test("a run folder saved before poolGrid existed reopens with the global pooling it was trained with", () => {
+  const dir = mkdtempSync(join(tmpdir(), "llp-cfg-"));
+  const legacy = { ...resolveConfig({ width: 8 }) } as Record<string, unknown>;
+  delete legacy.poolGrid;
+  writeFileSync(join(dir, "config.json"), JSON.stringify(legacy));
+  assert.equal(readRunConfig(dir).poolGrid, 1);
+  // a current run keeps what it saved
+  writeFileSync(join(dir, "config.json"), JSON.stringify(resolveConfig({ width: 8 })));
+  assert.equal(readRunConfig(dir).poolGrid, null);
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ ...legacy, model: "mlp" }));
+  assert.equal(readRunConfig(dir).poolGrid, null);
+});

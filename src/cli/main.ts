@@ -4,6 +4,7 @@ import { type Config, resolveConfig } from "../config.js";
 import { loadNpyFeatures } from "../data/features.js";
 import { loadDataset } from "../data/load.js";
 import { embedAll } from "../eval/metrics.js";
+import { LabelState } from "../memory/labels.js";
 import { logDensity } from "../propagation/density.js";
 import { propagateBlocked } from "../propagation/propagate.js";
 import { writeNpy } from "../report/npy.js";
@@ -13,6 +14,7 @@ import { F } from "../torch/index.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
 import { noGrad, tensor } from "../torch/tensor.js";
 import { normalizedInputs } from "../train/data.js";
+import { labelledTensors } from "../train/loop.js";
 import { evaluateRun, openRun, readRunConfig, runTraining } from "../train/run.js";
 import { configHelp, parseFlags } from "./args.js";
 import { runDemo } from "./demo.js";
@@ -160,16 +162,11 @@ async function propagateCmd(argv: string[]): Promise<number> {
   const labels = ds.labels;
   const C = ds.numClasses;
   const V = keep(F.normalize(tensor(ds.data as Float32Array, [n, ds.shape[0] as number]), 1));
-  const rows = Int32Array.from(Array.from(labels).flatMap((y, i) => (y >= 0 ? [i] : [])));
-  if (rows.length === 0) throw new Error(`${labelsFile}: no labelled rows (all -1)`);
+  const state = new LabelState(labels);
+  if (state.labelledRows.length === 0) throw new Error(`${labelsFile}: no labelled rows (all -1)`);
   const res = tidy(() => {
-    const idx = tensor(rows, [rows.length], "int64");
-    const VL = V.indexSelect(0, idx);
-    const YL = tensor(
-      Int32Array.from(rows, (i) => labels[i] as number),
-      [rows.length],
-      "int64",
-    );
+    const { idx, y: YL } = labelledTensors(state); // [M], [M]
+    const VL = V.indexSelect(0, idx); // [M, D]
     const logRho = cfg.propagation === "llp" ? logDensity(VL, V, cfg.T, cfg.tau) : null;
     const p = propagateBlocked(V, VL, YL, { K: cfg.K, tau: cfg.tau, numClasses: C, logRho });
     return { y: p.y.toNumbers(), c: p.c.toNumbers() };
@@ -182,7 +179,7 @@ async function propagateCmd(argv: string[]): Promise<number> {
   }
   const { writeFileAtomic } = await import("../torch/safetensors.js");
   writeFileAtomic(out, `${lines.join("\n")}\n`);
-  process.stdout.write(`${JSON.stringify({ out, n, labelled: rows.length, classes: C, propagation: cfg.propagation })}\n`);
+  process.stdout.write(`${JSON.stringify({ out, n, labelled: state.labelledRows.length, classes: C, propagation: cfg.propagation })}\n`);
   return 0;
 }
 

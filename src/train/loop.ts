@@ -170,7 +170,7 @@ export async function evaluateState(s: TrainState, set: EvalSet, cfg: Config, nu
 }
 
 /** [M] int64 rows of the labelled points (default: all of them) and [M] int64 their labels. */
-function labelledTensors(labels: LabelState, rows: Int32Array = labels.labelledRows): { idx: Tensor; y: Tensor } {
+export function labelledTensors(labels: LabelState, rows: Int32Array = labels.labelledRows): { idx: Tensor; y: Tensor } {
   return {
     idx: tensor(rows, [rows.length], "int64"),
     y: tensor(

@@ -61,15 +61,17 @@ test("resuming from a checkpoint gives the same result as an uninterrupted run",
   assert.equal(resumed.val_top1, whole.val_top1);
 });
 
-// The paper's central claim at test scale. It does not hold yet at this budget (measured: LLP
-// 0.65-0.69 vs supervised-only 0.73, see README "Accuracy"); kept as a TODO that runs and
-// reports, not as a pass.
+// The paper's central claim at test scale. It does not hold with a margin at this budget
+// (measured with the 7x7 pool grid: LLP 0.7361 vs supervised-only 0.7368 at 1 thread; with
+// global pooling 0.68 vs 0.72; see README "Accuracy"): a TODO that runs and reports both
+// numbers, not a pass.
 test("LLP beats supervised-only on the same labels and step budget", {
-  todo: "LLP is below supervised-only at this budget (issue 4)",
-}, async () => {
+  todo: "LLP is at parity with supervised-only at this budget, not above it (issue 4)",
+}, async (t) => {
   const llp = await runTraining(resolveConfig({ ...LLP, out: join(dir, "llp") }), join(dir, "llp"), { resume: false });
   const sup = await runTraining(resolveConfig({ ...SUP, out: join(dir, "sup") }), join(dir, "sup"), { resume: false });
   const labelled = (d: string) => JSON.parse(readFileSync(join(dir, d, "split.json"), "utf8")).labelled;
   assert.deepEqual(labelled("sup"), labelled("llp"), "same labels");
+  t.diagnostic(`test top-1: LLP ${llp.test_top1}, supervised-only ${sup.test_top1}`);
   assert.ok(llp.test_top1 > sup.test_top1, `LLP ${llp.test_top1} vs supervised-only ${sup.test_top1}`);
 });

@@ -5,13 +5,14 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { arch, cpus } from "node:os";
 import { join } from "node:path";
 import { type Config, DEFAULTS } from "../src/config.js";
+import { readRunConfig } from "../src/train/run.js";
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const out = "bench/results/accuracy.json";
 const doc = existsSync(out) ? JSON.parse(readFileSync(out, "utf8")) : { runs: [] };
 
 for (const dir of process.argv.slice(2)) {
-  const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Config;
+  const cfg = readRunConfig(dir); // fills options added since the run (as the run used them)
   const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
   const split = JSON.parse(readFileSync(join(dir, "split.json"), "utf8"));
   const flags = Object.entries(cfg)

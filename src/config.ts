@@ -46,6 +46,7 @@ export interface Config {
   maxDrops: number;
   labelledPerBatch: number;
   augment: "auto" | "pad-crop" | "resized-crop" | "none";
+  trainView: "weak" | "cutout";
   seed: number;
   threads: number | null;
   out: string | null;
@@ -100,6 +101,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   augment: {
     value: "auto",
     source: "auto: pad-crop (+flip) for 1-channel images, resized-crop (the IR code's RandomResizedCrop 0.2-1 + jitter + flip) for RGB",
+  },
+  trainView: {
+    value: "weak",
+    source:
+      "weak: losses on the batch as augmented (paper); cutout: losses on a copy with a random half-side square zeroed, pseudo-labels and bank rows from the weak view (named departure, FixMatch-style)",
   },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },
@@ -164,6 +170,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   maxDrops: num(0, 100, true),
   labelledPerBatch: num(0, 65536, true),
   augment: oneOf("auto", "pad-crop", "resized-crop", "none"),
+  trainView: oneOf("weak", "cutout"),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),
   out: orNull(str),

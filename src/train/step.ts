@@ -9,8 +9,9 @@ import { classifierLabels, propagate } from "../propagation/propagate.js";
 import type { SGD } from "../torch/optim.js";
 import type { Generator } from "../torch/random.js";
 import { tidy } from "../torch/scope.js";
-import { type Tensor, tensor } from "../torch/tensor.js";
+import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
 import type { Batch, Phase } from "./types.js";
+import { cutoutMask } from "./views.js";
 
 export interface StepContext {
   cfg: Config;
@@ -45,7 +46,12 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     const { cfg, net, opt, bank, labels } = ctx;
     const b = batch.index.length;
     const index = tensor(batch.index, [b], "int64"); // [B]
-    const { v, logits } = net.heads(batch.x); // [B, D], [B, C]
+    // --train-view cutout: the losses see a strong view; pseudo-labels and bank rows come from
+    // the weak one (the batch as loaded), as FixMatch splits them. IR epochs keep one view.
+    const strong = cfg.trainView === "cutout" && phase !== "ir";
+    const weak = strong && phase === "llp" ? noGrad(() => net.heads(batch.x)) : null; // [B, D], [B, C]
+    const { v, logits } = net.heads(strong ? cutout(batch.x, ctx.gen) : batch.x); // [B, D], [B, C]
+    const vView = weak ? weak.v : v.detach(); // [B, D] the view propagation and the bank see
     let loss: Tensor;
     let freshLabels: { y: Int32Array; c: Float32Array } | null = null;
     const stats: StepStats = {
@@ -83,8 +89,8 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
       // Fresh pseudo-labels for this batch (Eq. 8, or a named variant).
       const fresh =
         cfg.propagation === "classifier"
-          ? classifierLabels(logits)
-          : propagate(v.detach(), bank.V.indexSelect(0, ctx.labelledIdx), ctx.labelledY, {
+          ? classifierLabels(weak ? weak.logits : logits)
+          : propagate(vView, bank.V.indexSelect(0, ctx.labelledIdx), ctx.labelledY, {
               K: cfg.K,
               tau: cfg.tau,
               numClasses: ctx.numClasses,
@@ -117,7 +123,7 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     opt.step();
     // Write-back, after the update: the bank gets this visit's embedding, the label state the
     // labels propagated now (used as targets at the point's next visit under "stored").
-    if (phase !== "supervised") bank.update(index, v);
+    if (phase !== "supervised") bank.update(index, vView);
     if (freshLabels) labels.write(batch.index, freshLabels.y, freshLabels.c);
     stats.total = loss.item();
     return stats;
@@ -136,4 +142,11 @@ function monitors(index: Int32Array, labels: LabelState, cT: Float32Array, fresh
     if (truth && truth[i] === freshY[k]) hits++;
   }
   return { confidence: n ? conf / n : Number.NaN, pseudoLabelAccuracy: n && truth ? hits / n : Number.NaN };
+}
+
+/** x [B, C, H, W] with a random square of half the image side zeroed in every image. */
+function cutout(x: Tensor, gen: Generator): Tensor {
+  const [b, , h, w] = x.shape as [number, number, number, number];
+  const size = Math.max(1, Math.round(Math.min(h, w) / 2));
+  return x.mul(tensor(cutoutMask(b, h, w, size, gen.uniforms(2 * b)), [b, 1, h, w], "float32"));
 }

@@ -33,9 +33,13 @@ test("llp propagate labels three separated clusters from two labels each", () =>
   writeNpy(join(dir, "labels.npy"), labels, [n]);
   const out = join(dir, "p.csv");
   const report = JSON.parse(
-    execFileSync(process.execPath, [bin, "propagate", "--embeddings", join(dir, "emb.npy"), "--labels", join(dir, "labels.npy"), "--out", out], {
-      encoding: "utf8",
-    }),
+    execFileSync(
+      process.execPath,
+      [bin, "propagate", "--embeddings", join(dir, "emb.npy"), "--labels", join(dir, "labels.npy"), "--out", out],
+      {
+        encoding: "utf8",
+      },
+    ),
   );
   assert.deepEqual(report, { out, n, labelled: 6, classes: 3, propagation: "llp" });
   const rows = readFileSync(out, "utf8").trim().split("\n");

@@ -4,8 +4,11 @@
 import type { ModelName } from "./model/net.js";
 
 export type Method = "llp" | "supervised";
-/** llp: Eq. 8 with density (paper default); weighted-knn: Eqs. 5-6; classifier: released code's variant */
-export type PropagationKind = "llp" | "weighted-knn" | "classifier";
+/**
+ * llp: Eq. 8 with density (paper default); weighted-knn: Eqs. 5-6; classifier: released code's
+ * variant; llp+classifier: the mean of Eq. 8's p and the classifier's softmax (named departure)
+ */
+export type PropagationKind = "llp" | "weighted-knn" | "classifier" | "llp+classifier";
 /**
  * stored: each step trains on the label/confidence stored at the point's previous visit and
  * writes the fresh one back (the original code's scheme); fresh: trains on labels propagated
@@ -154,7 +157,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   bankMomentum: num(0, 0.999),
   K: num(1, 10000, true),
   T: num(1, 10000, true),
-  propagation: oneOf("llp", "weighted-knn", "classifier"),
+  propagation: oneOf("llp", "weighted-knn", "classifier", "llp+classifier"),
   labelScheme: oneOf("stored", "fresh"),
   irEpochs: num(0, 10000, true),
   irLoss: oneOf("softmax", "nce"),

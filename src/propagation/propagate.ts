@@ -85,3 +85,20 @@ export function propagateBlocked(
     return ys.length === 0 ? { y: zeros([0], "int64"), c: zeros([0]) } : { y: cat(ys), c: cat(cs) };
   });
 }
+
+/** Both sources at once: p = (a.p + b.p) / 2, y = argmax p, c = p_y. a, b: [B, C] each */
+export function meanLabels(a: Propagated, b: Propagated): Propagated {
+  return noGrad(() =>
+    tidy(() => {
+      const p = a.p.add(b.p).mul(0.5); // [B, C]
+      const [c, y] = p.maxDim(1);
+      return { y, c, p };
+    }),
+  );
+}
+
+/** Whether a propagation kind divides by the density rho (and so needs it refreshed). */
+export const usesDensity = (kind: string): boolean => kind === "llp" || kind === "llp+classifier";
+
+/** Whether a propagation kind needs the classifier head (so not `llp propagate` on bare embeddings). */
+export const usesClassifier = (kind: string): boolean => kind === "classifier" || kind === "llp+classifier";

@@ -5,7 +5,7 @@ import { aggregation, bankExp, categorization, instanceRecognition, llpLoss, nce
 import type { MemoryBank } from "../memory/bank.js";
 import type { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
-import { classifierLabels, propagate } from "../propagation/propagate.js";
+import { classifierLabels, meanLabels, propagate, usesDensity } from "../propagation/propagate.js";
 import type { SGD } from "../torch/optim.js";
 import type { Generator } from "../torch/random.js";
 import { tidy } from "../torch/scope.js";
@@ -87,15 +87,20 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
       stats.instance = loss.item();
     } else {
       // Fresh pseudo-labels for this batch (Eq. 8, or a named variant).
+      const fromClassifier = () => classifierLabels(weak ? weak.logits : logits);
+      const fromBank = () =>
+        propagate(vView, bank.V.indexSelect(0, ctx.labelledIdx), ctx.labelledY, {
+          K: cfg.K,
+          tau: cfg.tau,
+          numClasses: ctx.numClasses,
+          logRho: usesDensity(cfg.propagation) ? ctx.logRho : null,
+        });
       const fresh =
         cfg.propagation === "classifier"
-          ? classifierLabels(weak ? weak.logits : logits)
-          : propagate(vView, bank.V.indexSelect(0, ctx.labelledIdx), ctx.labelledY, {
-              K: cfg.K,
-              tau: cfg.tau,
-              numClasses: ctx.numClasses,
-              logRho: cfg.propagation === "llp" ? ctx.logRho : null,
-            });
+          ? fromClassifier()
+          : cfg.propagation === "llp+classifier"
+            ? meanLabels(fromBank(), fromClassifier())
+            : fromBank();
       const freshY = fresh.y.to("int32").toArray() as Int32Array;
       const freshC = fresh.c.toArray() as Float32Array;
       // Training targets: the stored label/confidence (original code) or the fresh ones.

@@ -2,7 +2,7 @@
 // labelled points each; every unlabelled point must get its cluster's label, labelled points
 // keep theirs with confidence 1, and the file says which labels were given.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,4 +53,16 @@ test("llp propagate labels three separated clusters from two labels each", () =>
     if (given.has(i)) assert.equal(c, 1);
     else assert.ok((c as number) > 0.5 && (c as number) <= 1, `row ${i} confidence ${c}`);
   }
+});
+
+test("llp propagate refuses the kinds that need a classifier head", () => {
+  const r = spawnSync(
+    process.execPath,
+    [bin, "propagate", "--embeddings", "x.npy", "--labels", "y.npy", "--out", "o.csv", "--propagation", "classifier"],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /needs a classifier head/);
 });

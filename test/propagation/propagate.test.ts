@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { logDensity } from "../../src/propagation/density.js";
 import { blockedTopk } from "../../src/propagation/neighbours.js";
-import { propagate } from "../../src/propagation/propagate.js";
-import { F, Generator, tensor } from "../../src/torch/index.js";
+import { meanLabels, type Propagated, propagate } from "../../src/propagation/propagate.js";
+import { F, Generator, tensor, tidy } from "../../src/torch/index.js";
 import { assertClose, tidyTest } from "../helpers.js";
 
 const unit = (a: number[]) => {
@@ -124,4 +124,15 @@ test("shape errors name both shapes", () => {
       }),
     /\[2,3\].*\[2,4\]/,
   );
+});
+
+test("meanLabels: p is the mean of both sources, y its argmax, c its max", () => {
+  tidy(() => {
+    const a = { p: tensor([0.7, 0.2, 0.1, 0.1, 0.1, 0.8], [2, 3]) } as Propagated;
+    const b = { p: tensor([0.1, 0.8, 0.1, 0.2, 0.2, 0.6], [2, 3]) } as Propagated;
+    const m = meanLabels(a, b);
+    assertClose(m.p, [0.4, 0.5, 0.1, 0.15, 0.15, 0.7]);
+    assert.deepEqual(m.y.toNumbers(), [1, 2]); // row 0: the sources disagree; the mean sides with the surer one
+    assertClose(m.c, [0.5, 0.7]);
+  });
 });

@@ -1,5 +1,6 @@
 // Label propagation (paper Eqs. 5-8). Pure: embeddings and labelled points in, pseudo-labels
 // and confidences out. Serves training, `llp propagate` and evaluation alike.
+import type { PropagationKind } from "../config.js";
 import { softmax } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
 import { cat, noGrad, type Tensor, zeros } from "../torch/tensor.js";
@@ -98,7 +99,7 @@ export function meanLabels(a: Propagated, b: Propagated): Propagated {
 }
 
 /** Whether a propagation kind divides by the density rho (and so needs it refreshed). */
-export const usesDensity = (kind: string): boolean => kind === "llp" || kind === "llp+classifier";
+export const usesDensity = (kind: PropagationKind): boolean => kind === "llp" || kind === "llp+classifier";
 
 /** Whether a propagation kind needs the classifier head (so not `llp propagate` on bare embeddings). */
-export const usesClassifier = (kind: string): boolean => kind === "classifier" || kind === "llp+classifier";
+export const usesClassifier = (kind: PropagationKind): boolean => kind === "classifier" || kind === "llp+classifier";

@@ -11,14 +11,13 @@ export function cutoutMask(b: number, h: number, w: number, size: number, u: Flo
   if (u.length < 2 * b) throw new RangeError(`cutoutMask: ${u.length} uniforms, need ${2 * b}`);
   if (!Number.isInteger(size) || size < 1) throw new Error(`cutoutMask: size must be a positive integer, got ${size}`);
   const mask = new Float32Array(b * h * w).fill(1);
+  const half = Math.floor(size / 2);
   for (let k = 0; k < b; k++) {
-    const cy = Math.floor((u[2 * k] as number) * h);
-    const cx = Math.floor((u[2 * k + 1] as number) * w);
-    const y0 = Math.max(0, cy - Math.floor(size / 2));
-    const x0 = Math.max(0, cx - Math.floor(size / 2));
-    const y1 = Math.min(h, cy - Math.floor(size / 2) + size);
-    const x1 = Math.min(w, cx - Math.floor(size / 2) + size);
-    for (let y = y0; y < y1; y++) mask.fill(0, k * h * w + y * w + x0, k * h * w + y * w + x1);
+    const top = Math.floor((u[2 * k] as number) * h) - half; // unclipped square corner
+    const left = Math.floor((u[2 * k + 1] as number) * w) - half;
+    const [x0, x1] = [Math.max(0, left), Math.min(w, left + size)];
+    const plane = k * h * w;
+    for (let y = Math.max(0, top); y < Math.min(h, top + size); y++) mask.fill(0, plane + y * w + x0, plane + y * w + x1);
   }
   return mask;
 }

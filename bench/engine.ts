@@ -16,7 +16,6 @@
 //                     leaves malloc alone): what the allocator tuning is worth
 //
 //   npm run bench:engine -- [--rounds 5] [--threads N] [--nets small-cnn,resnet18] [--context small-cnn] [--no-write]
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { dirname } from "node:path";
@@ -24,6 +23,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { allocatorTuned, F, Generator, keep, SGD, setNumThreads, type Tensor, tidy, torchVersion } from "../src/torch/index.js";
+import { mean, median, r2, type Timing, timeSteps, Worker } from "./common.js";
 import { ResNet18, smallCnn } from "./nets.js";
 
 type Net = "small-cnn" | "resnet18";
@@ -49,13 +49,6 @@ const { values: args } = parseArgs({
 const rounds = Number(args.rounds);
 const threads = Number(args.threads);
 const repo = fileURLToPath(new URL("../..", import.meta.url));
-
-interface Timing {
-  /** Wall-clock ms per step. */
-  ms: number[];
-  /** Process CPU ms per step (all threads): steadier than wall time on a shared machine. */
-  cpu_ms: number[];
-}
 
 /** llp's training step for a net, on fixed seeded data. */
 function llpStep(net: Net): () => void {
@@ -83,16 +76,7 @@ function timeLlp(net: Net, n: number): Timing {
     step = llpStep(net);
     llpSteps.set(net, step);
   }
-  const t: Timing = { ms: [], cpu_ms: [] };
-  for (let i = 0; i < n; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    step();
-    t.ms.push(performance.now() - t0);
-    const c = process.cpuUsage(c0);
-    t.cpu_ms.push((c.user + c.system) / 1e3);
-  }
-  return t;
+  return timeSteps(step, n);
 }
 
 /** Worker mode: answer {"net", "steps"} requests on stdin with timings, as engine_pytorch.py does. */
@@ -106,58 +90,24 @@ async function serve(): Promise<void> {
   }
 }
 
-/** A persistent worker process answering one JSON line per request. */
-class Worker {
-  readonly #proc;
-  readonly #lines: AsyncIterator<string>;
-  ready: Record<string, unknown> = {};
-
-  constructor(cmd: string, argv: string[], env: Record<string, string>) {
-    this.#proc = spawn(cmd, argv, {
-      env: { ...process.env, ...env, OMP_NUM_THREADS: String(threads), LLP_THREADS: String(threads) },
-      stdio: ["pipe", "pipe", "inherit"],
-    });
-    this.#lines = createInterface({ input: this.#proc.stdout })[Symbol.asyncIterator]();
-  }
-  async #read(): Promise<Record<string, unknown>> {
-    const r = await this.#lines.next();
-    if (r.done) throw new Error("benchmark worker exited early");
-    return JSON.parse(r.value);
-  }
-  async start(): Promise<this> {
-    this.ready = await this.#read();
-    return this;
-  }
-  async time(net: Net, steps: number): Promise<Timing> {
-    this.#proc.stdin.write(`${JSON.stringify({ net, steps })}\n`);
-    return (await this.#read()) as unknown as Timing;
-  }
-  close(): void {
-    this.#proc.stdin.end(`${JSON.stringify({ quit: true })}\n`);
-  }
-}
-
-const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
-const median = (a: number[]) => {
-  const s = [...a].sort((p, q) => p - q);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-const r2 = (v: number) => Math.round(v * 100) / 100;
-
 async function main(): Promise<void> {
   setNumThreads(threads);
   const loadBefore = loadavg()[0] as number;
   const nets = (args.nets as string).split(",") as Net[];
   const context = new Set((args.context as string).split(",").filter((s) => s !== ""));
   const script = `${repo}bench/engine_pytorch.py`;
-  const py = await new Worker(PYTHON, [script, String(threads)], TUNED_MALLOC).start();
+  const py = await new Worker(PYTHON, [script, String(threads)], TUNED_MALLOC, threads).start();
   if (py.ready.mmap_threshold_raised !== true) throw new Error("MALLOC_MMAP_THRESHOLD_ did not take effect in PyTorch's process");
   const useContext = nets.some((n) => context.has(n));
-  const pyMalloc = useContext ? await new Worker(PYTHON, [script, String(threads)], {}).start() : null;
-  const pyNoMmap = useContext ? await new Worker(PYTHON, [script, String(threads)], NO_MMAP).start() : null;
+  const pyMalloc = useContext ? await new Worker(PYTHON, [script, String(threads)], {}, threads).start() : null;
+  const pyNoMmap = useContext ? await new Worker(PYTHON, [script, String(threads)], NO_MMAP, threads).start() : null;
   const llpLow = useContext
-    ? await new Worker(process.execPath, [fileURLToPath(import.meta.url), "--worker", "--threads", String(threads)], LOW_MMAP).start()
+    ? await new Worker(
+        process.execPath,
+        [fileURLToPath(import.meta.url), "--worker", "--threads", String(threads)],
+        LOW_MMAP,
+        threads,
+      ).start()
     : null;
   if (llpLow && llpLow.ready.allocator_tuned !== false) throw new Error("llp-low-mmap worker still tuned its allocator");
 
@@ -166,13 +116,13 @@ async function main(): Promise<void> {
     const n = STEPS[net];
     const sides: [string, (steps: number) => Promise<Timing>][] = [
       ["llp", async (k) => timeLlp(net, k)],
-      ["pytorch", (k) => py.time(net, k)],
+      ["pytorch", (k) => py.time({ net, steps: k })],
     ];
     if (context.has(net) && pyMalloc && pyNoMmap && llpLow) {
       sides.push(
-        ["pytorch-malloc", (k) => pyMalloc.time(net, k)],
-        ["pytorch-nommap", (k) => pyNoMmap.time(net, k)],
-        ["llp-low-mmap", (k) => llpLow.time(net, k)],
+        ["pytorch-malloc", (k) => pyMalloc.time({ net, steps: k })],
+        ["pytorch-nommap", (k) => pyNoMmap.time({ net, steps: k })],
+        ["llp-low-mmap", (k) => llpLow.time({ net, steps: k })],
       );
     }
     // warm-up: the first steps allocate, pick kernels and grow the heaps

@@ -87,11 +87,74 @@ LLP_FN(Interpolate) {
   LLP_BODY(return Wrap(info.Env(), at::upsample_bilinear2d(T(info[0]), Ints(info[1]), /*align_corners=*/false));)
 }
 
+// setNll(v[B,D], bank[N,D], bankLabels[N] int (-1 = none), y[B] int (-1 = none), index[B] int,
+//        tau, numClasses, weight[B] float) -> [loss[B], gradV[B,D]]
+// The non-parametric softmax's negative log-probability of a set of bank rows, with its
+// gradient in closed form (no autograd graph over the [B,N] scores):
+//   E_ij = exp((v_i.V_j - 1) / tau)                      (Eq. 1 numerators times exp(-1/tau))
+//   A_i  = { j : bankLabels_j = y_i >= 0 } u { index_i }  (L_A's set; { index_i } alone is L_IR)
+//   loss_i = log sum_j E_ij - log sum_{j in A_i} E_ij
+//   gradV  = d(sum_i weight_i loss_i)/dv, row i = weight_i/tau * sum_j (E_ij/S_i - [j in A_i] E_ij/S_A_i) V_j
+// The bank is a constant here (it is written by the running average, not by gradients).
+// Rows are unit vectors, so E lies in [exp(-2/tau), 1]: no overflow and, for tau >= 0.025, no
+// float32 underflow. Work: two [B,N] products and five passes over [B,N], in place.
+LLP_FN(SetNll) {
+  LLP_BODY(
+    at::NoGradGuard ng;
+    const at::Tensor& v = T(info[0]);
+    const at::Tensor& bank = T(info[1]);
+    at::Tensor lab = Idx(info[2], "setNll bankLabels");
+    at::Tensor y = Idx(info[3], "setNll y");
+    at::Tensor index = Idx(info[4], "setNll index");
+    double tau = D(info[5]);
+    int64_t C = I(info[6]);
+    const at::Tensor& w = T(info[7]);
+    if (v.dim() != 2 || bank.dim() != 2 || v.size(1) != bank.size(1))
+      throw Napi::Error::New(info.Env(), "setNll: v must be [B,D] and bank [N,D], got " + c10::str(v.sizes()) + " and " + c10::str(bank.sizes()));
+    const int64_t b = v.size(0), n = bank.size(0);
+    if (lab.numel() != n) throw Napi::Error::New(info.Env(), "setNll: bankLabels must be [N] with N=" + std::to_string(n) + ", got " + c10::str(lab.sizes()));
+    if (y.numel() != b || index.numel() != b || w.numel() != b)
+      throw Napi::Error::New(info.Env(), "setNll: y, index and weight must be [B] with B=" + std::to_string(b));
+    if (!(tau > 0)) throw Napi::RangeError::New(info.Env(), "setNll: tau must be positive");
+    lab = lab.reshape({-1}); y = y.reshape({-1}); index = index.reshape({-1});
+    if (n > 0 && (index.min().item<int64_t>() < 0 || index.max().item<int64_t>() >= n))
+      throw Napi::RangeError::New(info.Env(), "setNll: index out of range [0, " + std::to_string(n) + ")");
+    if (n > 0 && (lab.min().item<int64_t>() < -1 || lab.max().item<int64_t>() >= C))
+      throw Napi::RangeError::New(info.Env(), "setNll: bankLabels must lie in [-1, " + std::to_string(C) + ")");
+    if (b > 0 && (y.min().item<int64_t>() < -1 || y.max().item<int64_t>() >= C))
+      throw Napi::RangeError::New(info.Env(), "setNll: y must lie in [-1, " + std::to_string(C) + ")");
+    at::Tensor E = at::mm(v * (1.0 / tau), bank.t());          // [B,N] v.V/tau
+    E.sub_(1.0 / tau).exp_();                                  // [B,N] E
+    at::Tensor rowSum = E.sum(1);                              // [B]
+    at::Tensor col = lab + 1;                                  // [N] class column, 0 = none
+    at::Tensor classMass = at::zeros({b, C + 1}, E.options()).index_add_(1, col, E);  // [B,C+1]
+    at::Tensor valid = y.ge(0);                                // [B]
+    at::Tensor yc = (y + 1).unsqueeze(1);                      // [B,1]
+    at::Tensor inClass = classMass.gather(1, yc).squeeze(1) * valid.to(E.scalar_type());  // [B]
+    at::Tensor own = E.gather(1, index.unsqueeze(1)).squeeze(1);                          // [B]
+    at::Tensor ownOut = lab.index_select(0, index).ne(y).logical_or(valid.logical_not()); // [B] own row not in the class sum
+    at::Tensor massA = inClass + own * ownOut.to(E.scalar_type());                         // [B]
+    at::Tensor loss = rowSum.log() - massA.log();                                          // [B]
+    // d loss_i / d (v_i.V_j/tau) = E_ij / rowSum_i - [j in A_i] E_ij / massA_i, as a per-(row,
+    // class column) coefficient, then the own row when it lies outside the class.
+    at::Tensor invA = massA.reciprocal();                                                  // [B]
+    at::Tensor coef = rowSum.reciprocal().unsqueeze(1).repeat({1, C + 1});                 // [B,C+1]
+    coef.scatter_add_(1, yc, (-invA * valid.to(E.scalar_type())).unsqueeze(1));
+    E.mul_(coef.index_select(1, col));                                                     // [B,N]
+    E.scatter_add_(1, index.unsqueeze(1), (-own * invA * ownOut.to(E.scalar_type())).unsqueeze(1));
+    E.mul_((w.reshape({-1}).to(E.scalar_type()) * (1.0 / tau)).unsqueeze(1));
+    at::Tensor gradV = at::mm(E, bank);                                                    // [B,D]
+    Napi::Array out = Napi::Array::New(info.Env(), 2);
+    out.Set(0u, Wrap(info.Env(), loss));
+    out.Set(1u, Wrap(info.Env(), gradV));
+    return out;)
+}
+
 void InitNN(Napi::Env env, Napi::Object e) {
   LLP_EXPORT(e, Conv2d); LLP_EXPORT(e, BatchNorm); LLP_EXPORT(e, MaxPool2d); LLP_EXPORT(e, AvgPool2d);
   LLP_EXPORT(e, AdaptiveAvgPool2d); LLP_EXPORT(e, Softmax); LLP_EXPORT(e, LogSoftmax); LLP_EXPORT(e, LeakyRelu);
   LLP_EXPORT(e, CrossEntropy); LLP_EXPORT(e, Normalize); LLP_EXPORT(e, Dropout); LLP_EXPORT(e, OneHot);
-  LLP_EXPORT(e, Pad); LLP_EXPORT(e, Interpolate);
+  LLP_EXPORT(e, Pad); LLP_EXPORT(e, Interpolate); LLP_EXPORT(e, SetNll);
 }
 
 }  // namespace llp

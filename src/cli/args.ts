@@ -1,7 +1,8 @@
 // Command-line flags -> config keys: --labels-per-class 10 -> labelsPerClass: 10.
 import { DEFAULTS } from "../config.js";
 
-const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+// The paper's one-letter symbols stay as they are: K -> --K, T -> --T (--k, --t are accepted too).
+const kebab = (k: string) => (k.length === 1 ? k : k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
 const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** Splits argv into positionals, config values (typed by the defaults table) and other flags. */
@@ -23,7 +24,7 @@ export function parseFlags(
       continue;
     }
     const [rawName, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-    const name = camel(rawName);
+    const name = rawName.length === 1 && rawName.toUpperCase() in DEFAULTS ? rawName.toUpperCase() : camel(rawName);
     const take = (): string => {
       if (inline !== undefined) return inline;
       const v = argv[++i];

@@ -66,8 +66,10 @@ async function trainCmd(argv: string[]): Promise<number> {
   let runDir: string;
   if (typeof flags.resume === "string") {
     runDir = flags.resume;
-    cfg = readRunConfig(runDir);
-    if (Object.keys(config).length > 0) throw new Error("--resume continues a run with its saved config; no other options");
+    // the saved config, except the machine's share: --threads may differ from the first start
+    const { threads, ...rest } = config;
+    if (Object.keys(rest).length > 0) throw new Error("--resume continues a run with its saved config; only --threads may change");
+    cfg = { ...readRunConfig(runDir), ...(threads !== undefined ? { threads: threads as number | null } : {}) };
   } else {
     cfg = resolveConfig(config);
     runDir = cfg.out ?? defaultRunDir(cfg);

@@ -6,7 +6,12 @@
 // entry lies in [exp(-2/tau), 1]: no overflow, and for tau >= 0.03 no float32 underflow, so no
 // per-row max is needed. Sums over sets of bank rows then come from one exp pass and a small
 // matmul, instead of a masked log-sum-exp per set (about 3x faster on a 60k bank).
-import { crossEntropy, oneHot } from "../torch/functional.js";
+//
+// Training uses `bankSetLoss`: the same L_IR / L_A values with their gradient in closed form
+// (one native call, no autograd graph over the [B, N] scores). `instanceRecognition` and
+// `aggregation` are the same quantities written with autograd ops; the tests hold the closed
+// form to them (values and gradients), and they remain the readable statement of Eqs. 1-3.
+import { crossEntropy, oneHot, setNll } from "../torch/functional.js";
 import { type Tensor, where } from "../torch/tensor.js";
 
 /** E [B, N]: exp((v_j.v - 1) / tau) for every bank row j. v: [B, D], bank: [N, D] */
@@ -41,6 +46,29 @@ export function aggregation(E: Tensor, bankLabels: Tensor, y: Tensor, index: Ten
 }
 
 /**
+ * L_A (Eq. 3) for rows with a (pseudo-)label y_i >= 0 and L_IR (= -log P(index_i | v_i)) for
+ * rows with y_i = -1, over the full bank, with the gradient in closed form:
+ * dL_i/dv_i = (1/tau) sum_j (P(j|v_i) - P(j|v_i, A_i)) V_j, P(.|v, A) the softmax restricted to A.
+ * values: [B] the per-example losses (no grad). objective: a scalar whose gradient with respect
+ * to v is d(sum_i weight_i values_i)/dv; its value is not a loss (report `values`).
+ * v: [B, D] (with grad); bank: [N, D]; bankLabels: [N] int (-1 = none); y, index: [B] int64;
+ * weight: [B]
+ */
+export function bankSetLoss(
+  v: Tensor,
+  bank: Tensor,
+  bankLabels: Tensor,
+  y: Tensor,
+  index: Tensor,
+  tau: number,
+  numClasses: number,
+  weight: Tensor,
+): { values: Tensor; objective: Tensor } {
+  const { loss, gradV } = setNll(v.detach(), bank, bankLabels, y, index, tau, numClasses, weight);
+  return { values: loss, objective: v.mul(gradV).sum() };
+}
+
+/**
  * Categorization L_C: cross-entropy of the classifier head against (pseudo-)labels, per example.
  * Rows with y = -1 contribute 0. logits: [B, C], y: [B] int64 -> [B]
  */
@@ -57,9 +85,15 @@ export function categorization(logits: Tensor, y: Tensor): Tensor {
  * lc, la, c: [B]; y: [B] -> scalar
  */
 export function llpLoss(lc: Tensor, la: Tensor, c: Tensor, y: Tensor): Tensor {
-  const hasLabel = y.ge(0); // [B]
-  const wA = where(hasLabel, c, 1); // [B]
-  return lc.mul(c).add(la.mul(wA)).mean();
+  return lc
+    .mul(c)
+    .add(la.mul(aggregationWeight(c, y)))
+    .mean();
+}
+
+/** The weight Eq. 4 puts on L_A: c where there is a (pseudo-)label, 1 for an own instance. c, y: [B] -> [B] */
+export function aggregationWeight(c: Tensor, y: Tensor): Tensor {
+  return where(y.ge(0), c, 1);
 }
 
 /**

@@ -116,3 +116,26 @@ export function pad(x: Tensor, padding: number[], value = 0): Tensor {
 export function interpolate(x: Tensor, size: [number, number]): Tensor {
   return new Tensor(native.Interpolate(x.handle, size));
 }
+
+/**
+ * Negative log-probability of a set of bank rows under the non-parametric softmax over the
+ * whole bank, with its gradient in closed form (no autograd graph over the [B, N] scores).
+ * For row i: A_i = { j : bankLabels_j = y_i >= 0 } plus index_i itself (y_i = -1: only itself),
+ * loss_i = -log( sum_{j in A_i} exp(v_i.V_j/tau) / sum_j exp(v_i.V_j/tau) ),
+ * gradV = d(sum_i weight_i loss_i)/dv. The bank is a constant. v: [B, D] (read, no grad);
+ * bank: [N, D] unit rows; bankLabels: [N] int (-1 = none); y, index: [B] int; weight: [B]
+ * -> loss [B], gradV [B, D]
+ */
+export function setNll(
+  v: Tensor,
+  bank: Tensor,
+  bankLabels: Tensor,
+  y: Tensor,
+  index: Tensor,
+  tau: number,
+  numClasses: number,
+  weight: Tensor,
+): { loss: Tensor; gradV: Tensor } {
+  const [loss, gradV] = native.SetNll(v.handle, bank.handle, bankLabels.handle, y.handle, index.handle, tau, numClasses, weight.handle);
+  return { loss: new Tensor(loss), gradV: new Tensor(gradV) };
+}

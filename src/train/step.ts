@@ -1,7 +1,7 @@
 // One optimisation step of each phase. The step is the only writer of the memory bank and the
 // label state: it reads them, computes the loss, updates the network, then writes back.
 import type { Config } from "../config.js";
-import { aggregation, bankExp, categorization, instanceRecognition, llpLoss, nceInstance } from "../losses/losses.js";
+import { aggregationWeight, bankSetLoss, categorization, llpLoss, nceInstance } from "../losses/losses.js";
 import type { MemoryBank } from "../memory/bank.js";
 import type { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
@@ -9,7 +9,7 @@ import { classifierLabels, meanLabels, propagate, usesDensity } from "../propaga
 import type { SGD } from "../torch/optim.js";
 import type { Generator } from "../torch/random.js";
 import { tidy } from "../torch/scope.js";
-import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
+import { full, noGrad, type Tensor, tensor } from "../torch/tensor.js";
 import type { Batch, Phase } from "./types.js";
 import { cutoutMask } from "./views.js";
 
@@ -52,7 +52,8 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     const weak = strong && phase === "llp" ? noGrad(() => net.heads(batch.x)) : null; // [B, D], [B, C]
     const { v, logits } = net.heads(strong ? cutout(batch.x, ctx.gen) : batch.x); // [B, D], [B, C]
     const vView = weak ? weak.v : v.detach(); // [B, D] the view propagation and the bank see
-    let loss: Tensor;
+    let loss: Tensor; // what backward() differentiates
+    let reported: Tensor | null = null; // the loss value, where loss is a gradient surrogate
     let freshLabels: { y: Int32Array; c: Float32Array } | null = null;
     const stats: StepStats = {
       total: 0,
@@ -83,8 +84,13 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
       }
       stats.instance = loss.item();
     } else if (phase === "ir") {
-      loss = instanceRecognition(bankExp(v, bank.V, cfg.tau), index).mean();
-      stats.instance = loss.item();
+      // L_IR = -log P(i|v_i): the set loss with every row its own instance (y = -1)
+      const noLabels = full([bank.n], -1, "int64"); // [N]
+      const ownOnly = full([b], -1, "int64"); // [B]
+      const ir = bankSetLoss(v, bank.V, noLabels, ownOnly, index, cfg.tau, ctx.numClasses, full([b], 1 / b));
+      loss = ir.objective;
+      reported = ir.values.mean();
+      stats.instance = reported.item();
     } else {
       // Fresh pseudo-labels for this batch (Eq. 8, or a named variant).
       const fromClassifier = () => classifierLabels(weak ? weak.logits : logits);
@@ -116,10 +122,12 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
       const c = tensor(cT, [b], "float32");
       const bankY = tensor(labels.y, [labels.n], "int32");
       const lc = categorization(logits, y); // [B]
-      const la = aggregation(bankExp(v, bank.V, cfg.tau), bankY, y, index, ctx.numClasses); // [B]
-      loss = llpLoss(lc, la, c, y);
+      const wA = aggregationWeight(c, y); // [B]
+      const la = bankSetLoss(v, bank.V, bankY, y, index, cfg.tau, ctx.numClasses, wA.div(b)); // values [B]
+      loss = lc.mul(c).mean().add(la.objective); // Eq. 4's gradient
+      reported = llpLoss(lc, la.values, c, y);
       stats.categorization = lc.mean().item();
-      stats.aggregation = la.mean().item();
+      stats.aggregation = la.values.mean().item();
       Object.assign(stats, monitors(batch.index, labels, cT, freshY, ctx.trueLabels));
       freshLabels = { y: freshY, c: freshC };
     }
@@ -130,7 +138,7 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     // labels propagated now (used as targets at the point's next visit under "stored").
     if (phase !== "supervised") bank.update(index, vView);
     if (freshLabels) labels.write(batch.index, freshLabels.y, freshLabels.c);
-    stats.total = loss.item();
+    stats.total = (reported ?? loss).item();
     return stats;
   });
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { aggregation, bankExp, categorization, instanceRecognition, llpLoss, nceInstance } from "../../src/losses/losses.js";
+import { aggregation, bankExp, bankSetLoss, categorization, instanceRecognition, llpLoss, nceInstance } from "../../src/losses/losses.js";
 import { F, Generator, tensor } from "../../src/torch/index.js";
 import { assertClose, tidyTest } from "../helpers.js";
 
@@ -79,6 +79,54 @@ tidyTest("aggregation gradient matches finite differences", () => {
     assertClose([g[k] as number], [fd], { rtol: 1e-5, atol: 1e-7, msg: `d/dx[${k}]` });
   }
   assert.ok(g.some((x) => x !== 0));
+});
+
+tidyTest("bankSetLoss: values and closed-form gradient equal the autograd aggregation and IR losses", () => {
+  // float64, so the comparison is of formulas, not of rounding. Rows cover: own row inside its
+  // class, own row outside it (bank label -1, or another class), no pseudo-label (IR), and a
+  // class with no other bank rows.
+  for (const [seed, tau] of [
+    [3, 0.07],
+    [4, 0.5],
+  ] as const) {
+    const gen = new Generator(seed);
+    const b = 6;
+    const n = 15;
+    const raw = gen.randn([b, 8], "float64");
+    const V = F.normalize(gen.randn([n, 8], "float64"), 1);
+    const bankY = tensor([0, 1, 2, -1, 0, 1, 2, -1, 0, 1, 2, 0, -1, 1, 0], [n], "int64");
+    const y = tensor([0, 2, -1, 1, 3, 0], [b], "int64"); // class 3 has no bank rows
+    const index = tensor([4, 3, 7, 0, 9, 14], [b], "int64"); // 4: in class 0; 3: label -1; 0: class 0 vs y 1
+    const w = tensor([0.5, 1, 1, 0.25, 0.9, 0], [b], "float64");
+    const ref = raw.clone().requiresGrad_();
+    const la = aggregation(bankExp(F.normalize(ref, 1), V, tau), bankY, y, index, 4);
+    la.mul(w).sum().backward();
+    const ours = raw.clone().requiresGrad_();
+    const r = bankSetLoss(F.normalize(ours, 1), V, bankY, y, index, tau, 4, w);
+    r.objective.backward();
+    assertClose(r.values, la.detach().toNumbers(), { rtol: 1e-10, msg: `values, tau ${tau}` });
+    assertClose(ours.grad as typeof raw, (ref.grad as typeof raw).toNumbers(), { rtol: 1e-8, atol: 1e-12, msg: `gradient, tau ${tau}` });
+    assert.ok((ours.grad as typeof raw).abs().sum().item() > 0);
+    // all rows their own instance: exactly L_IR
+    const none = tensor(new Array(n).fill(-1), [n], "int64");
+    const ir = bankSetLoss(F.normalize(raw, 1), V, none, tensor(new Array(b).fill(-1), [b], "int64"), index, tau, 4, w);
+    assertClose(ir.values, instanceRecognition(bankExp(F.normalize(raw, 1), V, tau), index).toNumbers(), { rtol: 1e-10 });
+  }
+});
+
+tidyTest("bankSetLoss rejects labels, indices and shapes out of range", () => {
+  const gen = new Generator(1);
+  const v = F.normalize(gen.randn([2, 3]), 1);
+  const V = F.normalize(gen.randn([5, 3]), 1);
+  const lab = tensor([0, 1, -1, 0, 1], [5], "int64");
+  const w = tensor([1, 1], [2]);
+  const call = (y: number[], idx: number[], bl = lab, C = 2) =>
+    bankSetLoss(v, V, bl, tensor(y, [2], "int64"), tensor(idx, [2], "int64"), 0.1, C, w);
+  assert.throws(() => call([0, 1], [0, 5]), /index out of range/);
+  assert.throws(() => call([0, 2], [0, 1]), /y must lie in/);
+  assert.throws(() => call([0, 1], [0, 1], lab, 1), /bankLabels must lie in/);
+  assert.throws(() => call([0, 1], [0, 1], tensor([0, 1, 0], [3], "int64")), /bankLabels must be \[N\]/);
+  assert.throws(() => bankSetLoss(v, V, lab, tensor([0, 1], [2], "int64"), tensor([0, 1], [2], "float32"), 0.1, 2, w), /integer|float/i);
 });
 
 tidyTest("NCE instance loss matches Wu et al.'s criterion by hand", () => {

@@ -1,0 +1,66 @@
+// What the side-by-side benchmarks share: persistent JSON-lines workers and robust summaries.
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+
+export interface Timing {
+  /** Wall-clock ms per step. */
+  ms: number[];
+  /** Process CPU ms per step (all threads): steadier than wall time on a shared machine. */
+  cpu_ms: number[];
+}
+
+/** Times n calls of step in this process. */
+export function timeSteps(step: () => void, n: number): Timing {
+  const t: Timing = { ms: [], cpu_ms: [] };
+  for (let i = 0; i < n; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    step();
+    t.ms.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    t.cpu_ms.push((c.user + c.system) / 1e3);
+  }
+  return t;
+}
+
+/**
+ * A persistent worker process answering one JSON line per request. On start it prints one
+ * JSON line describing itself (kept in `ready`); each request {...what, steps} gets a Timing.
+ */
+export class Worker {
+  readonly #proc;
+  readonly #lines: AsyncIterator<string>;
+  ready: Record<string, unknown> = {};
+
+  constructor(cmd: string, argv: string[], env: Record<string, string>, threads: number) {
+    this.#proc = spawn(cmd, argv, {
+      env: { ...process.env, ...env, OMP_NUM_THREADS: String(threads), LLP_THREADS: String(threads) },
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    this.#lines = createInterface({ input: this.#proc.stdout })[Symbol.asyncIterator]();
+  }
+  async #read(): Promise<Record<string, unknown>> {
+    const r = await this.#lines.next();
+    if (r.done) throw new Error("benchmark worker exited early");
+    return JSON.parse(r.value);
+  }
+  async start(): Promise<this> {
+    this.ready = await this.#read();
+    return this;
+  }
+  async time(request: Record<string, unknown>): Promise<Timing> {
+    this.#proc.stdin.write(`${JSON.stringify(request)}\n`);
+    return (await this.#read()) as unknown as Timing;
+  }
+  close(): void {
+    this.#proc.stdin.end(`${JSON.stringify({ quit: true })}\n`);
+  }
+}
+
+export const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
+export const median = (a: number[]) => {
+  const s = [...a].sort((p, q) => p - q);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+export const r2 = (v: number) => Math.round(v * 100) / 100;

@@ -4,10 +4,10 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { arch, cpus } from "node:os";
 import { join } from "node:path";
+import { kebab } from "../src/cli/args.js";
 import { type Config, DEFAULTS } from "../src/config.js";
 import { readRunConfig } from "../src/train/run.js";
 
-const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const out = "bench/results/accuracy.json";
 const doc = existsSync(out) ? JSON.parse(readFileSync(out, "utf8")) : { runs: [] };
 

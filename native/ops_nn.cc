@@ -150,11 +150,22 @@ LLP_FN(SetNll) {
     return out;)
 }
 
+// affineGrid(theta[B,2,3], size[B,C,H,W]) -> grid [B,H,W,2] of sampling points in [-1,1]
+// (align_corners = false), and gridSample(x[B,C,H,W], grid) -> [B,C,H,W]: bilinear, zeros
+// outside the image. Together: one random affine warp per image (the strong view).
+LLP_FN(AffineGrid) {
+  LLP_BODY(return Wrap(info.Env(), at::affine_grid_generator(T(info[0]), Ints(info[1]), /*align_corners=*/false));)
+}
+LLP_FN(GridSample) {
+  LLP_BODY(return Wrap(info.Env(), at::grid_sampler(T(info[0]), T(info[1]), /*bilinear*/ 0, /*zeros*/ 0, /*align_corners=*/false));)
+}
+
 void InitNN(Napi::Env env, Napi::Object e) {
   LLP_EXPORT(e, Conv2d); LLP_EXPORT(e, BatchNorm); LLP_EXPORT(e, MaxPool2d); LLP_EXPORT(e, AvgPool2d);
   LLP_EXPORT(e, AdaptiveAvgPool2d); LLP_EXPORT(e, Softmax); LLP_EXPORT(e, LogSoftmax); LLP_EXPORT(e, LeakyRelu);
   LLP_EXPORT(e, CrossEntropy); LLP_EXPORT(e, Normalize); LLP_EXPORT(e, Dropout); LLP_EXPORT(e, OneHot);
   LLP_EXPORT(e, Pad); LLP_EXPORT(e, Interpolate); LLP_EXPORT(e, SetNll);
+  LLP_EXPORT(e, AffineGrid); LLP_EXPORT(e, GridSample);
 }
 
 }  // namespace llp

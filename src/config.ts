@@ -49,7 +49,7 @@ export interface Config {
   maxDrops: number;
   labelledPerBatch: number;
   augment: "auto" | "pad-crop" | "resized-crop" | "none";
-  trainView: "weak" | "cutout";
+  trainView: "weak" | "cutout" | "strong";
   seed: number;
   threads: number | null;
   out: string | null;
@@ -108,7 +108,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   trainView: {
     value: "weak",
     source:
-      "weak: losses on the batch as augmented (paper); cutout: losses on a copy with a random half-side square zeroed, pseudo-labels and bank rows from the weak view (named departure, FixMatch-style)",
+      "weak: losses on the batch as augmented (paper); cutout: losses on a copy with a random half-side square zeroed, pseudo-labels and bank rows from the weak view (named departure, FixMatch-style); strong: a random affine warp (rotate 30, shear 0.3, scale 0.85-1.15, shift 25%) then cutout",
   },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },
@@ -173,7 +173,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   maxDrops: num(0, 100, true),
   labelledPerBatch: num(0, 65536, true),
   augment: oneOf("auto", "pad-crop", "resized-crop", "none"),
-  trainView: oneOf("weak", "cutout"),
+  trainView: oneOf("weak", "cutout", "strong"),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),
   out: orNull(str),

@@ -2,7 +2,8 @@
 import { DEFAULTS } from "../config.js";
 
 // The paper's one-letter symbols stay as they are: K -> --K, T -> --T (--k, --t are accepted too).
-const kebab = (k: string) => (k.length === 1 ? k : k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
+/** The command-line spelling of a config key (without the leading --). */
+export const kebab = (k: string) => (k.length === 1 ? k : k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
 const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** Splits argv into positionals, config values (typed by the defaults table) and other flags. */

@@ -139,3 +139,13 @@ export function setNll(
   const [loss, gradV] = native.SetNll(v.handle, bank.handle, bankLabels.handle, y.handle, index.handle, tau, numClasses, weight.handle);
   return { loss: new Tensor(loss), gradV: new Tensor(gradV) };
 }
+
+/** Sampling grid of one affine map per image. theta: [B, 2, 3]; size: [B, C, H, W] -> [B, H, W, 2] */
+export function affineGrid(theta: Tensor, size: number[]): Tensor {
+  return new Tensor(native.AffineGrid(theta.handle, size));
+}
+
+/** Bilinear sampling of x [B, C, H, W] at grid [B, H', W', 2] (in [-1, 1]; zeros outside) -> [B, C, H', W'] */
+export function gridSample(x: Tensor, grid: Tensor): Tensor {
+  return new Tensor(native.GridSample(x.handle, grid.handle));
+}

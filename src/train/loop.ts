@@ -23,8 +23,8 @@ export interface TrainOptions {
 
 export async function* train(cfg: Config, data: TrainData, o: TrainOptions): AsyncGenerator<TrainEvent> {
   const t0 = Date.now();
-  if (cfg.trainView === "cutout" && data.inputShape.length !== 3)
-    throw new Error(`--train-view cutout needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
+  if (cfg.trainView !== "weak" && data.inputShape.length !== 3)
+    throw new Error(`--train-view ${cfg.trainView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
   const s = buildState(cfg, data);
   const labelled = labelledTensors(s.labels);
   const labelledIdx = keep(labelled.idx); // [M]

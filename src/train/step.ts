@@ -6,12 +6,13 @@ import type { MemoryBank } from "../memory/bank.js";
 import type { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
 import { classifierLabels, meanLabels, propagate, usesDensity } from "../propagation/propagate.js";
+import { affineGrid, gridSample } from "../torch/functional.js";
 import type { SGD } from "../torch/optim.js";
 import type { Generator } from "../torch/random.js";
 import { tidy } from "../torch/scope.js";
 import { full, noGrad, type Tensor, tensor } from "../torch/tensor.js";
 import type { Batch, Phase } from "./types.js";
-import { cutoutMask } from "./views.js";
+import { affineThetas, cutoutMask, STRONG_AFFINE } from "./views.js";
 
 export interface StepContext {
   cfg: Config;
@@ -46,11 +47,12 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     const { cfg, net, opt, bank, labels } = ctx;
     const b = batch.index.length;
     const index = tensor(batch.index, [b], "int64"); // [B]
-    // --train-view cutout: the losses see a strong view; pseudo-labels and bank rows come from
-    // the weak one (the batch as loaded), as FixMatch splits them. IR epochs keep one view.
-    const strong = cfg.trainView === "cutout" && phase !== "ir";
+    // --train-view cutout|strong: the losses see a strong view; pseudo-labels and bank rows come
+    // from the weak one (the batch as loaded), as FixMatch splits them. IR epochs keep one view.
+    const strong = cfg.trainView !== "weak" && phase !== "ir";
     const weak = strong && phase === "llp" ? noGrad(() => net.heads(batch.x)) : null; // [B, D], [B, C]
-    const { v, logits } = net.heads(strong ? cutout(batch.x, ctx.gen) : batch.x); // [B, D], [B, C]
+    const seen = !strong ? batch.x : cfg.trainView === "cutout" ? cutout(batch.x, ctx.gen) : strongView(batch.x, ctx.gen);
+    const { v, logits } = net.heads(seen); // [B, D], [B, C]
     const vView = weak ? weak.v : v.detach(); // [B, D] the view propagation and the bank see
     let loss: Tensor; // what backward() differentiates
     let reported: Tensor | null = null; // the loss value, where loss is a gradient surrogate
@@ -162,4 +164,11 @@ function cutout(x: Tensor, gen: Generator): Tensor {
   const [b, , h, w] = x.shape as [number, number, number, number];
   const size = Math.max(1, Math.round(Math.min(h, w) / 2));
   return x.mul(tensor(cutoutMask(b, h, w, size, gen.uniforms(2 * b)), [b, 1, h, w], "float32"));
+}
+
+/** x [B, C, H, W] warped by a random affine map per image (zeros, the mean pixel, outside), then Cutout. */
+function strongView(x: Tensor, gen: Generator): Tensor {
+  const [b, c, h, w] = x.shape as [number, number, number, number];
+  const theta = tensor(affineThetas(b, gen.uniforms(5 * b), STRONG_AFFINE), [b, 2, 3], "float32");
+  return cutout(gridSample(x, affineGrid(theta, [b, c, h, w])), gen);
 }

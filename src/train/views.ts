@@ -21,3 +21,38 @@ export function cutoutMask(b: number, h: number, w: number, size: number, u: Flo
   }
   return mask;
 }
+
+/** Ranges of the strong view's random affine warp (--train-view strong), each drawn uniformly. */
+export interface AffineRange {
+  rotate: number; // degrees, in [-rotate, rotate]
+  shear: number; // horizontal shear factor, in [-shear, shear]
+  scale: [number, number]; // zoom factor of the sampling grid (> 1 shows less of the image)
+  translate: number; // shift of each axis, as a fraction of the half-side, in [-translate, translate]
+}
+
+/**
+ * The strong view's warp, after RandAugment's geometric ops at their larger magnitudes
+ * (Cubuk et al. 2020: rotate up to 30 degrees, shear up to 0.3, translate up to about 30%).
+ */
+export const STRONG_AFFINE: AffineRange = { rotate: 30, shear: 0.3, scale: [0.85, 1.15], translate: 0.25 };
+
+/**
+ * [B, 2, 3] float32 affine maps for F.affineGrid, one per image: theta = [k R(a) S(s) | t]
+ * (R rotation, S horizontal shear, k scale, t translation), mapping output to input coordinates
+ * in [-1, 1]. u: 5 uniforms per image (angle, shear, scale, tx, ty). Pure.
+ */
+export function affineThetas(b: number, u: Float64Array, r: AffineRange): Float32Array {
+  if (u.length < 5 * b) throw new RangeError(`affineThetas: ${u.length} uniforms, need ${5 * b}`);
+  const sym = (x: number, m: number) => (2 * x - 1) * m; // uniform in [-m, m]
+  const out = new Float32Array(6 * b);
+  for (let k = 0; k < b; k++) {
+    const [ua, us, uk, ux, uy] = Array.from(u.subarray(5 * k, 5 * k + 5)) as [number, number, number, number, number];
+    const a = (sym(ua, r.rotate) * Math.PI) / 180;
+    const s = sym(us, r.shear);
+    const z = r.scale[0] + uk * (r.scale[1] - r.scale[0]);
+    const [c, n] = [Math.cos(a), Math.sin(a)];
+    // k R S = k [[c, -n], [n, c]] [[1, s], [0, 1]] = k [[c, c s - n], [n, n s + c]]
+    out.set([z * c, z * (c * s - n), sym(ux, r.translate), z * n, z * (n * s + c), sym(uy, r.translate)], 6 * k);
+  }
+  return out;
+}

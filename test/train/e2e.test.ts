@@ -18,9 +18,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 // 5% of Fashion-MNIST's training pool (2950 points), 20 labels per class, a small network.
 const BASE = { subset: "5%", validation: 1000, labelsPerClass: 20, width: 8, batchSize: 128, seed: 7, threads: 2 };
-const LLP = { ...BASE, method: "llp", irEpochs: 1, epochs: 15, milestones: [13], labelledPerBatch: 32 };
-const SUP = { ...BASE, method: "supervised", irEpochs: 0, epochs: 16, milestones: [14], labelledPerBatch: 32 };
-const SHORT = { ...LLP, irEpochs: 1, epochs: 2, milestones: null };
+const SHORT = { ...BASE, method: "llp", irEpochs: 1, epochs: 2, milestones: null, labelledPerBatch: 32 };
 
 const lossTrace = (runDir: string) =>
   readFileSync(join(runDir, "events.jsonl"), "utf8")
@@ -61,17 +59,29 @@ test("resuming from a checkpoint gives the same result as an uninterrupted run",
   assert.equal(resumed.val_top1, whole.val_top1);
 });
 
-// The paper's central claim at test scale. It does not hold with a margin at this budget
-// (measured with the 7x7 pool grid: LLP 0.7361 vs supervised-only 0.7368 at 1 thread; with
-// global pooling 0.68 vs 0.72; see README "Accuracy"): a TODO that runs and reports both
-// numbers, not a pass.
-test("LLP beats supervised-only on the same labels and step budget", {
-  todo: "LLP is at parity with supervised-only at this budget, not above it (issue 4)",
-}, async (t) => {
-  const llp = await runTraining(resolveConfig({ ...LLP, out: join(dir, "llp") }), join(dir, "llp"), { resume: false });
-  const sup = await runTraining(resolveConfig({ ...SUP, out: join(dir, "sup") }), join(dir, "sup"), { resume: false });
+// The paper's central claim at test scale: LLP above supervised-only training of the same
+// network on the same 200 labels, each trained to convergence on the same step budget. At this
+// scale LLP needs its longer schedule and the classifier averaged into the pseudo-labels
+// (--propagation llp+classifier, a named departure); measured at 1 thread (README "Accuracy"):
+// seed 7 LLP 0.7520 vs supervised-only 0.7345, seed 8 0.7677 vs 0.7443. With Eq. 8 alone the
+// same schedule gave 0.7434 (seed 7): a margin too small to assert.
+const CLAIM = { ...BASE, threads: 1 };
+const LLP_LONG = {
+  ...CLAIM,
+  method: "llp",
+  irEpochs: 1,
+  epochs: 40,
+  milestones: [35],
+  labelledPerBatch: 32,
+  propagation: "llp+classifier",
+};
+const SUP_LONG = { ...CLAIM, method: "supervised", irEpochs: 0, epochs: 41, milestones: [36], labelledPerBatch: 32 };
+
+test("LLP beats supervised-only on the same labels and step budget", async (t) => {
+  const llp = await runTraining(resolveConfig({ ...LLP_LONG, out: join(dir, "llp") }), join(dir, "llp"), { resume: false });
+  const sup = await runTraining(resolveConfig({ ...SUP_LONG, out: join(dir, "sup") }), join(dir, "sup"), { resume: false });
   const labelled = (d: string) => JSON.parse(readFileSync(join(dir, d, "split.json"), "utf8")).labelled;
   assert.deepEqual(labelled("sup"), labelled("llp"), "same labels");
   t.diagnostic(`test top-1: LLP ${llp.test_top1}, supervised-only ${sup.test_top1}`);
-  assert.ok(llp.test_top1 > sup.test_top1, `LLP ${llp.test_top1} vs supervised-only ${sup.test_top1}`);
+  assert.ok(llp.test_top1 > sup.test_top1 + 0.005, `LLP ${llp.test_top1} vs supervised-only ${sup.test_top1}`);
 });

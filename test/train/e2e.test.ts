@@ -64,8 +64,7 @@ test("resuming from a checkpoint gives the same result as an uninterrupted run",
 // scale LLP needs its longer schedule and the classifier averaged into the pseudo-labels
 // (--propagation llp+classifier, a named departure); measured at 1 thread (README "Accuracy"):
 // seed 7 LLP 0.7520 vs supervised-only 0.7345, seed 8 0.7677 vs 0.7443, seed 9 0.7831 vs
-// 0.7626. With Eq. 8 alone the
-// same schedule gave 0.7434 (seed 7): a margin too small to assert.
+// 0.7626. With Eq. 8 alone the same schedule gave 0.7434 (seed 7): a margin too small to assert.
 const CLAIM = { ...BASE, threads: 1 };
 const LLP_LONG = {
   ...CLAIM,

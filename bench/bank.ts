@@ -7,7 +7,7 @@
 //                     the one-hot product llp's reference uses
 //
 //   npm run bench:bank -- [--rounds 7] [--threads N] [--no-write]
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -88,7 +88,11 @@ const report = {
 };
 console.log(JSON.stringify(report.median_ms), "closed-form / best PyTorch:", report.ratio_closed_form_to_best_pytorch);
 if (!args["no-write"]) {
+  // one entry per command (so per thread count): a rerun replaces its own entry, keeps the others
+  const out = `${repo}bench/results/bank.json`;
+  const doc = existsSync(out) ? (JSON.parse(readFileSync(out, "utf8")) as { runs?: (typeof report)[] }) : {};
+  const runs = (doc.runs ?? []).filter((r) => r.command !== report.command);
   mkdirSync(`${repo}bench/results`, { recursive: true });
-  writeFileSync(`${repo}bench/results/bank.json`, `${JSON.stringify(report, null, 2)}\n`);
-  console.error("wrote bench/results/bank.json");
+  writeFileSync(out, `${JSON.stringify({ runs: [...runs, report] }, null, 2)}\n`);
+  console.error(`wrote ${out} (${runs.length + 1} runs)`);
 }

@@ -50,6 +50,7 @@ export interface Config {
   labelledPerBatch: number;
   augment: "auto" | "pad-crop" | "resized-crop" | "none";
   trainView: "weak" | "cutout" | "strong";
+  mixup: number;
   seed: number;
   threads: number | null;
   out: string | null;
@@ -109,6 +110,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     value: "weak",
     source:
       "weak: losses on the batch as augmented (paper); cutout: losses on a copy with a random half-side square zeroed, pseudo-labels and bank rows from the weak view (named departure, FixMatch-style); strong: a random affine warp (rotate 30, shear 0.3, scale 0.85-1.15, shift 25%) then cutout (test scale: 3-5 points below weak for both methods; README)",
+  },
+  mixup: {
+    value: 0,
+    source:
+      "0 = off (paper). alpha > 0: the losses see each image mixed with another of the batch, lambda ~ Beta(alpha, alpha) folded to max(lambda, 1 - lambda), targets and weights mixed alike; pseudo-labels and bank rows from the unmixed view (named departure: mixup, Zhang et al. 2018, against confirmation bias in pseudo-labelling as in Arazo et al. 2019)",
   },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },
@@ -174,6 +180,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   labelledPerBatch: num(0, 65536, true),
   augment: oneOf("auto", "pad-crop", "resized-crop", "none"),
   trainView: oneOf("weak", "cutout", "strong"),
+  mixup: num(0, 8),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),
   out: orNull(str),

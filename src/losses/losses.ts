@@ -82,13 +82,13 @@ export function categorization(logits: Tensor, y: Tensor): Tensor {
  * Eq. 4 without the weight-decay term (applied by the optimiser): per example
  * c * [L_C + L_A], averaged over the batch. A point without a pseudo-label (y = -1) is trained
  * as its own instance: L_A (= L_IR there) with weight 1 and no L_C.
+ * share (optional, [B]): each example's part of a mixed image (--mixup); the mixed loss is the
+ * sum of this over the two sources with shares lambda and 1 - lambda.
  * lc, la, c: [B]; y: [B] -> scalar
  */
-export function llpLoss(lc: Tensor, la: Tensor, c: Tensor, y: Tensor): Tensor {
-  return lc
-    .mul(c)
-    .add(la.mul(aggregationWeight(c, y)))
-    .mean();
+export function llpLoss(lc: Tensor, la: Tensor, c: Tensor, y: Tensor, share?: Tensor): Tensor {
+  const perExample = lc.mul(c).add(la.mul(aggregationWeight(c, y))); // [B]
+  return (share ? perExample.mul(share) : perExample).mean();
 }
 
 /** The weight Eq. 4 puts on L_A: c where there is a (pseudo-)label, 1 for an own instance. c, y: [B] -> [B] */

@@ -12,7 +12,7 @@ import type { Generator } from "../torch/random.js";
 import { tidy } from "../torch/scope.js";
 import { full, noGrad, type Tensor, tensor } from "../torch/tensor.js";
 import type { Batch, Phase } from "./types.js";
-import { affineThetas, cutoutMask, STRONG_AFFINE } from "./views.js";
+import { affineThetas, cutoutMask, mixupShares, STRONG_AFFINE, uniformStream } from "./views.js";
 
 export interface StepContext {
   cfg: Config;
@@ -49,9 +49,13 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     const index = tensor(batch.index, [b], "int64"); // [B]
     // --train-view cutout|strong: the losses see a strong view; pseudo-labels and bank rows come
     // from the weak one (the batch as loaded), as FixMatch splits them. IR epochs keep one view.
+    // --mixup alpha: the losses see each image mixed with another of the batch (after the view),
+    // targets mixed alike; again pseudo-labels and bank rows come from the unmixed weak view.
     const strong = cfg.trainView !== "weak" && phase !== "ir";
-    const weak = strong && phase === "llp" ? noGrad(() => net.heads(batch.x)) : null; // [B, D], [B, C]
-    const seen = !strong ? batch.x : cfg.trainView === "cutout" ? cutout(batch.x, ctx.gen) : strongView(batch.x, ctx.gen);
+    const mix = cfg.mixup > 0 && phase !== "ir" ? drawMix(b, cfg.mixup, ctx.gen) : null;
+    const weak = (strong || mix) && phase === "llp" ? noGrad(() => net.heads(batch.x)) : null; // [B, D], [B, C]
+    const viewed = !strong ? batch.x : cfg.trainView === "cutout" ? cutout(batch.x, ctx.gen) : strongView(batch.x, ctx.gen);
+    const seen = mix ? mixImages(viewed, mix) : viewed; // [B, C, H, W] or [B, F]
     const { v, logits } = net.heads(seen); // [B, D], [B, C]
     const vView = weak ? weak.v : v.detach(); // [B, D] the view propagation and the bank see
     let loss: Tensor; // what backward() differentiates
@@ -68,7 +72,13 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
 
     if (phase === "supervised") {
       const y = tensor(batch.label, [b], "int64"); // [B], all labelled here
-      loss = categorization(logits, y).mean();
+      const lc = categorization(logits, y); // [B]
+      loss = mix
+        ? lc
+            .mul(mix.lam)
+            .add(categorization(logits, y.indexSelect(0, mix.perm)).mul(mix.rest))
+            .mean()
+        : lc.mean();
       stats.categorization = loss.item();
     } else if (phase === "ir" && cfg.irLoss === "nce") {
       const noise = ctx.gen.randint(0, bank.n, [b, cfg.nceNoise]); // [B, m]
@@ -125,11 +135,25 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
       const bankY = tensor(labels.y, [labels.n], "int32");
       const lc = categorization(logits, y); // [B]
       const wA = aggregationWeight(c, y); // [B]
-      const la = bankSetLoss(v, bank.V, bankY, y, index, cfg.tau, ctx.numClasses, wA.div(b)); // values [B]
-      loss = lc.mul(c).mean().add(la.objective); // Eq. 4's gradient
-      reported = llpLoss(lc, la.values, c, y);
-      stats.categorization = lc.mean().item();
-      stats.aggregation = la.values.mean().item();
+      if (!mix) {
+        const la = bankSetLoss(v, bank.V, bankY, y, index, cfg.tau, ctx.numClasses, wA.div(b)); // values [B]
+        loss = lc.mul(c).mean().add(la.objective); // Eq. 4's gradient
+        reported = llpLoss(lc, la.values, c, y);
+        stats.categorization = lc.mean().item();
+        stats.aggregation = la.values.mean().item();
+      } else {
+        // Eq. 4 on a mixed image: lambda of the loss toward its own (index, y, c), the rest
+        // toward its partner's (perm), each term confidence-weighted as in Eq. 4.
+        const { lam, rest, perm } = mix;
+        const [yB, cB, indexB] = [y.indexSelect(0, perm), c.indexSelect(0, perm), index.indexSelect(0, perm)]; // [B] each
+        const lcB = categorization(logits, yB); // [B]
+        const la = bankSetLoss(v, bank.V, bankY, y, index, cfg.tau, ctx.numClasses, wA.mul(lam).div(b));
+        const laB = bankSetLoss(v, bank.V, bankY, yB, indexB, cfg.tau, ctx.numClasses, aggregationWeight(cB, yB).mul(rest).div(b));
+        loss = lc.mul(c).mul(lam).add(lcB.mul(cB).mul(rest)).mean().add(la.objective).add(laB.objective);
+        reported = llpLoss(lc, la.values, c, y, lam).add(llpLoss(lcB, laB.values, cB, yB, rest));
+        stats.categorization = lc.mul(lam).add(lcB.mul(rest)).mean().item();
+        stats.aggregation = la.values.mul(lam).add(laB.values.mul(rest)).mean().item();
+      }
       Object.assign(stats, monitors(batch.index, labels, cT, freshY, ctx.trueLabels));
       freshLabels = { y: freshY, c: freshC };
     }
@@ -157,6 +181,29 @@ function monitors(index: Int32Array, labels: LabelState, cT: Float32Array, fresh
     if (truth && truth[i] === freshY[k]) hits++;
   }
   return { confidence: n ? conf / n : Number.NaN, pseudoLabelAccuracy: n && truth ? hits / n : Number.NaN };
+}
+
+interface Mix {
+  lam: Tensor; // [B] each image's own share, in [0.5, 1]
+  rest: Tensor; // [B] 1 - lam, its partner's share
+  perm: Tensor; // [B] int64 the partner of each image
+}
+
+/** Mixup's draw for a batch of b: shares from Beta(alpha, alpha) (views.ts), partners a permutation. */
+function drawMix(b: number, alpha: number, gen: Generator): Mix {
+  const shares = mixupShares(
+    b,
+    alpha,
+    uniformStream((n) => gen.uniforms(n), 4 * b),
+  );
+  const lam = tensor(shares, [b], "float32");
+  return { lam, rest: lam.neg().add(1), perm: gen.randperm(b) };
+}
+
+/** x [B, ...] mixed: lam_k x_k + (1 - lam_k) x_perm(k). */
+function mixImages(x: Tensor, mix: Mix): Tensor {
+  const shape = [x.shape[0] as number, ...x.shape.slice(1).map(() => 1)]; // [B, 1, ...]
+  return x.mul(mix.lam.reshape(shape)).add(x.indexSelect(0, mix.perm).mul(mix.rest.reshape(shape)));
 }
 
 /** x [B, C, H, W] with a random square of half the image side zeroed in every image. */

@@ -56,3 +56,57 @@ export function affineThetas(b: number, u: Float64Array, r: AffineRange): Float3
   }
   return out;
 }
+
+/**
+ * One draw from Gamma(shape, 1) (Marsaglia & Tsang 2000; shape < 1 by the boost
+ * Gamma(a) = Gamma(a + 1) U^(1/a)). next: uniforms in [0, 1). Pure given next.
+ */
+export function gammaDraw(shape: number, next: () => number): number {
+  if (!(shape > 0)) throw new RangeError(`gammaDraw: shape must be positive, got ${shape}`);
+  if (shape < 1) return gammaDraw(shape + 1, next) * (1 - next()) ** (1 / shape);
+  const d = shape - 1 / 3;
+  const c = 1 / Math.sqrt(9 * d);
+  for (;;) {
+    // a standard normal by Box-Muller (1 - u lies in (0, 1], so the log is finite)
+    const x = Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
+    const t = 1 + c * x;
+    if (t <= 0) continue;
+    const v = t * t * t;
+    const u = 1 - next();
+    if (Math.log(u) < 0.5 * x * x + d - d * v + d * Math.log(v)) return d * v;
+  }
+}
+
+/** One draw from Beta(a, b) as G_a / (G_a + G_b). next: uniforms in [0, 1). */
+export function betaDraw(a: number, b: number, next: () => number): number {
+  const x = gammaDraw(a, next);
+  const y = gammaDraw(b, next);
+  return x + y > 0 ? x / (x + y) : 0.5;
+}
+
+/**
+ * Mixup's shares (--mixup alpha): for each of b images, lambda ~ Beta(alpha, alpha) folded to
+ * max(lambda, 1 - lambda) (as MixMatch does), so every mixed image stays mostly its own: its
+ * bank row and stored label remain the main target. Returns [b] float32 in [0.5, 1].
+ */
+export function mixupShares(b: number, alpha: number, next: () => number): Float32Array {
+  const out = new Float32Array(b);
+  for (let k = 0; k < b; k++) {
+    const l = betaDraw(alpha, alpha, next);
+    out[k] = Math.max(l, 1 - l);
+  }
+  return out;
+}
+
+/** A stream of uniforms for the pure draws above, read from `fill` in blocks of `block`. */
+export function uniformStream(fill: (n: number) => Float64Array, block = 256): () => number {
+  let buf: Float64Array = new Float64Array(0);
+  let at = 0;
+  return () => {
+    if (at >= buf.length) {
+      buf = fill(block);
+      at = 0;
+    }
+    return buf[at++] as number;
+  };
+}

@@ -57,6 +57,18 @@ tidyTest("categorization ignores y = -1 and llpLoss weights by confidence", () =
   assertClose(llpLoss(lc, la, c, y), [(0.5 * ((lcs[0] as number) + 1) + 2 + 0.25 * ((lcs[2] as number) + 3)) / 3], { rtol: 1e-9 });
 });
 
+tidyTest("llpLoss with shares (mixup) weights each example's Eq. 4 term by its share", () => {
+  const lc = tensor([1, 2, 4], [3], "float64");
+  const la = tensor([3, 5, 7], [3], "float64");
+  const c = tensor([0.5, 1, 0.25], [3], "float64");
+  const y = tensor([1, -1, 0], [3], "int64");
+  const share = tensor([1, 0.5, 0.75], [3], "float64");
+  // share * (c lc + w la), w = c for a label and 1 for an own instance (y = -1)
+  const want = (1 * 0.5 * (1 + 3) + 0.5 * (1 * 2 + 5) + 0.75 * 0.25 * (4 + 7)) / 3;
+  assertClose(llpLoss(lc, la, c, y, share), [want], { rtol: 1e-12 });
+  assertClose(llpLoss(lc, la, c, y, tensor([1, 1, 1], [3], "float64")), llpLoss(lc, la, c, y).toNumbers(), { rtol: 1e-12 });
+});
+
 tidyTest("aggregation gradient matches finite differences", () => {
   const tau = 0.2;
   const gen = new Generator(5);

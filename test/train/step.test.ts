@@ -34,8 +34,8 @@ function context(cfg: Config): StepContext {
   };
 }
 
-function run(view: Config["trainView"], phases: Phase[]) {
-  const ctx = context(resolveConfig({ trainView: view, propagation: "llp+classifier" }));
+function run(view: Config["trainView"], phases: Phase[], mixup = 0) {
+  const ctx = context(resolveConfig({ trainView: view, propagation: "llp+classifier", mixup }));
   const data = new Generator(11);
   const stats = phases.map((phase, s) => {
     const index = Int32Array.from({ length: 16 }, (_, k) => (s * 16 + k * 5) % N);
@@ -62,15 +62,22 @@ function run(view: Config["trainView"], phases: Phase[]) {
   return stats;
 }
 
-for (const view of ["weak", "cutout", "strong"] as const) {
-  test(`trainStep (${view} view): IR and LLP steps are finite, repeat exactly and leak nothing`, () => {
+for (const [view, mixup] of [
+  ["weak", 0],
+  ["cutout", 0],
+  ["strong", 0],
+  ["weak", 1],
+  ["cutout", 0.4],
+] as const) {
+  test(`trainStep (${view} view, mixup ${mixup}): IR, LLP and supervised steps are finite, repeat exactly and leak nothing`, () => {
     const before = liveTensors();
-    const phases: Phase[] = ["ir", "ir", "llp", "llp", "llp"];
-    const a = run(view, phases);
-    const b = run(view, phases);
+    const phases: Phase[] = ["ir", "ir", "llp", "llp", "llp", "supervised"];
+    const a = run(view, phases, mixup);
+    const b = run(view, phases, mixup);
     assert.deepEqual(b, a, "same seeds, same statistics");
     for (const st of a) assert.ok(Number.isFinite(st.total) && st.total > 0, `finite positive loss ${st.total}`);
-    assert.ok(a.slice(2).every((st) => st.aggregation > 0 && Number.isFinite(st.categorization)));
+    assert.ok(a.slice(2, 5).every((st) => st.aggregation > 0 && Number.isFinite(st.categorization)));
+    assert.ok((a[5]?.categorization ?? 0) > 0 && a[5]?.aggregation === 0, "supervised: cross-entropy only");
     assert.equal(liveTensors(), before, "no tensor outlives the steps");
   });
 }
@@ -81,4 +88,15 @@ test("the strong views change what the losses see, not the IR phase", () => {
   assert.equal(cut?.[0]?.total, weak?.[0]?.total, "IR keeps one view");
   assert.notEqual(cut?.[2]?.total, weak?.[2]?.total);
   assert.notEqual(strong?.[2]?.total, cut?.[2]?.total);
+});
+
+test("mixup changes what the LLP and supervised losses see, not the IR phase", () => {
+  const phases: Phase[] = ["ir", "llp", "llp", "supervised"];
+  const plain = run("weak", phases);
+  const mixed = run("weak", phases, 1);
+  assert.equal(mixed[0]?.total, plain[0]?.total, "IR keeps one unmixed view");
+  assert.notEqual(mixed[1]?.total, plain[1]?.total);
+  assert.notEqual(mixed[3]?.total, plain[3]?.total);
+  // pseudo-labels come from the unmixed view: the first LLP step's monitors match
+  assert.equal(mixed[1]?.confidence, plain[1]?.confidence);
 });

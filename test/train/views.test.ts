@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { F, tensor } from "../../src/torch/index.js";
-import { affineThetas, cutoutMask, STRONG_AFFINE } from "../../src/train/views.js";
+import { affineThetas, betaDraw, cutoutMask, gammaDraw, mixupShares, STRONG_AFFINE, uniformStream } from "../../src/train/views.js";
 import { assertClose, tidyTest } from "../helpers.js";
 
 const zeros = (m: Float32Array, from: number, len: number) => m.subarray(from, from + len).reduce((a, x) => a + (x === 0 ? 1 : 0), 0);
@@ -57,4 +57,74 @@ tidyTest("affineGrid + gridSample: the identity map returns the image, a shift m
   const shifted = warp([1, 0, 0.5, 0, 1, 0, 1, 0, 0.5, 0, 1, 0]).toNumbers();
   const want = x.toNumbers().map((v, i) => (i % 4 === 3 ? 0 : v + 1));
   assertClose(tensor(shifted, [32]), want, { atol: 1e-5 });
+});
+
+/** A seeded uniform stream in plain JS (mulberry32), so these tests need no engine. */
+function mulberry(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const moments = (xs: number[]) => {
+  const m = xs.reduce((s, x) => s + x, 0) / xs.length;
+  return [m, xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1)] as const;
+};
+
+test("gammaDraw and betaDraw have the distributions' mean and variance", () => {
+  const n = 20000;
+  for (const shape of [0.3, 1, 2.5, 7]) {
+    const next = mulberry(11);
+    const [m, v] = moments(Array.from({ length: n }, () => gammaDraw(shape, next)));
+    // Gamma(k, 1): mean k, variance k; 5 standard errors
+    assert.ok(Math.abs(m - shape) < 5 * Math.sqrt(shape / n), `gamma(${shape}) mean ${m}`);
+    assert.ok(Math.abs(v - shape) / shape < 0.1, `gamma(${shape}) variance ${v}`);
+  }
+  for (const [a, b] of [
+    [0.2, 0.2],
+    [1, 1],
+    [2, 5],
+    [8, 8],
+  ] as const) {
+    const next = mulberry(5);
+    const xs = Array.from({ length: n }, () => betaDraw(a, b, next));
+    assert.ok(xs.every((x) => x >= 0 && x <= 1));
+    const [m, v] = moments(xs);
+    const mean = a / (a + b);
+    const variance = (a * b) / ((a + b) ** 2 * (a + b + 1));
+    assert.ok(Math.abs(m - mean) < 5 * Math.sqrt(variance / n), `beta(${a},${b}) mean ${m} vs ${mean}`);
+    assert.ok(Math.abs(v - variance) / variance < 0.1, `beta(${a},${b}) variance ${v} vs ${variance}`);
+  }
+  assert.throws(() => gammaDraw(0, Math.random), /positive/);
+});
+
+test("mixupShares folds Beta(alpha, alpha) to [0.5, 1] and repeats with the same stream", () => {
+  const a = mixupShares(5000, 1, mulberry(3));
+  assert.deepEqual(mixupShares(5000, 1, mulberry(3)), a);
+  assert.ok(a.every((l) => l >= 0.5 && l <= 1));
+  // alpha = 1: lambda is uniform, so max(lambda, 1 - lambda) is uniform on [0.5, 1] (mean 0.75)
+  const [m] = moments(Array.from(a));
+  assert.ok(Math.abs(m - 0.75) < 0.01, `mean ${m}`);
+  // small alpha puts lambda near 0 or 1: the folded share near 1
+  const [mSmall] = moments(Array.from(mixupShares(5000, 0.1, mulberry(3))));
+  assert.ok(mSmall > 0.9, `alpha 0.1 mean ${mSmall}`);
+});
+
+test("uniformStream reads its source in blocks, in order", () => {
+  let calls = 0;
+  let counter = 0;
+  const next = uniformStream((n) => {
+    calls++;
+    return Float64Array.from({ length: n }, () => counter++ / 100);
+  }, 4);
+  assert.deepEqual(
+    Array.from({ length: 10 }, () => next()),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => i / 100),
+  );
+  assert.equal(calls, 3);
 });

@@ -1,6 +1,7 @@
 // The strong view of the two-view option (--train-view cutout): the batch as the loader gave it
 // (the weak view) with a random square zeroed in every image (Cutout, DeVries & Taylor 2017).
-// Inputs are normalised, so zero is the dataset's mean pixel. Pure: a mask from given uniforms.
+// Inputs are normalised, so zero is the dataset's mean pixel. Also the strong view's affine warp
+// (--train-view strong) and mixup's shares (--mixup). All pure: results from given uniforms.
 
 /**
  * [B, 1, H, W] float32 mask, 0 inside each image's square, 1 elsewhere. The square has side

@@ -73,12 +73,7 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     if (phase === "supervised") {
       const y = tensor(batch.label, [b], "int64"); // [B], all labelled here
       const lc = categorization(logits, y); // [B]
-      loss = mix
-        ? lc
-            .mul(mix.lam)
-            .add(categorization(logits, y.indexSelect(0, mix.perm)).mul(mix.rest))
-            .mean()
-        : lc.mean();
+      loss = (mix ? blend(lc, categorization(logits, y.indexSelect(0, mix.perm)), mix) : lc).mean();
       stats.categorization = loss.item();
     } else if (phase === "ir" && cfg.irLoss === "nce") {
       const noise = ctx.gen.randint(0, bank.n, [b, cfg.nceNoise]); // [B, m]
@@ -144,15 +139,15 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
       } else {
         // Eq. 4 on a mixed image: lambda of the loss toward its own (index, y, c), the rest
         // toward its partner's (perm), each term confidence-weighted as in Eq. 4.
-        const { lam, rest, perm } = mix;
+        const { lam, rest, perm } = mix; // the bank losses take the shares as example weights
         const [yB, cB, indexB] = [y.indexSelect(0, perm), c.indexSelect(0, perm), index.indexSelect(0, perm)]; // [B] each
         const lcB = categorization(logits, yB); // [B]
         const la = bankSetLoss(v, bank.V, bankY, y, index, cfg.tau, ctx.numClasses, wA.mul(lam).div(b));
         const laB = bankSetLoss(v, bank.V, bankY, yB, indexB, cfg.tau, ctx.numClasses, aggregationWeight(cB, yB).mul(rest).div(b));
-        loss = lc.mul(c).mul(lam).add(lcB.mul(cB).mul(rest)).mean().add(la.objective).add(laB.objective);
+        loss = blend(lc.mul(c), lcB.mul(cB), mix).mean().add(la.objective).add(laB.objective);
         reported = llpLoss(lc, la.values, c, y, lam).add(llpLoss(lcB, laB.values, cB, yB, rest));
-        stats.categorization = lc.mul(lam).add(lcB.mul(rest)).mean().item();
-        stats.aggregation = la.values.mul(lam).add(laB.values.mul(rest)).mean().item();
+        stats.categorization = blend(lc, lcB, mix).mean().item();
+        stats.aggregation = blend(la.values, laB.values, mix).mean().item();
       }
       Object.assign(stats, monitors(batch.index, labels, cT, freshY, ctx.trueLabels));
       freshLabels = { y: freshY, c: freshC };
@@ -200,10 +195,15 @@ function drawMix(b: number, alpha: number, gen: Generator): Mix {
   return { lam, rest: lam.neg().add(1), perm: gen.randperm(b) };
 }
 
+/** own, partner [B, ...] -> lam_k own_k + (1 - lam_k) partner_k, the shares broadcast over the rest. */
+function blend(own: Tensor, partner: Tensor, mix: Mix): Tensor {
+  const shape = [own.shape[0] as number, ...own.shape.slice(1).map(() => 1)]; // [B, 1, ...]
+  return own.mul(mix.lam.reshape(shape)).add(partner.mul(mix.rest.reshape(shape)));
+}
+
 /** x [B, ...] mixed: lam_k x_k + (1 - lam_k) x_perm(k). */
 function mixImages(x: Tensor, mix: Mix): Tensor {
-  const shape = [x.shape[0] as number, ...x.shape.slice(1).map(() => 1)]; // [B, 1, ...]
-  return x.mul(mix.lam.reshape(shape)).add(x.indexSelect(0, mix.perm).mul(mix.rest.reshape(shape)));
+  return blend(x, x.indexSelect(0, mix.perm), mix);
 }
 
 /** x [B, C, H, W] with a random square of half the image side zeroed in every image. */

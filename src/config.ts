@@ -51,6 +51,7 @@ export interface Config {
   augment: "auto" | "pad-crop" | "resized-crop" | "none";
   trainView: "weak" | "cutout" | "strong";
   mixup: number;
+  ema: number;
   seed: number;
   threads: number | null;
   out: string | null;
@@ -115,6 +116,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     value: 0,
     source:
       "0 = off (paper). alpha > 0: the losses see each image mixed with another of the batch, lambda ~ Beta(alpha, alpha) folded to max(lambda, 1 - lambda), targets and weights mixed alike; pseudo-labels and bank rows from the unmixed view (named departure: mixup, Zhang et al. 2018, against confirmation bias in pseudo-labelling as in Arazo et al. 2019)",
+  },
+  ema: {
+    value: 0,
+    source:
+      "0 = off (paper). d > 0: a weight average theta' <- d theta' + (1 - d) theta after every step, ramped in as (1 + t)/(10 + t) (mean teacher, Tarvainen & Valpola 2017); it is what evaluation, predict and embed use, and during LLP it gives the weak view that pseudo-labels and bank rows come from (named departure; MoCo's momentum encoder, He et al. 2020, uses 0.999)",
   },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },
@@ -181,6 +187,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   augment: oneOf("auto", "pad-crop", "resized-crop", "none"),
   trainView: oneOf("weak", "cutout", "strong"),
   mixup: num(0, 8),
+  ema: num(0, 0.99999),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),
   out: orNull(str),

@@ -13,6 +13,7 @@ import { softmax } from "../torch/functional.js";
 import { F } from "../torch/index.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
 import { noGrad, tensor } from "../torch/tensor.js";
+import { inferenceNet } from "../train/checkpoint.js";
 import { normalizedInputs } from "../train/data.js";
 import { labelledTensors } from "../train/loop.js";
 import { evaluateRun, openRun, readRunConfig, runTraining } from "../train/run.js";
@@ -104,7 +105,7 @@ async function predictCmd(argv: string[]): Promise<number> {
   try {
     const { x, names } = await decodeInputs(inputs, run.info.inputShape, run.info.normalization);
     const rows = tidy(() => {
-      const { logits } = noGrad(() => run.state.net.heads(x));
+      const { logits } = noGrad(() => inferenceNet(run.state).heads(x));
       const p = softmax(logits, 1); // [B, C]
       const [top, idx] = p.topk(Math.min(5, p.size(1)), 1, true);
       const tp = top.toNumbers();
@@ -136,7 +137,7 @@ async function embedCmd(argv: string[]): Promise<number> {
   const run = await openRun(runDir);
   try {
     const src = typeof flags.data === "string" ? await datasetSource(flags.data, run) : run.prepared.data;
-    const { v, logits } = await embedAll(run.state.net, { n: src.n, inputs: src.inputs });
+    const { v, logits } = await embedAll(inferenceNet(run.state), { n: src.n, inputs: src.inputs });
     writeNpy(out, v.toArray() as Float32Array, v.shape);
     dispose([v, logits]);
     process.stdout.write(`${JSON.stringify({ out, n: src.n, dim: run.cfg.embeddingDim })}\n`);

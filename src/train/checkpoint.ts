@@ -10,6 +10,7 @@ import type { Generator } from "../torch/random.js";
 import { loadFile, saveFile } from "../torch/safetensors.js";
 import { dispose } from "../torch/scope.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
+import type { WeightAverage } from "./ema.js";
 import type { PlateauState } from "./schedule.js";
 
 export interface LoopState {
@@ -27,7 +28,12 @@ export interface TrainState {
   bank: MemoryBank | null;
   labels: LabelState;
   gen: Generator;
+  /** --ema > 0: the weight average (evaluation, predict, embed; LLP's weak view) */
+  ema: WeightAverage | null;
 }
+
+/** The network that evaluates, predicts and embeds: the weight average when there is one. */
+export const inferenceNet = (s: TrainState): LLPNet => s.ema?.net ?? s.net;
 
 export const checkpointPath = (runDir: string) => join(runDir, "checkpoint.safetensors");
 
@@ -37,6 +43,7 @@ export function saveCheckpoint(runDir: string, s: TrainState, loop: LoopState, c
   for (const [k, t] of s.net.stateDict()) m.set(`model.${k}`, t);
   for (const [k, t] of s.opt.stateDict()) m.set(`optim.${k}`, t);
   if (s.bank) m.set("bank.V", s.bank.V);
+  if (s.ema) for (const [k, t] of s.ema.net.stateDict()) m.set(`ema.${k}`, t);
   const add = (k: string, t: Tensor) => {
     owned.push(t);
     m.set(k, t);
@@ -47,7 +54,9 @@ export function saveCheckpoint(runDir: string, s: TrainState, loop: LoopState, c
   add("rng.state", tensor(rng, [rng.length], "uint8"));
   const path = checkpointPath(runDir);
   try {
-    saveFile(path, m, { config: configJson, loop: JSON.stringify(loop), format: "llp-checkpoint-1" });
+    const meta: Record<string, string> = { config: configJson, loop: JSON.stringify(loop), format: "llp-checkpoint-1" };
+    if (s.ema) meta.emaSteps = String(s.ema.steps);
+    saveFile(path, m, meta);
   } finally {
     dispose(owned);
   }
@@ -65,6 +74,11 @@ export function loadCheckpoint(runDir: string, s: TrainState): { loop: LoopState
       new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
     s.net.loadStateDict(pick("model."));
     s.opt.loadStateDict(pick("optim."));
+    if (s.ema) {
+      if (metadata.emaSteps === undefined) throw new Error(`${path}: saved without a weight average (--ema 0)`);
+      s.ema.net.loadStateDict(pick("ema."));
+      s.ema.steps = Number(metadata.emaSteps);
+    }
     const V = tensors.get("bank.V");
     if (s.bank && V) s.bank.V.copy_(V);
     const y = tensors.get("labels.y");

@@ -11,7 +11,8 @@ import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
 import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
-import { type LoopState, loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.js";
+import { inferenceNet, type LoopState, loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.js";
+import { WeightAverage } from "./ema.js";
 import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep } from "./schedule.js";
 import { type StepContext, trainStep } from "./step.js";
 import type { EpochEvent, EvalSet, Phase, StepEvent, TrainData, TrainEvent } from "./types.js";
@@ -46,6 +47,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
     trueLabels: data.trueLabels,
     gen: s.gen,
     nceZ: loop.nceZ,
+    ema: s.ema,
   };
   yield {
     type: "start",
@@ -115,26 +117,35 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
 /** Network, optimiser, bank and label state, all from the run's seed. */
 export function buildState(cfg: Config, data: TrainData): TrainState {
   const gen = new Generator(cfg.seed);
-  const net = buildNet(
-    {
-      model: cfg.model,
-      inputShape: data.inputShape,
-      numClasses: data.numClasses,
-      embeddingDim: cfg.embeddingDim,
-      width: cfg.width ?? undefined,
-      poolGrid: cfg.poolGrid ?? undefined,
-    },
-    gen,
-  );
+  const net = buildNet(netSpec(cfg, data), gen);
   const opt = SGD.forModule(net, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
   const bank = cfg.method === "llp" ? new MemoryBank(data.n, cfg.embeddingDim, gen, cfg.bankMomentum) : null;
-  return { net, opt, bank, labels: new LabelState(data.labels), gen };
+  let ema: WeightAverage | null = null;
+  if (cfg.ema > 0) {
+    // same architecture; its own throwaway generator, so the run's stream is the same with or without
+    const copy = buildNet(netSpec(cfg, data), new Generator(cfg.seed));
+    ema = new WeightAverage(copy, cfg.ema);
+    ema.reset(net);
+  }
+  return { net, opt, bank, labels: new LabelState(data.labels), gen, ema };
+}
+
+function netSpec(cfg: Config, data: TrainData) {
+  return {
+    model: cfg.model,
+    inputShape: data.inputShape,
+    numClasses: data.numClasses,
+    embeddingDim: cfg.embeddingDim,
+    width: cfg.width ?? undefined,
+    poolGrid: cfg.poolGrid ?? undefined,
+  };
 }
 
 export function disposeState(s: TrainState): void {
   s.net.dispose();
   s.opt.dispose();
   s.bank?.dispose();
+  s.ema?.dispose();
 }
 
 /** Fills the bank with every training point's embedding (one no-grad pass, eval mode). */
@@ -165,7 +176,7 @@ export async function evaluateState(s: TrainState, set: EvalSet, cfg: Config, nu
   const { idx, y: Y } = labelledTensors(s.labels, s.bank ? s.labels.labelledRows : new Int32Array(0)); // [M], [M]
   const V = s.bank ? s.bank.V.indexSelect(0, idx) : tensor(new Float32Array(0), [0, cfg.embeddingDim]); // [M, D]
   try {
-    return await evaluate(s.net, set, V, Y, { K: cfg.K, tau: cfg.tau, numClasses });
+    return await evaluate(inferenceNet(s), set, V, Y, { K: cfg.K, tau: cfg.tau, numClasses });
   } finally {
     dispose([idx, Y, V]);
   }

@@ -11,6 +11,7 @@ import type { SGD } from "../torch/optim.js";
 import type { Generator } from "../torch/random.js";
 import { tidy } from "../torch/scope.js";
 import { full, noGrad, type Tensor, tensor } from "../torch/tensor.js";
+import type { WeightAverage } from "./ema.js";
 import type { Batch, Phase } from "./types.js";
 import { affineThetas, cutoutMask, mixupShares, STRONG_AFFINE, uniformStream } from "./views.js";
 
@@ -31,6 +32,8 @@ export interface StepContext {
   gen: Generator;
   /** NCE's running estimate of the partition function Z (irLoss "nce"); written here only */
   nceZ: number | null;
+  /** --ema > 0: the weight average, updated after every step; during LLP it gives the weak view */
+  ema: WeightAverage | null;
 }
 
 export interface StepStats {
@@ -53,7 +56,9 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     // targets mixed alike; again pseudo-labels and bank rows come from the unmixed weak view.
     const strong = cfg.trainView !== "weak" && phase !== "ir";
     const mix = cfg.mixup > 0 && phase !== "ir" ? drawMix(b, cfg.mixup, ctx.gen) : null;
-    const weak = (strong || mix) && phase === "llp" ? noGrad(() => net.heads(batch.x)) : null; // [B, D], [B, C]
+    // --ema: the weak view comes from the weight average (eval mode), as a mean teacher's targets.
+    const teacher = ctx.ema && phase === "llp" ? ctx.ema.net : null;
+    const weak = (strong || mix || teacher) && phase === "llp" ? noGrad(() => (teacher ?? net).heads(batch.x)) : null; // [B, D], [B, C]
     const viewed = !strong ? batch.x : cfg.trainView === "cutout" ? cutout(batch.x, ctx.gen) : strongView(batch.x, ctx.gen);
     const seen = mix ? mixImages(viewed, mix) : viewed; // [B, C, H, W] or [B, F]
     const { v, logits } = net.heads(seen); // [B, D], [B, C]
@@ -155,6 +160,7 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     opt.zeroGrad();
     loss.backward();
     opt.step();
+    ctx.ema?.update(net);
     // Write-back, after the update: the bank gets this visit's embedding, the label state the
     // labels propagated now (used as targets at the point's next visit under "stored").
     if (phase !== "supervised") bank.update(index, vView);

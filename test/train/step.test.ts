@@ -5,17 +5,25 @@ import { test } from "node:test";
 import { type Config, resolveConfig } from "../../src/config.js";
 import { MemoryBank } from "../../src/memory/bank.js";
 import { LabelState } from "../../src/memory/labels.js";
-import { buildNet } from "../../src/model/net.js";
-import { Generator, keep, liveTensors, SGD, tidy } from "../../src/torch/index.js";
+import { buildNet, type ModelSpec } from "../../src/model/net.js";
+import { F, Generator, keep, liveTensors, noGrad, SGD, tensor, tidy } from "../../src/torch/index.js";
+import { WeightAverage } from "../../src/train/ema.js";
 import { labelledTensors } from "../../src/train/loop.js";
 import { type StepContext, trainStep } from "../../src/train/step.js";
 import type { Phase } from "../../src/train/types.js";
 
 const N = 96;
 
+const SPEC: ModelSpec = { model: "small-cnn", inputShape: [1, 28, 28], numClasses: 4, embeddingDim: 16, width: 2 };
+
 function context(cfg: Config): StepContext {
   const gen = new Generator(3);
-  const net = buildNet({ model: "small-cnn", inputShape: [1, 28, 28], numClasses: 4, embeddingDim: 16, width: 2 }, gen);
+  const net = buildNet(SPEC, gen);
+  let ema: WeightAverage | null = null;
+  if (cfg.ema > 0) {
+    ema = new WeightAverage(buildNet(SPEC, new Generator(5)), cfg.ema);
+    ema.reset(net);
+  }
   const labels = new LabelState(Int32Array.from({ length: N }, (_, i) => (i % 8 === 0 ? (i / 8) % 4 : -1)));
   const l = labelledTensors(labels);
   return {
@@ -31,11 +39,12 @@ function context(cfg: Config): StepContext {
     trueLabels: null,
     gen,
     nceZ: null,
+    ema,
   };
 }
 
-function run(view: Config["trainView"], phases: Phase[], mixup = 0) {
-  const ctx = context(resolveConfig({ trainView: view, propagation: "llp+classifier", mixup }));
+function run(view: Config["trainView"], phases: Phase[], mixup = 0, ema = 0) {
+  const ctx = context(resolveConfig({ trainView: view, propagation: "llp+classifier", mixup, ema }));
   const data = new Generator(11);
   const stats = phases.map((phase, s) => {
     const index = Int32Array.from({ length: 16 }, (_, k) => (s * 16 + k * 5) % N);
@@ -59,21 +68,25 @@ function run(view: Config["trainView"], phases: Phase[], mixup = 0) {
   ctx.net.dispose();
   ctx.opt.dispose();
   ctx.bank.dispose();
+  if (ctx.ema) assert.equal(ctx.ema.steps, phases.length, "one weight-average update per step");
+  ctx.ema?.dispose();
   return stats;
 }
 
-for (const [view, mixup] of [
-  ["weak", 0],
-  ["cutout", 0],
-  ["strong", 0],
-  ["weak", 1],
-  ["cutout", 0.4],
+for (const [view, mixup, ema] of [
+  ["weak", 0, 0],
+  ["cutout", 0, 0],
+  ["strong", 0, 0],
+  ["weak", 1, 0],
+  ["cutout", 0.4, 0],
+  ["weak", 0, 0.99],
+  ["cutout", 0, 0.999],
 ] as const) {
-  test(`trainStep (${view} view, mixup ${mixup}): IR, LLP and supervised steps are finite, repeat exactly and leak nothing`, () => {
+  test(`trainStep (${view} view, mixup ${mixup}, ema ${ema}): IR, LLP and supervised steps are finite, repeat exactly and leak nothing`, () => {
     const before = liveTensors();
     const phases: Phase[] = ["ir", "ir", "llp", "llp", "llp", "supervised"];
-    const a = run(view, phases, mixup);
-    const b = run(view, phases, mixup);
+    const a = run(view, phases, mixup, ema);
+    const b = run(view, phases, mixup, ema);
     assert.deepEqual(b, a, "same seeds, same statistics");
     for (const st of a) assert.ok(Number.isFinite(st.total) && st.total > 0, `finite positive loss ${st.total}`);
     assert.ok(a.slice(2, 5).every((st) => st.aggregation > 0 && Number.isFinite(st.categorization)));
@@ -99,4 +112,29 @@ test("mixup changes what the LLP and supervised losses see, not the IR phase", (
   assert.notEqual(mixed[3]?.total, plain[3]?.total);
   // pseudo-labels come from the unmixed view: the first LLP step's monitors match
   assert.equal(mixed[1]?.confidence, plain[1]?.confidence);
+});
+
+test("--ema: IR and supervised steps are unchanged; LLP takes its weak view from the weight average", () => {
+  const phases: Phase[] = ["ir", "ir", "llp", "llp", "supervised"];
+  const plain = run("weak", phases);
+  const avg = run("weak", phases, 0, 0.99);
+  assert.deepEqual(avg.slice(0, 2), plain.slice(0, 2), "IR: the average only watches");
+  assert.notEqual(avg[3]?.total, plain[3]?.total);
+  // oracle: an LLP step writes the bank rows normalise(m V_i + (1 - m) v'_i), v' from the average
+  // (eval mode, before this step's update), not from the network being trained
+  const ctx = context(resolveConfig({ propagation: "llp+classifier", ema: 0.99 }));
+  const ema = ctx.ema as WeightAverage;
+  noGrad(() => tidy(() => ema.net.stateDict().forEach((t) => t.add_(0.01)))); // the average differs from the network
+  const index = Int32Array.from({ length: 8 }, (_, k) => 3 + 7 * k);
+  const x = new Generator(4).randn([8, 1, 28, 28]);
+  const idx = tensor(index, [8], "int64");
+  const want = tidy(() => {
+    const vT = noGrad(() => ema.net.heads(x).v);
+    return F.normalize(ctx.bank.V.indexSelect(0, idx).mul(0.5).add(vT.mul(0.5)), 1).toNumbers();
+  });
+  trainStep(ctx, { index, x, label: Int32Array.from(index, (i) => ctx.labels.y[i] as number) }, "llp");
+  const got = tidy(() => ctx.bank.V.indexSelect(0, idx).toNumbers());
+  got.forEach((g, i) => assert.ok(Math.abs(g - (want[i] as number)) < 1e-5, `bank row value ${i}: ${g} vs ${want[i]}`));
+  for (const t of [x, idx, ctx.labelledIdx, ctx.labelledY]) t.dispose();
+  for (const m of [ctx.net, ctx.opt, ctx.bank, ema]) m.dispose();
 });

@@ -1,0 +1,93 @@
+// The weight average (--ema) against a hand-computed oracle, and through a checkpoint.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { resolveConfig } from "../../src/config.js";
+import { LabelState } from "../../src/memory/labels.js";
+import { buildNet, type ModelSpec } from "../../src/model/net.js";
+import { Generator, liveTensors, noGrad, SGD, tidy } from "../../src/torch/index.js";
+import { inferenceNet, loadCheckpoint, saveCheckpoint, type TrainState } from "../../src/train/checkpoint.js";
+import { emaDecay, WeightAverage } from "../../src/train/ema.js";
+import { initialPlateau } from "../../src/train/schedule.js";
+
+const SPEC: ModelSpec = { model: "small-cnn", inputShape: [1, 28, 28], numClasses: 3, embeddingDim: 8, width: 2 };
+
+test("emaDecay ramps in as (1 + t)/(10 + t) and is capped at d", () => {
+  assert.equal(emaDecay(0.999, 0), 0.1);
+  assert.equal(emaDecay(0.999, 8), 9 / 18);
+  assert.equal(emaDecay(0.9, 1000), 0.9);
+  assert.equal(emaDecay(0.999, 1e6), 0.999);
+});
+
+test("WeightAverage.update: theta' <- d_t theta' + (1 - d_t) theta for parameters and running statistics", () => {
+  const before = liveTensors();
+  const net = buildNet(SPEC, new Generator(1));
+  const avg = new WeightAverage(buildNet(SPEC, new Generator(2)), 0.5);
+  avg.reset(net);
+  assert.equal(avg.steps, 0);
+  assert.equal(avg.net.training, false, "the average stays in eval mode");
+  const names = [...net.stateDict().keys()];
+  assert.ok(names.some((n) => n.endsWith("running_mean")), "buffers are averaged too");
+  for (const n of names) assert.deepEqual(avg.net.stateDict().get(n)?.toNumbers(), net.stateDict().get(n)?.toNumbers(), `reset copies ${n}`);
+  const old = new Map([...avg.net.stateDict()].map(([n, t]) => [n, t.toArray() as Float32Array]));
+  // move every weight and buffer of the network by a known amount
+  noGrad(() => tidy(() => net.stateDict().forEach((t) => t.add_(1))));
+  const d0 = emaDecay(0.5, 0); // 0.1
+  avg.update(net);
+  for (const [n, t] of avg.net.stateDict()) {
+    const got = t.toArray() as Float32Array;
+    const src = net.stateDict().get(n)?.toArray() as Float32Array;
+    const want = (old.get(n) as Float32Array).map((o, i) => d0 * o + (1 - d0) * (src[i] as number));
+    got.forEach((g, i) => assert.ok(Math.abs(g - (want[i] as number)) < 1e-5, `${n}[${i}]: ${g} vs ${want[i]}`));
+  }
+  assert.equal(avg.steps, 1);
+  // the decay reaches its cap: the average then lags the network by exactly d
+  for (let t = 1; t < 40; t++) avg.update(net);
+  assert.equal(emaDecay(0.5, 39), 0.5);
+  net.dispose();
+  avg.dispose();
+  assert.equal(liveTensors(), before, "nothing leaks");
+});
+
+test("a checkpoint keeps the weight average and its step count; inferenceNet picks it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "llp-ema-"));
+  const state = (seed: number): TrainState => {
+    const net = buildNet(SPEC, new Generator(seed));
+    const ema = new WeightAverage(buildNet(SPEC, new Generator(seed + 1)), 0.9);
+    ema.reset(net);
+    return {
+      net,
+      opt: SGD.forModule(net, { lr: 0.1, momentum: 0.9 }),
+      bank: null,
+      labels: new LabelState(Int32Array.from([0, -1, 2])),
+      gen: new Generator(seed),
+      ema,
+    };
+  };
+  try {
+    const a = state(1);
+    noGrad(() => tidy(() => a.net.stateDict().forEach((t) => t.add_(0.5))));
+    for (let t = 0; t < 3; t++) a.ema?.update(a.net);
+    const loop = { epoch: 1, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: 0, nceZ: null };
+    saveCheckpoint(dir, a, loop, JSON.stringify(resolveConfig({ ema: 0.9 })));
+    const b = state(7);
+    loadCheckpoint(dir, b);
+    assert.equal(b.ema?.steps, 3);
+    assert.equal(inferenceNet(b), b.ema?.net);
+    for (const [n, t] of a.ema?.net.stateDict() ?? []) assert.deepEqual(b.ema?.net.stateDict().get(n)?.toNumbers(), t.toNumbers(), n);
+    // a run without a weight average cannot load into one that has it
+    const plain: TrainState = { ...state(9), ema: null };
+    saveCheckpoint(dir, plain, loop, "{}");
+    assert.throws(() => loadCheckpoint(dir, b), /without a weight average/);
+    assert.equal(inferenceNet(plain), plain.net);
+    for (const s of [a, b, plain]) {
+      s.net.dispose();
+      s.opt.dispose();
+      s.ema?.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -29,18 +29,28 @@ test("WeightAverage.update: theta' <- d_t theta' + (1 - d_t) theta for parameter
   assert.equal(avg.steps, 0);
   assert.equal(avg.net.training, false, "the average stays in eval mode");
   const names = [...net.stateDict().keys()];
-  assert.ok(names.some((n) => n.endsWith("running_mean")), "buffers are averaged too");
-  for (const n of names) assert.deepEqual(avg.net.stateDict().get(n)?.toNumbers(), net.stateDict().get(n)?.toNumbers(), `reset copies ${n}`);
+  assert.ok(
+    names.some((n) => n.endsWith("running_mean")),
+    "buffers are averaged too",
+  );
+  for (const n of names)
+    assert.deepEqual(avg.net.stateDict().get(n)?.toNumbers(), net.stateDict().get(n)?.toNumbers(), `reset copies ${n}`);
   const old = new Map([...avg.net.stateDict()].map(([n, t]) => [n, t.toArray() as Float32Array]));
   // move every weight and buffer of the network by a known amount
-  noGrad(() => tidy(() => net.stateDict().forEach((t) => t.add_(1))));
+  noGrad(() =>
+    tidy(() =>
+      net.stateDict().forEach((t) => {
+        t.add_(1);
+      }),
+    ),
+  );
   const d0 = emaDecay(0.5, 0); // 0.1
   avg.update(net);
   for (const [n, t] of avg.net.stateDict()) {
     const got = t.toArray() as Float32Array;
     const src = net.stateDict().get(n)?.toArray() as Float32Array;
     const want = (old.get(n) as Float32Array).map((o, i) => d0 * o + (1 - d0) * (src[i] as number));
-    got.forEach((g, i) => assert.ok(Math.abs(g - (want[i] as number)) < 1e-5, `${n}[${i}]: ${g} vs ${want[i]}`));
+    for (const [i, g] of got.entries()) assert.ok(Math.abs(g - (want[i] as number)) < 1e-5, `${n}[${i}]: ${g} vs ${want[i]}`);
   }
   assert.equal(avg.steps, 1);
   // the decay reaches its cap: the average then lags the network by exactly d
@@ -68,7 +78,13 @@ test("a checkpoint keeps the weight average and its step count; inferenceNet pic
   };
   try {
     const a = state(1);
-    noGrad(() => tidy(() => a.net.stateDict().forEach((t) => t.add_(0.5))));
+    noGrad(() =>
+      tidy(() =>
+        a.net.stateDict().forEach((t) => {
+          t.add_(0.5);
+        }),
+      ),
+    );
     for (let t = 0; t < 3; t++) a.ema?.update(a.net);
     const loop = { epoch: 1, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: 0, nceZ: null };
     saveCheckpoint(dir, a, loop, JSON.stringify(resolveConfig({ ema: 0.9 })));

@@ -124,7 +124,13 @@ test("--ema: IR and supervised steps are unchanged; LLP takes its weak view from
   // (eval mode, before this step's update), not from the network being trained
   const ctx = context(resolveConfig({ propagation: "llp+classifier", ema: 0.99 }));
   const ema = ctx.ema as WeightAverage;
-  noGrad(() => tidy(() => ema.net.stateDict().forEach((t) => t.add_(0.01)))); // the average differs from the network
+  noGrad(() =>
+    tidy(() =>
+      ema.net.stateDict().forEach((t) => {
+        t.add_(0.01);
+      }),
+    ),
+  ); // the average differs from the network
   const index = Int32Array.from({ length: 8 }, (_, k) => 3 + 7 * k);
   const x = new Generator(4).randn([8, 1, 28, 28]);
   const idx = tensor(index, [8], "int64");
@@ -134,7 +140,7 @@ test("--ema: IR and supervised steps are unchanged; LLP takes its weak view from
   });
   trainStep(ctx, { index, x, label: Int32Array.from(index, (i) => ctx.labels.y[i] as number) }, "llp");
   const got = tidy(() => ctx.bank.V.indexSelect(0, idx).toNumbers());
-  got.forEach((g, i) => assert.ok(Math.abs(g - (want[i] as number)) < 1e-5, `bank row value ${i}: ${g} vs ${want[i]}`));
+  for (const [i, g] of got.entries()) assert.ok(Math.abs(g - (want[i] as number)) < 1e-5, `bank row value ${i}: ${g} vs ${want[i]}`);
   for (const t of [x, idx, ctx.labelledIdx, ctx.labelledY]) t.dispose();
   for (const m of [ctx.net, ctx.opt, ctx.bank, ema]) m.dispose();
 });

@@ -114,7 +114,7 @@ test("mixup changes what the LLP and supervised losses see, not the IR phase", (
   assert.equal(mixed[1]?.confidence, plain[1]?.confidence);
 });
 
-test("--ema: IR and supervised steps are unchanged; LLP takes its weak view from the weight average", () => {
+test("--ema: IR steps are unchanged; LLP takes its weak view from the weight average", () => {
   const phases: Phase[] = ["ir", "ir", "llp", "llp", "supervised"];
   const plain = run("weak", phases);
   const avg = run("weak", phases, 0, 0.99);

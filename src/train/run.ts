@@ -6,7 +6,7 @@ import type { Normalization } from "../data/augment.js";
 import { writeSplit } from "../data/split.js";
 import { createRunDir, EventLog, readJson, writeJson } from "../report/runfolder.js";
 import { setNumThreads } from "../torch/threads.js";
-import { inferenceNet, loadCheckpoint, type TrainState } from "./checkpoint.js";
+import { loadCheckpoint, type TrainState } from "./checkpoint.js";
 import { type PreparedData, prepareData } from "./data.js";
 import { buildState, disposeState, evaluateState, train } from "./loop.js";
 import type { Summary, TrainEvent } from "./types.js";
@@ -70,8 +70,7 @@ export async function openRun(runDir: string): Promise<OpenRun> {
   const prepared = await prepareData(cfg, runDir);
   const state = buildState(cfg, prepared.data);
   loadCheckpoint(runDir, state);
-  state.net.eval();
-  inferenceNet(state).eval();
+  state.net.eval(); // a weight average (--ema) is always in eval mode already
   return { cfg, prepared, state, info: readJson<DataInfo>(join(runDir, "data.json")), dispose: () => disposeState(state) };
 }
 

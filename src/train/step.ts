@@ -57,7 +57,7 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     const strong = cfg.trainView !== "weak" && phase !== "ir";
     const mix = cfg.mixup > 0 && phase !== "ir" ? drawMix(b, cfg.mixup, ctx.gen) : null;
     // --ema: the weak view comes from the weight average (eval mode), as a mean teacher's targets.
-    const teacher = ctx.ema && phase === "llp" ? ctx.ema.net : null;
+    const teacher = ctx.ema?.net ?? null;
     const weak = (strong || mix || teacher) && phase === "llp" ? noGrad(() => (teacher ?? net).heads(batch.x)) : null; // [B, D], [B, C]
     const viewed = !strong ? batch.x : cfg.trainView === "cutout" ? cutout(batch.x, ctx.gen) : strongView(batch.x, ctx.gen);
     const seen = mix ? mixImages(viewed, mix) : viewed; // [B, C, H, W] or [B, F]

@@ -21,6 +21,7 @@ export interface Config {
   data: string;
   labels: string | null;
   test: string | null;
+  testLabels: string | null;
   labelled: string | null;
   labelsPerClass: number | null;
   subset: string;
@@ -69,6 +70,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   data: { value: "fashion-mnist", source: "built-in default dataset (Debian's dataset-fashion-mnist)" },
   labels: { value: null, source: "labels file for a .npy/CSV feature matrix" },
   test: { value: null, source: "the dataset's own test split when it has one" },
+  testLabels: { value: null, source: "labels file for a .npy/CSV --test set (.npy or CSV, one label per row)" },
   labelled: { value: null, source: "null = use the labels as given; e.g. '1%' hides the rest (paper's p)" },
   labelsPerClass: { value: null, source: "alternative to labelled: n labels per class" },
   subset: { value: "100%", source: "paper's q: fraction of the training pool used" },
@@ -157,6 +159,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   data: str,
   labels: orNull(str),
   test: orNull(str),
+  testLabels: orNull(str),
   labelled: orNull(percent),
   labelsPerClass: orNull(num(1, 1e9, true)),
   subset: percent,
@@ -210,6 +213,7 @@ export function resolveConfig(partial: Record<string, unknown>): Config {
     if (why) errors.push(`${k} ${why} (got ${JSON.stringify(cfg[k])})`);
   }
   const c = cfg as unknown as Config;
+  if (c.testLabels !== null && c.test === null) errors.push("testLabels labels a --test set; give test too");
   if (c.labelled !== null && c.labelsPerClass !== null) errors.push("give labelled or labelsPerClass, not both");
   if (c.poolGrid !== null && c.model !== "small-cnn") errors.push(`poolGrid is a small-cnn option (model is ${c.model})`);
   if (c.labelledPerBatch >= c.batchSize) errors.push(`labelledPerBatch (${c.labelledPerBatch}) must be below batchSize (${c.batchSize})`);

@@ -1,9 +1,11 @@
 // llp's command line: parse, resolve the config, call the library, report. Nothing else.
-import { join } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { extname, join } from "node:path";
 import { type Config, resolveConfig } from "../config.js";
 import { loadNpyFeatures } from "../data/features.js";
-import { loadDataset } from "../data/load.js";
-import { embedAll } from "../eval/metrics.js";
+import { findIdxPair } from "../data/idx.js";
+import { type LoadOptions, loadDataset } from "../data/load.js";
+import { embedAll, perClass } from "../eval/metrics.js";
 import { LabelState } from "../memory/labels.js";
 import { logDensity } from "../propagation/density.js";
 import { propagateBlocked, usesClassifier, usesDensity } from "../propagation/propagate.js";
@@ -25,7 +27,7 @@ import { Progress } from "./progress.js";
 const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang et al. 2019)
 
   llp train [options]              train (default: Fashion-MNIST); --resume RUN_DIR continues a run
-  llp eval RUN_DIR [--on validation]   test top-1/top-5 of the classifier head and bank kNN
+  llp eval RUN_DIR [--on validation]   test top-1/top-5 of the classifier head and bank kNN, per class
   llp predict RUN_DIR INPUT...     class, confidence, top-5 (images or a .npy of rows) [--format csv]
   llp embed RUN_DIR --out FILE.npy embeddings v of the training set (or --data SPEC)
   llp propagate --embeddings X.npy --labels Y (.npy/.csv, -1 = unlabelled) --out FILE.csv
@@ -88,7 +90,15 @@ async function evalCmd(argv: string[]): Promise<number> {
   try {
     const on = flags.on === "validation" ? "validation" : "test";
     const acc = await evaluateRun(run, on);
-    const out = { run: runDir, on, top1: acc.top1, top5: acc.top5, knn_top1: acc.knnTop1 };
+    const out = {
+      run: runDir,
+      on,
+      top1: acc.top1,
+      top5: acc.top5,
+      knn_top1: acc.knnTop1,
+      per_class: perClass(acc.confusion, run.info.classNames),
+      confusion: acc.confusion,
+    };
     writeJson(join(runDir, `eval-${on}.json`), out);
     process.stdout.write(`${JSON.stringify(out)}\n`);
   } finally {
@@ -147,8 +157,20 @@ async function embedCmd(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Any dataset spec, read as the run's inputs: images at the run's size and colour, no labels needed. */
 async function datasetSource(spec: string, run: Awaited<ReturnType<typeof openRun>>) {
-  const ds = await loadDataset(spec);
+  const shape = run.info.inputShape;
+  const ext = extname(spec).toLowerCase();
+  const imageFolder = shape.length === 3 && existsSync(spec) && statSync(spec).isDirectory() && findIdxPair(spec, "train") === null;
+  const o: LoadOptions =
+    ext === ".npy" || ext === ".csv"
+      ? { unlabelled: true }
+      : imageFolder
+        ? { size: [shape[1] as number, shape[2] as number], color: shape[0] === 1 ? "gray" : "rgb" }
+        : {};
+  const ds = await loadDataset(spec, o);
+  if (ds.shape.join("x") !== shape.join("x"))
+    throw new Error(`${spec}: examples of shape [${ds.shape}] do not match the run's inputs [${shape}]`);
   return { n: ds.n, inputs: (idx: Int32Array) => normalizedInputs(ds, run.info.normalization, idx) };
 }
 

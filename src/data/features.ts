@@ -17,6 +17,8 @@ export interface FeatureOptions {
   classNames?: readonly string[];
   /** Dataset name. Default: the file name without extension. */
   name?: string;
+  /** No labels wanted (embedding, prediction): without labels/labelColumn every row is unlabelled. Default: false. */
+  unlabelled?: boolean;
 }
 
 interface Labelled {
@@ -84,6 +86,7 @@ export async function loadCsvFeatures(file: string, o: FeatureOptions = {}): Pro
 /** Labels for `n` examples of `dataFile` from o.labels (.npy or CSV). */
 async function readLabelsFor(dataFile: string, n: number, o: FeatureOptions): Promise<Labelled> {
   if (o.labels === undefined) {
+    if (o.unlabelled) return { labels: new Int32Array(n).fill(-1), classNames: o.classNames ? [...o.classNames] : [] };
     throw new DataError(dataFile, "no labels: pass labels: <file.npy|file.csv> (-1 or empty = unlabelled)");
   }
   const file = o.labels;

@@ -36,6 +36,8 @@ export interface LoadOptions {
   cacheBytes?: number;
   /** Image folders: decodes queued at once. Default: 512. */
   parallel?: number;
+  /** .npy/CSV features: no labels wanted (embedding, prediction); every row unlabelled when none are given. Default: false. */
+  unlabelled?: boolean;
 }
 
 const FOR_IMAGES = ["size", "color", "fit", "labels", "classNames", "cacheBytes", "parallel", "name"];
@@ -62,11 +64,11 @@ export async function loadDataset(spec: string, o: LoadOptions = {}): Promise<Da
   }
   const ext = extname(spec).toLowerCase();
   if (ext === ".npy") {
-    rejectUnknownKeys(o, ["labels", "classNames", "name"], `.npy features ${spec}`);
+    rejectUnknownKeys(o, ["labels", "classNames", "name", "unlabelled"], `.npy features ${spec}`);
     return loadNpyFeatures(spec, o);
   }
   if (ext === ".csv") {
-    rejectUnknownKeys(o, ["labels", "labelColumn", "header", "classNames", "name"], `CSV features ${spec}`);
+    rejectUnknownKeys(o, ["labels", "labelColumn", "header", "classNames", "name", "unlabelled"], `CSV features ${spec}`);
     return loadCsvFeatures(spec, o);
   }
   if (/-idx3-ubyte(\.gz)?$/.test(spec)) {

@@ -45,6 +45,38 @@ export interface Accuracy {
   top1: number;
   top5: number;
   knnTop1: number;
+  /** [C][C] counts of the classifier head's top-1: row = true class, column = predicted class */
+  confusion: number[][];
+}
+
+/** Counts [C][C], row = true class, column = predicted; C grows to cover every label and prediction. */
+export function confusionMatrix(truth: ArrayLike<number>, pred: ArrayLike<number>, numClasses: number): number[][] {
+  if (truth.length !== pred.length) throw new Error(`confusionMatrix: ${truth.length} labels, ${pred.length} predictions`);
+  let c = numClasses;
+  for (let i = 0; i < truth.length; i++) c = Math.max(c, (truth[i] as number) + 1, (pred[i] as number) + 1);
+  const m = Array.from({ length: c }, () => new Array<number>(c).fill(0));
+  for (let i = 0; i < truth.length; i++) (m[truth[i] as number] as number[])[pred[i] as number]++;
+  return m;
+}
+
+export interface ClassScore {
+  class: string;
+  /** test rows of this class */
+  n: number;
+  /** recall: the share of this class's rows predicted as it (NaN when n = 0) */
+  top1: number;
+  /** the share of rows predicted as this class that are of it (NaN when none is) */
+  precision: number;
+}
+
+/** Per-class recall and precision from a confusion matrix (names: class names by index). */
+export function perClass(confusion: number[][], names: readonly string[]): ClassScore[] {
+  return confusion.map((row, j) => {
+    const n = row.reduce((a, b) => a + b, 0);
+    const predicted = confusion.reduce((a, r) => a + (r[j] as number), 0);
+    const right = row[j] as number;
+    return { class: names[j] ?? String(j), n, top1: n ? right / n : Number.NaN, precision: predicted ? right / predicted : Number.NaN };
+  });
 }
 
 /**
@@ -58,20 +90,21 @@ export async function evaluate(
   labelledY: Tensor,
   o: { K: number; tau: number; numClasses: number },
 ): Promise<Accuracy> {
-  if (src.n === 0) return { top1: Number.NaN, top5: Number.NaN, knnTop1: Number.NaN };
+  if (src.n === 0) return { top1: Number.NaN, top5: Number.NaN, knnTop1: Number.NaN, confusion: [] };
   const { v, logits } = await embedAll(net, src);
   try {
     return tidy(() => {
       const y = tensor(src.labels, [src.n], "int64");
       const top1 = topkCorrect(logits, y, 1) / src.n;
       const top5 = topkCorrect(logits, y, 5) / src.n;
+      const confusion = confusionMatrix(src.labels, logits.argmax(1).toNumbers(), o.numClasses);
       let knnTop1 = Number.NaN;
       if (labelledY.numel > 0) {
         const pr = propagateBlocked(v, labelledV, labelledY, { K: o.K, tau: o.tau, numClasses: o.numClasses, logRho: null });
         const hits = pr.y.eq(y).float().sum().item();
         knnTop1 = hits / src.n;
       }
-      return { top1, top5, knnTop1 };
+      return { top1, top5, knnTop1, confusion };
     });
   } finally {
     v.dispose();

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Config } from "../config.js";
 import { type AugmentOptions, defaultAugment, type Normalization, normalizeBatch } from "../data/augment.js";
 import type { Dataset } from "../data/dataset.js";
+import { DataError } from "../data/errors.js";
 import { loadDataset } from "../data/load.js";
 import { DataLoader } from "../data/loader.js";
 import { makeSplit, readSplit, type Split, splitDatasets, writeSplit } from "../data/split.js";
@@ -65,12 +66,21 @@ function splitOptions(cfg: Config, ds: Dataset) {
 }
 
 async function loadTest(cfg: Config): Promise<Dataset | null> {
-  if (cfg.test) return loadDataset(cfg.test);
+  if (cfg.test) return labelledTest(await loadDataset(cfg.test, cfg.testLabels ? { labels: cfg.testLabels } : {}), cfg.test);
   try {
     return await loadDataset(cfg.data, { part: "test" }); // built-in and IDX folders have one
   } catch {
     return null;
   }
+}
+
+/** A test set scores every row against its label: one without a label is an error, not a miss. */
+function labelledTest(ds: Dataset, spec: string): Dataset {
+  let missing = 0;
+  for (const y of ds.labels) if (y < 0) missing++;
+  if (missing > 0)
+    throw new DataError(spec, `${missing} of ${ds.n} test rows have no label (a .npy/CSV test set takes --test-labels FILE)`);
+  return ds;
 }
 
 /** Un-augmented inputs of a dataset, scaled and normalised: float32 [B, ...shape]. */

@@ -53,6 +53,7 @@ export interface Config {
   trainView: "weak" | "cutout" | "strong";
   mixup: number;
   ema: number;
+  alignment: "none" | "prior";
   seed: number;
   threads: number | null;
   out: string | null;
@@ -124,6 +125,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     source:
       "0 = off (paper). d > 0: a weight average theta' <- d theta' + (1 - d) theta after every step, ramped in as (1 + t)/(10 + t) (mean teacher, Tarvainen & Valpola 2017); it is what evaluation, predict and embed use, and during LLP it gives the weak view that pseudo-labels and bank rows come from (named departure; MoCo's momentum encoder, He et al. 2020, uses 0.999)",
   },
+  alignment: {
+    value: "none",
+    source:
+      "none (paper). prior: before a fresh pseudo-label is taken, p_j is multiplied by prior_j / share_j and renormalised, prior = the labelled points' class shares, share = the class shares of the unlabelled points' stored pseudo-labels (both add-one smoothed; ratio clamped to [1/4, 4]); against pseudo-labels drifting into some classes (named departure: distribution alignment, Berthelot et al. 2020, ReMixMatch)",
+  },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },
   out: { value: null, source: "run folder; null = runs/<dataset>.<labelled>@<seed>-<method>" },
@@ -191,6 +197,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   trainView: oneOf("weak", "cutout", "strong"),
   mixup: num(0, 8),
   ema: num(0, 0.99999),
+  alignment: oneOf("none", "prior"),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),
   out: orNull(str),

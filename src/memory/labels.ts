@@ -50,6 +50,26 @@ export class LabelState {
     this.c.set(c);
   }
 
+  /**
+   * Add-one smoothed class shares [C] of the labelled points (prior) and of the unlabelled points'
+   * stored pseudo-labels (pseudo): (count_j + 1) / (total + C). Read-only.
+   */
+  classShares(numClasses: number): { prior: Float64Array; pseudo: Float64Array } {
+    const prior = new Float64Array(numClasses).fill(1);
+    const pseudo = new Float64Array(numClasses).fill(1);
+    for (let i = 0; i < this.n; i++) {
+      const y = this.y[i] as number;
+      if (y < 0 || y >= numClasses) continue;
+      if (this.isLabelled[i]) prior[y]++;
+      else pseudo[y]++;
+    }
+    const norm = (a: Float64Array) => {
+      const t = a.reduce((x, v) => x + v, 0);
+      return a.map((v) => v / t);
+    };
+    return { prior: norm(prior), pseudo: norm(pseudo) };
+  }
+
   /** Fraction of unlabelled points that have a pseudo-label. */
   coverage(): number {
     let have = 0;

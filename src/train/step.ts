@@ -5,7 +5,7 @@ import { aggregationWeight, bankSetLoss, categorization, llpLoss, nceInstance } 
 import type { MemoryBank } from "../memory/bank.js";
 import type { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
-import { classifierLabels, meanLabels, propagate, usesDensity } from "../propagation/propagate.js";
+import { alignToPrior, classifierLabels, meanLabels, propagate, usesDensity } from "../propagation/propagate.js";
 import { affineGrid, gridSample } from "../torch/functional.js";
 import type { SGD } from "../torch/optim.js";
 import type { Generator } from "../torch/random.js";
@@ -113,12 +113,15 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
           numClasses: ctx.numClasses,
           logRho: usesDensity(cfg.propagation) ? ctx.logRho : null,
         });
-      const fresh =
+      const raw =
         cfg.propagation === "classifier"
           ? fromClassifier()
           : cfg.propagation === "llp+classifier"
             ? meanLabels(fromBank(), fromClassifier())
             : fromBank();
+      // --alignment prior: toward the labelled class shares, away from where pseudo-labels pile up
+      const shares = cfg.alignment === "prior" ? labels.classShares(ctx.numClasses) : null;
+      const fresh = shares ? alignToPrior(raw, shares.prior, shares.pseudo) : raw;
       const freshY = fresh.y.to("int32").toArray() as Int32Array;
       const freshC = fresh.c.toArray() as Float32Array;
       // Training targets: the stored label/confidence (original code) or the fresh ones.

@@ -45,3 +45,15 @@ test("label state: labelled points keep their label with c = 1", () => {
   assertClose(s.c, [1, 0.6, 1, 0.9]);
   assert.equal(s.coverage(), 1);
 });
+
+test("label state: add-one smoothed class shares of the labels and of the stored pseudo-labels", () => {
+  const s = new LabelState(Int32Array.from([2, -1, 0, -1, 2, -1]));
+  // nothing propagated yet: pseudo shares are the smoothing alone
+  let sh = s.classShares(3);
+  assertClose(Array.from(sh.prior), [2 / 6, 1 / 6, 3 / 6]);
+  assertClose(Array.from(sh.pseudo), [1 / 3, 1 / 3, 1 / 3]);
+  s.write([1, 3], [1, 1], [0.5, 0.5]);
+  sh = s.classShares(3);
+  assertClose(Array.from(sh.pseudo), [1 / 5, 3 / 5, 1 / 5]);
+  assertClose(Array.from(sh.prior), [2 / 6, 1 / 6, 3 / 6], { msg: "labelled points never count as pseudo-labels" });
+});

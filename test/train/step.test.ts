@@ -43,8 +43,8 @@ function context(cfg: Config): StepContext {
   };
 }
 
-function run(view: Config["trainView"], phases: Phase[], mixup = 0, ema = 0) {
-  const ctx = context(resolveConfig({ trainView: view, propagation: "llp+classifier", mixup, ema }));
+function run(view: Config["trainView"], phases: Phase[], mixup = 0, ema = 0, alignment: Config["alignment"] = "none") {
+  const ctx = context(resolveConfig({ trainView: view, propagation: "llp+classifier", mixup, ema, alignment }));
   const data = new Generator(11);
   const stats = phases.map((phase, s) => {
     const index = Int32Array.from({ length: 16 }, (_, k) => (s * 16 + k * 5) % N);
@@ -73,20 +73,21 @@ function run(view: Config["trainView"], phases: Phase[], mixup = 0, ema = 0) {
   return stats;
 }
 
-for (const [view, mixup, ema] of [
-  ["weak", 0, 0],
-  ["cutout", 0, 0],
-  ["strong", 0, 0],
-  ["weak", 1, 0],
-  ["cutout", 0.4, 0],
-  ["weak", 0, 0.99],
-  ["cutout", 0, 0.999],
+for (const [view, mixup, ema, alignment] of [
+  ["weak", 0, 0, "none"],
+  ["cutout", 0, 0, "none"],
+  ["strong", 0, 0, "none"],
+  ["weak", 1, 0, "none"],
+  ["cutout", 0.4, 0, "none"],
+  ["weak", 0, 0.99, "none"],
+  ["cutout", 0, 0.999, "none"],
+  ["cutout", 0, 0, "prior"],
 ] as const) {
-  test(`trainStep (${view} view, mixup ${mixup}, ema ${ema}): IR, LLP and supervised steps are finite, repeat exactly and leak nothing`, () => {
+  test(`trainStep (${view} view, mixup ${mixup}, ema ${ema}, alignment ${alignment}): IR, LLP and supervised steps are finite, repeat exactly and leak nothing`, () => {
     const before = liveTensors();
     const phases: Phase[] = ["ir", "ir", "llp", "llp", "llp", "supervised"];
-    const a = run(view, phases, mixup, ema);
-    const b = run(view, phases, mixup, ema);
+    const a = run(view, phases, mixup, ema, alignment);
+    const b = run(view, phases, mixup, ema, alignment);
     assert.deepEqual(b, a, "same seeds, same statistics");
     for (const st of a) assert.ok(Number.isFinite(st.total) && st.total > 0, `finite positive loss ${st.total}`);
     assert.ok(a.slice(2, 5).every((st) => st.aggregation > 0 && Number.isFinite(st.categorization)));
@@ -143,4 +144,26 @@ test("--ema: IR steps are unchanged; LLP takes its weak view from the weight ave
   for (const [i, g] of got.entries()) assert.ok(Math.abs(g - (want[i] as number)) < 1e-5, `bank row value ${i}: ${g} vs ${want[i]}`);
   for (const t of [x, idx, ctx.labelledIdx, ctx.labelledY]) t.dispose();
   for (const m of [ctx.net, ctx.opt, ctx.bank, ema]) m.dispose();
+});
+
+test("--alignment prior: fresh pseudo-labels move away from the class the stored ones pile into", () => {
+  const written = (alignment: Config["alignment"]) => {
+    const ctx = context(resolveConfig({ propagation: "llp+classifier", alignment }));
+    const unlabelled = Int32Array.from({ length: N }, (_, i) => i).filter((i) => !ctx.labels.isLabelled[i]);
+    ctx.labels.write(unlabelled, new Int32Array(unlabelled.length), new Float32Array(unlabelled.length).fill(0.9)); // all class 0
+    const index = Int32Array.from({ length: 16 }, (_, k) => 1 + 6 * k).filter((i) => !ctx.labels.isLabelled[i]);
+    const x = new Generator(12).randn([index.length, 1, 28, 28]);
+    trainStep(ctx, { index, x, label: new Int32Array(index.length).fill(-1) }, "llp");
+    x.dispose();
+    const zeros = Array.from(index).filter((i) => ctx.labels.y[i] === 0).length;
+    for (const t of [ctx.labelledIdx, ctx.labelledY]) t.dispose();
+    ctx.net.dispose();
+    ctx.opt.dispose();
+    ctx.bank.dispose();
+    return { zeros, n: index.length };
+  };
+  const plain = written("none");
+  const aligned = written("prior");
+  assert.ok(plain.zeros > 0, `without alignment some fresh labels are class 0 (${plain.zeros} of ${plain.n})`);
+  assert.ok(aligned.zeros < plain.zeros, `aligned: ${aligned.zeros} class-0 labels, plain: ${plain.zeros}`);
 });

@@ -49,13 +49,16 @@ export interface Accuracy {
   confusion: number[][];
 }
 
-/** Counts [C][C], row = true class, column = predicted; C grows to cover every label and prediction. */
+/**
+ * Counts [C][C], row = true class, column = predicted; C grows to cover every label and
+ * prediction. Rows without a label (< 0) have no row to go in and are left out.
+ */
 export function confusionMatrix(truth: ArrayLike<number>, pred: ArrayLike<number>, numClasses: number): number[][] {
   if (truth.length !== pred.length) throw new Error(`confusionMatrix: ${truth.length} labels, ${pred.length} predictions`);
   let c = numClasses;
   for (let i = 0; i < truth.length; i++) c = Math.max(c, (truth[i] as number) + 1, (pred[i] as number) + 1);
   const m = Array.from({ length: c }, () => new Array<number>(c).fill(0));
-  for (let i = 0; i < truth.length; i++) (m[truth[i] as number] as number[])[pred[i] as number]++;
+  for (let i = 0; i < truth.length; i++) if ((truth[i] as number) >= 0) (m[truth[i] as number] as number[])[pred[i] as number]++;
   return m;
 }
 

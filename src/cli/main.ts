@@ -183,6 +183,8 @@ async function propagateCmd(argv: string[]): Promise<number> {
   const cfg = resolveConfig({ ...config, labels: labelsFile, out });
   if (usesClassifier(cfg.propagation))
     throw new Error(`--propagation ${cfg.propagation} needs a classifier head; llp propagate has only embeddings`);
+  if (cfg.alignment !== "none")
+    throw new Error("--alignment reads the pseudo-labels stored during training; llp propagate labels everything in one pass");
   const ds = await loadNpyFeatures(embFile, { labels: labelsFile }); // checks shapes, NaN/Inf, label range
   if (ds.shape.length !== 1) throw new Error(`${embFile}: expected a [N, D] matrix of embeddings`);
   const n = ds.n;

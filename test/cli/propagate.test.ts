@@ -66,3 +66,15 @@ test("llp propagate refuses the kinds that need a classifier head", () => {
   assert.equal(r.status, 1);
   assert.match(r.stderr, /needs a classifier head/);
 });
+
+test("llp propagate refuses --alignment, which needs the pseudo-labels stored during training", () => {
+  const r = spawnSync(
+    process.execPath,
+    [bin, "propagate", "--embeddings", "x.npy", "--labels", "y.npy", "--out", "o.csv", "--alignment", "prior"],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--alignment reads the pseudo-labels stored during training/);
+});

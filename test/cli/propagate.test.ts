@@ -55,26 +55,20 @@ test("llp propagate labels three separated clusters from two labels each", () =>
   }
 });
 
+/** `llp propagate` on placeholder files with extra options: the config check fails first. */
+const refused = (...extra: string[]) =>
+  spawnSync(process.execPath, [bin, "propagate", "--embeddings", "x.npy", "--labels", "y.npy", "--out", "o.csv", ...extra], {
+    encoding: "utf8",
+  });
+
 test("llp propagate refuses the kinds that need a classifier head", () => {
-  const r = spawnSync(
-    process.execPath,
-    [bin, "propagate", "--embeddings", "x.npy", "--labels", "y.npy", "--out", "o.csv", "--propagation", "classifier"],
-    {
-      encoding: "utf8",
-    },
-  );
+  const r = refused("--propagation", "classifier");
   assert.equal(r.status, 1);
   assert.match(r.stderr, /needs a classifier head/);
 });
 
 test("llp propagate refuses --alignment, which needs the pseudo-labels stored during training", () => {
-  const r = spawnSync(
-    process.execPath,
-    [bin, "propagate", "--embeddings", "x.npy", "--labels", "y.npy", "--out", "o.csv", "--alignment", "prior"],
-    {
-      encoding: "utf8",
-    },
-  );
+  const r = refused("--alignment", "prior");
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--alignment reads the pseudo-labels stored during training/);
 });

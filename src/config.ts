@@ -54,6 +54,7 @@ export interface Config {
   mixup: number;
   ema: number;
   alignment: "none" | "prior";
+  minConfidence: number;
   seed: number;
   threads: number | null;
   out: string | null;
@@ -130,6 +131,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     source:
       "none (paper). prior: before a fresh pseudo-label is taken, p_j is multiplied by prior_j / share_j and renormalised, prior = the labelled points' class shares, share = the class shares of the unlabelled points' stored pseudo-labels (both add-one smoothed; ratio clamped to [1/4, 4]); against pseudo-labels drifting into some classes (named departure: distribution alignment, Berthelot et al. 2020, ReMixMatch)",
   },
+  minConfidence: {
+    value: 0,
+    source:
+      "0 = off (paper: every pseudo-label counts, weighted by c). c > 0: an unlabelled point whose target confidence is below it is trained as its own instance (no L_C, L_A = L_IR, as before its first visit), and bank rows below it join no class in L_A (named departure: FixMatch's confidence threshold, Sohn et al. 2020, 0.95)",
+  },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },
   out: { value: null, source: "run folder; null = runs/<dataset>.<labelled>@<seed>-<method>" },
@@ -198,6 +204,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   mixup: num(0, 8),
   ema: num(0, 0.99999),
   alignment: oneOf("none", "prior"),
+  minConfidence: num(0, 1),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),
   out: orNull(str),

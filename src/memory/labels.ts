@@ -70,6 +70,18 @@ export class LabelState {
     return { prior: norm(prior), pseudo: norm(pseudo) };
   }
 
+  /**
+   * The labels [N] the losses may use: y, with every unlabelled point whose confidence is below
+   * minC set to -1 (its own instance). minC <= 0 returns y itself (no copy). Read-only.
+   */
+  trusted(minC: number): Int32Array {
+    if (minC <= 0) return this.y;
+    const min = Math.fround(minC); // compared as stored (float32)
+    const out = Int32Array.from(this.y);
+    for (let i = 0; i < this.n; i++) if (!this.isLabelled[i] && (this.c[i] as number) < min) out[i] = -1;
+    return out;
+  }
+
   /** Fraction of unlabelled points that have a pseudo-label. */
   coverage(): number {
     let have = 0;

@@ -133,9 +133,12 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
         yT[k] = stored ? (labels.y[i] as number) : (freshY[k] as number);
         cT[k] = stored ? (labels.c[i] as number) : (freshC[k] as number);
       }
-      const y = tensor(yT, [b], "int64");
+      // --min-confidence: a target below it counts as no label (the point is its own instance).
+      const minC = Math.fround(cfg.minConfidence); // compared as stored (float32)
+      const yLoss = minC > 0 ? yT.map((l, k) => (!labels.isLabelled[batch.index[k] as number] && (cT[k] as number) < minC ? -1 : l)) : yT;
+      const y = tensor(yLoss, [b], "int64");
       const c = tensor(cT, [b], "float32");
-      const bankY = tensor(labels.y, [labels.n], "int32");
+      const bankY = tensor(labels.trusted(minC), [labels.n], "int32"); // [N]
       const lc = categorization(logits, y); // [B]
       const wA = aggregationWeight(c, y); // [B]
       if (!mix) {

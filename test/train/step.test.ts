@@ -167,3 +167,30 @@ test("--alignment prior: fresh pseudo-labels move away from the class the stored
   assert.ok(plain.zeros > 0, `without alignment some fresh labels are class 0 (${plain.zeros} of ${plain.n})`);
   assert.ok(aligned.zeros < plain.zeros, `aligned: ${aligned.zeros} class-0 labels, plain: ${plain.zeros}`);
 });
+
+test("--min-confidence: pseudo-labels below it train exactly as points with no label yet", () => {
+  // stored labels: every unlabelled point class 0 at c = 0.5 (write = true), or none (-1, write = false)
+  const losses = (minConfidence: number, write: boolean) => {
+    const before = liveTensors();
+    const ctx = context(resolveConfig({ propagation: "llp+classifier", minConfidence }));
+    const unlabelled = Int32Array.from({ length: N }, (_, i) => i).filter((i) => !ctx.labels.isLabelled[i]);
+    if (write) ctx.labels.write(unlabelled, new Int32Array(unlabelled.length), new Float32Array(unlabelled.length).fill(0.5));
+    const index = Int32Array.from({ length: 16 }, (_, k) => (5 * k) % N); // labelled rows 0, 40, 80 among them
+    const x = new Generator(13).randn([16, 1, 28, 28]);
+    const st = trainStep(
+      ctx,
+      { index, x, label: Int32Array.from(index, (i) => (ctx.labels.isLabelled[i] ? (ctx.labels.y[i] as number) : -1)) },
+      "llp",
+    );
+    x.dispose();
+    for (const t of [ctx.labelledIdx, ctx.labelledY]) t.dispose();
+    for (const m of [ctx.net, ctx.opt, ctx.bank]) m.dispose();
+    assert.equal(liveTensors(), before, "no tensor outlives the step");
+    return [st.total, st.categorization, st.aggregation];
+  };
+  const none = losses(0, false);
+  assert.deepEqual(losses(0.6, true), none, "c = 0.5 < 0.6: as if never labelled");
+  assert.deepEqual(losses(0.6, false), none, "the threshold leaves unvisited points alone");
+  assert.notDeepEqual(losses(0.4, true), none, "c = 0.5 >= 0.4: the stored labels count");
+  assert.notDeepEqual(losses(0, true), none, "off: the stored labels count");
+});

@@ -75,11 +75,7 @@ export class LabelState {
    * minC set to -1 (its own instance). minC <= 0 returns y itself (no copy). Read-only.
    */
   trusted(minC: number): Int32Array {
-    if (minC <= 0) return this.y;
-    const min = Math.fround(minC); // compared as stored (float32)
-    const out = Int32Array.from(this.y);
-    for (let i = 0; i < this.n; i++) if (!this.isLabelled[i] && (this.c[i] as number) < min) out[i] = -1;
-    return out;
+    return trustedLabels(this.y, this.c, this.isLabelled, minC);
   }
 
   /** Fraction of unlabelled points that have a pseudo-label. */
@@ -93,4 +89,15 @@ export class LabelState {
     }
     return total === 0 ? 1 : have / total;
   }
+}
+
+/**
+ * y [n] with every entry that is not labelled and whose confidence c [n] is below minC set to -1
+ * (its own instance); minC <= 0 returns y itself (no copy). The one place --min-confidence's rule
+ * lives: the label state applies it to the bank's labels, the step to a batch's targets.
+ */
+export function trustedLabels(y: Int32Array, c: Float32Array, isLabelled: Uint8Array, minC: number): Int32Array {
+  if (minC <= 0) return y;
+  const min = Math.fround(minC); // compared as stored (float32)
+  return y.map((l, i) => (!isLabelled[i] && (c[i] as number) < min ? -1 : l));
 }

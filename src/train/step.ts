@@ -3,7 +3,7 @@
 import type { Config } from "../config.js";
 import { aggregationWeight, bankSetLoss, categorization, llpLoss, nceInstance } from "../losses/losses.js";
 import type { MemoryBank } from "../memory/bank.js";
-import type { LabelState } from "../memory/labels.js";
+import { type LabelState, trustedLabels } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
 import { alignToPrior, classifierLabels, meanLabels, propagate, usesDensity } from "../propagation/propagate.js";
 import { affineGrid, gridSample } from "../torch/functional.js";
@@ -134,9 +134,9 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
         cT[k] = stored ? (labels.c[i] as number) : (freshC[k] as number);
       }
       // --min-confidence: a target below it counts as no label (the point is its own instance).
-      const minC = Math.fround(cfg.minConfidence); // compared as stored (float32)
-      const yLoss = minC > 0 ? yT.map((l, k) => (!labels.isLabelled[batch.index[k] as number] && (cT[k] as number) < minC ? -1 : l)) : yT;
-      const y = tensor(yLoss, [b], "int64");
+      const minC = cfg.minConfidence;
+      const batchLabelled = Uint8Array.from(batch.index, (i) => labels.isLabelled[i] as number); // [B]
+      const y = tensor(trustedLabels(yT, cT, batchLabelled, minC), [b], "int64");
       const c = tensor(cT, [b], "float32");
       const bankY = tensor(labels.trusted(minC), [labels.n], "int32"); // [N]
       const lc = categorization(logits, y); // [B]

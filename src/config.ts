@@ -51,6 +51,7 @@ export interface Config {
   labelledPerBatch: number;
   augment: "auto" | "pad-crop" | "resized-crop" | "none";
   trainView: "weak" | "cutout" | "strong";
+  irView: "weak" | "cutout" | "strong";
   mixup: number;
   ema: number;
   alignment: "none" | "prior";
@@ -115,6 +116,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     value: "weak",
     source:
       "weak: losses on the batch as augmented (paper); cutout: losses on a copy with a random half-side square zeroed, pseudo-labels and bank rows from the weak view (named departure, FixMatch-style); strong: a random affine warp (rotate 30, shear 0.3, scale 0.85-1.15, shift 25%) then cutout (test scale: 3-5 points below weak for both methods; README)",
+  },
+  irView: {
+    value: "weak",
+    source:
+      "weak: IR epochs train on the batch as augmented, the bank row written after the step (paper; Wu et al. 2018). cutout|strong: two views in IR, the bank row first blended with the weak view's embedding (computed without gradient, a key as in MoCo, He et al. 2020), then the IR loss of the cutout|strong view against that bank (named departure)",
   },
   mixup: {
     value: 0,
@@ -201,6 +207,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   labelledPerBatch: num(0, 65536, true),
   augment: oneOf("auto", "pad-crop", "resized-crop", "none"),
   trainView: oneOf("weak", "cutout", "strong"),
+  irView: oneOf("weak", "cutout", "strong"),
   mixup: num(0, 8),
   ema: num(0, 0.99999),
   alignment: oneOf("none", "prior"),

@@ -26,6 +26,8 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
   const t0 = Date.now();
   if (cfg.trainView !== "weak" && data.inputShape.length !== 3)
     throw new Error(`--train-view ${cfg.trainView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
+  if (cfg.irView !== "weak" && data.inputShape.length !== 3)
+    throw new Error(`--ir-view ${cfg.irView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
   const s = buildState(cfg, data);
   const labelled = labelledTensors(s.labels);
   const labelledIdx = keep(labelled.idx); // [M]

@@ -51,15 +51,21 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     const b = batch.index.length;
     const index = tensor(batch.index, [b], "int64"); // [B]
     // --train-view cutout|strong: the losses see a strong view; pseudo-labels and bank rows come
-    // from the weak one (the batch as loaded), as FixMatch splits them. IR epochs keep one view.
+    // from the weak one (the batch as loaded), as FixMatch splits them. IR epochs keep one view
+    // unless --ir-view cutout|strong: then the weak view's embedding is a key written into the
+    // bank first (MoCo's positive, fresh), and the IR loss of the other view is taken against it.
     // --mixup alpha: the losses see each image mixed with another of the batch (after the view),
     // targets mixed alike; again pseudo-labels and bank rows come from the unmixed weak view.
-    const strong = cfg.trainView !== "weak" && phase !== "ir";
+    const view = phase === "ir" ? cfg.irView : cfg.trainView;
+    const strong = view !== "weak";
+    const keyFirst = phase === "ir" && strong;
     const mix = cfg.mixup > 0 && phase !== "ir" ? drawMix(b, cfg.mixup, ctx.gen) : null;
     // --ema: the weak view comes from the weight average (eval mode), as a mean teacher's targets.
     const teacher = ctx.ema?.net ?? null;
-    const weak = (strong || mix || teacher) && phase === "llp" ? noGrad(() => (teacher ?? net).heads(batch.x)) : null; // [B, D], [B, C]
-    const viewed = !strong ? batch.x : cfg.trainView === "cutout" ? cutout(batch.x, ctx.gen) : strongView(batch.x, ctx.gen);
+    const weak =
+      ((strong || mix || teacher) && phase === "llp") || keyFirst ? noGrad(() => (teacher ?? net).heads(batch.x)) : null; // [B, D], [B, C]
+    const viewed = !strong ? batch.x : view === "cutout" ? cutout(batch.x, ctx.gen) : strongView(batch.x, ctx.gen);
+    if (keyFirst && weak) bank.update(index, weak.v); // the positive row now holds this step's key
     const seen = mix ? mixImages(viewed, mix) : viewed; // [B, C, H, W] or [B, F]
     const { v, logits } = net.heads(seen); // [B, D], [B, C]
     const vView = weak ? weak.v : v.detach(); // [B, D] the view propagation and the bank see
@@ -169,7 +175,7 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     ctx.ema?.update(net);
     // Write-back, after the update: the bank gets this visit's embedding, the label state the
     // labels propagated now (used as targets at the point's next visit under "stored").
-    if (phase !== "supervised") bank.update(index, vView);
+    if (phase !== "supervised" && !keyFirst) bank.update(index, vView);
     if (freshLabels) labels.write(batch.index, freshLabels.y, freshLabels.c);
     stats.total = (reported ?? loss).item();
     return stats;

@@ -10,6 +10,7 @@ import { F, Generator, keep, liveTensors, noGrad, SGD, tensor, tidy } from "../.
 import { WeightAverage } from "../../src/train/ema.js";
 import { labelledTensors } from "../../src/train/loop.js";
 import { type StepContext, trainStep } from "../../src/train/step.js";
+import { cutoutMask } from "../../src/train/views.js";
 import type { Phase } from "../../src/train/types.js";
 
 const N = 96;
@@ -43,8 +44,15 @@ function context(cfg: Config): StepContext {
   };
 }
 
-function run(view: Config["trainView"], phases: Phase[], mixup = 0, ema = 0, alignment: Config["alignment"] = "none") {
-  const ctx = context(resolveConfig({ trainView: view, propagation: "llp+classifier", mixup, ema, alignment }));
+function run(
+  view: Config["trainView"],
+  phases: Phase[],
+  mixup = 0,
+  ema = 0,
+  alignment: Config["alignment"] = "none",
+  irView: Config["irView"] = "weak",
+) {
+  const ctx = context(resolveConfig({ trainView: view, propagation: "llp+classifier", mixup, ema, alignment, irView }));
   const data = new Generator(11);
   const stats = phases.map((phase, s) => {
     const index = Int32Array.from({ length: 16 }, (_, k) => (s * 16 + k * 5) % N);
@@ -73,21 +81,23 @@ function run(view: Config["trainView"], phases: Phase[], mixup = 0, ema = 0, ali
   return stats;
 }
 
-for (const [view, mixup, ema, alignment] of [
-  ["weak", 0, 0, "none"],
-  ["cutout", 0, 0, "none"],
-  ["strong", 0, 0, "none"],
-  ["weak", 1, 0, "none"],
-  ["cutout", 0.4, 0, "none"],
-  ["weak", 0, 0.99, "none"],
-  ["cutout", 0, 0.999, "none"],
-  ["cutout", 0, 0, "prior"],
+for (const [view, mixup, ema, alignment, irView] of [
+  ["weak", 0, 0, "none", "weak"],
+  ["cutout", 0, 0, "none", "cutout"],
+  ["weak", 0, 0.99, "none", "strong"],
+  ["cutout", 0, 0, "none", "weak"],
+  ["strong", 0, 0, "none", "weak"],
+  ["weak", 1, 0, "none", "weak"],
+  ["cutout", 0.4, 0, "none", "weak"],
+  ["weak", 0, 0.99, "none", "weak"],
+  ["cutout", 0, 0.999, "none", "weak"],
+  ["cutout", 0, 0, "prior", "weak"],
 ] as const) {
-  test(`trainStep (${view} view, mixup ${mixup}, ema ${ema}, alignment ${alignment}): IR, LLP and supervised steps are finite, repeat exactly and leak nothing`, () => {
+  test(`trainStep (${view} view, IR ${irView} view, mixup ${mixup}, ema ${ema}, alignment ${alignment}): IR, LLP and supervised steps are finite, repeat exactly and leak nothing`, () => {
     const before = liveTensors();
     const phases: Phase[] = ["ir", "ir", "llp", "llp", "llp", "supervised"];
-    const a = run(view, phases, mixup, ema, alignment);
-    const b = run(view, phases, mixup, ema, alignment);
+    const a = run(view, phases, mixup, ema, alignment, irView);
+    const b = run(view, phases, mixup, ema, alignment, irView);
     assert.deepEqual(b, a, "same seeds, same statistics");
     for (const st of a) assert.ok(Number.isFinite(st.total) && st.total > 0, `finite positive loss ${st.total}`);
     assert.ok(a.slice(2, 5).every((st) => st.aggregation > 0 && Number.isFinite(st.categorization)));
@@ -102,6 +112,37 @@ test("the strong views change what the losses see, not the IR phase", () => {
   assert.equal(cut?.[0]?.total, weak?.[0]?.total, "IR keeps one view");
   assert.notEqual(cut?.[2]?.total, weak?.[2]?.total);
   assert.notEqual(strong?.[2]?.total, cut?.[2]?.total);
+});
+
+test("--ir-view: IR's loss sees the other view, against a bank row first blended with the weak view's key", () => {
+  const phases: Phase[] = ["ir", "ir", "llp"];
+  const plain = run("weak", phases);
+  const [cut, strong] = (["cutout", "strong"] as const).map((v) => run("weak", phases, 0, 0, "none", v));
+  assert.notEqual(cut?.[0]?.instance, plain[0]?.instance);
+  assert.notEqual(strong?.[0]?.instance, cut?.[0]?.instance);
+  // oracle: the IR step writes normalise(m V_i + (1 - m) k_i) with k the weak view's embedding by
+  // the network before this step's update, and its loss is the IR loss against that bank
+  const ctx = context(resolveConfig({ irView: "cutout" }));
+  const index = Int32Array.from({ length: 8 }, (_, k) => 5 + 11 * k);
+  const x = new Generator(4).randn([8, 1, 28, 28]);
+  const idx = tensor(index, [8], "int64");
+  const cutGen = new Generator(0).setState(ctx.gen.getState()); // the draws the step's cutout will take
+  const [want, wantLoss] = tidy(() => {
+    const k = noGrad(() => ctx.net.heads(x).v); // [8, D] train-mode forward, as in the step
+    const rows = F.normalize(ctx.bank.V.indexSelect(0, idx).mul(0.5).add(k.mul(0.5)), 1); // [8, D]
+    const V = ctx.bank.V.clone().indexCopy_(0, idx, rows); // [N, D] the bank after the key write
+    const mask = tensor(cutoutMask(8, 28, 28, 14, cutGen.uniforms(16)), [8, 1, 28, 28], "float32");
+    const v = noGrad(() => ctx.net.heads(x.mul(mask)).v); // [8, D] the cut view's embedding
+    const logP = F.logSoftmax(v.matmul(V.T).div(0.07), 1); // [8, N]
+    const own = logP.gather(1, idx.reshape([8, 1])); // [8, 1] log P(i|v_i)
+    return [rows.toNumbers(), -own.mean().item()] as const;
+  });
+  const st = trainStep(ctx, { index, x, label: Int32Array.from(index, (i) => ctx.labels.y[i] as number) }, "ir");
+  const got = tidy(() => ctx.bank.V.indexSelect(0, idx).toNumbers());
+  for (const [i, g] of got.entries()) assert.ok(Math.abs(g - (want[i] as number)) < 1e-5, `bank row value ${i}: ${g} vs ${want[i]}`);
+  assert.ok(Math.abs(st.instance - wantLoss) < 1e-4, `IR loss ${st.instance} vs oracle ${wantLoss}`);
+  for (const t of [x, idx, ctx.labelledIdx, ctx.labelledY]) t.dispose();
+  for (const m of [ctx.net, ctx.opt, ctx.bank]) m.dispose();
 });
 
 test("mixup changes what the LLP and supervised losses see, not the IR phase", () => {

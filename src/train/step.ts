@@ -62,8 +62,7 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     const mix = cfg.mixup > 0 && phase !== "ir" ? drawMix(b, cfg.mixup, ctx.gen) : null;
     // --ema: the weak view comes from the weight average (eval mode), as a mean teacher's targets.
     const teacher = ctx.ema?.net ?? null;
-    const weak =
-      ((strong || mix || teacher) && phase === "llp") || keyFirst ? noGrad(() => (teacher ?? net).heads(batch.x)) : null; // [B, D], [B, C]
+    const weak = ((strong || mix || teacher) && phase === "llp") || keyFirst ? noGrad(() => (teacher ?? net).heads(batch.x)) : null; // [B, D], [B, C]
     const viewed = !strong ? batch.x : view === "cutout" ? cutout(batch.x, ctx.gen) : strongView(batch.x, ctx.gen);
     if (keyFirst && weak) bank.update(index, weak.v); // the positive row now holds this step's key
     const seen = mix ? mixImages(viewed, mix) : viewed; // [B, C, H, W] or [B, F]

@@ -10,8 +10,8 @@ import { F, Generator, keep, liveTensors, noGrad, SGD, tensor, tidy } from "../.
 import { WeightAverage } from "../../src/train/ema.js";
 import { labelledTensors } from "../../src/train/loop.js";
 import { type StepContext, trainStep } from "../../src/train/step.js";
-import { cutoutMask } from "../../src/train/views.js";
 import type { Phase } from "../../src/train/types.js";
+import { cutoutMask } from "../../src/train/views.js";
 
 const N = 96;
 

@@ -173,7 +173,8 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     opt.step();
     ctx.ema?.update(net);
     // Write-back, after the update: the bank gets this visit's embedding, the label state the
-    // labels propagated now (used as targets at the point's next visit under "stored").
+    // labels propagated now (used as targets at the point's next visit under "stored"). Two-view
+    // IR (--ir-view) wrote its bank rows before the loss instead, once per step as well.
     if (phase !== "supervised" && !keyFirst) bank.update(index, vView);
     if (freshLabels) labels.write(batch.index, freshLabels.y, freshLabels.c);
     stats.total = (reported ?? loss).item();

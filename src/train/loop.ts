@@ -36,6 +36,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
   let loop: LoopState = { epoch: 0, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: -1, nceZ: null };
   if (o.resume && o.runDir) loop = loadCheckpoint(o.runDir, s).loop;
   else if (s.bank) await initBank(s.bank, s, data);
+  const wallBefore = loop.wallS; // epoch time of the sessions before a resume
   const ctx: StepContext = {
     cfg,
     net: s.net,
@@ -105,7 +106,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         knn_top1: test?.knnTop1 ?? Number.NaN,
         val_top1: val.top1,
         epochs: loop.epoch,
-        wall_s: (Date.now() - t0) / 1000,
+        wall_s: wallBefore + (Date.now() - t0) / 1000, // the whole run's, across resumes
       },
     };
   } finally {

@@ -49,10 +49,20 @@ test("resuming from a checkpoint gives the same result as an uninterrupted run",
   createRunDir(runDir, { ...cfg, out: runDir });
   const prepared = await prepareData({ ...cfg, out: runDir }, runDir);
   let checkpoints = 0;
+  let partWall = 0; // seconds of the interrupted part's epochs
   for await (const ev of train({ ...cfg, out: runDir }, prepared.data, { runDir, resume: false })) {
+    if (ev.type === "epoch") partWall = ev.wall_s;
     if (ev.type === "checkpoint" && ++checkpoints === 2) break;
   }
-  const resumed = await runTraining({ ...cfg, out: runDir }, runDir, { resume: true });
+  let resumedEpochs = 0; // seconds of the resumed part's epochs
+  const resumed = await runTraining({ ...cfg, out: runDir }, runDir, {
+    resume: true,
+    onEvent: (ev) => {
+      if (ev.type === "epoch") resumedEpochs += ev.epoch_s;
+    },
+  });
+  // the summary's wall time covers the whole run, not only the part after the resume
+  assert.ok(resumed.wall_s >= partWall + resumedEpochs, `wall_s ${resumed.wall_s} < ${partWall} + ${resumedEpochs}`);
   assert.equal(resumed.epochs, whole.epochs);
   assert.equal(resumed.test_top1, whole.test_top1);
   assert.equal(resumed.knn_top1, whole.knn_top1);

@@ -1,12 +1,13 @@
 // From a config to what the loop consumes: load the dataset, make (or reread) the seeded split,
 // normalisation statistics, and the per-epoch batch stream (src/data's DataLoader, prefetching).
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config.js";
 import { type AugmentOptions, defaultAugment, type Normalization, normalizeBatch } from "../data/augment.js";
 import type { Dataset } from "../data/dataset.js";
 import { DataError } from "../data/errors.js";
-import { loadDataset } from "../data/load.js";
+import { findIdxPair } from "../data/idx.js";
+import { type LoadOptions, loadDataset } from "../data/load.js";
 import { DataLoader } from "../data/loader.js";
 import { makeSplit, readSplit, type Split, splitDatasets, writeSplit } from "../data/split.js";
 import { channelStats } from "../data/stats.js";
@@ -25,7 +26,7 @@ export interface PreparedData {
 /** Loads the training set of cfg.data (and the test set), the split, and the batch stream. */
 export async function prepareData(cfg: Config, runDir: string | null): Promise<PreparedData> {
   const ds = await loadDataset(cfg.data, cfg.labels ? { labels: cfg.labels } : {});
-  const test = await loadTest(cfg);
+  const test = await loadTest(cfg, ds);
   const splitFile = runDir ? join(runDir, "split.json") : null;
   let split: Split;
   if (splitFile && existsSync(splitFile)) split = readSplit(splitFile, ds);
@@ -65,13 +66,42 @@ function splitOptions(cfg: Config, ds: Dataset) {
   return o;
 }
 
-async function loadTest(cfg: Config): Promise<Dataset | null> {
-  if (cfg.test) return labelledTest(await loadDataset(cfg.test, cfg.testLabels ? { labels: cfg.testLabels } : {}), cfg.test);
-  try {
-    return await loadDataset(cfg.data, { part: "test" }); // built-in and IDX folders have one
-  } catch {
-    return null;
+/**
+ * The test set (--test, else the dataset's own test part), read as the training set's classes
+ * and inputs: class folders and label names map to the training set's class indices (a class the
+ * training set lacks is an error, not a relabelled guess), image folders are decoded at the
+ * training images' size and colour, an IDX directory gives its test part, and examples of
+ * another shape are refused before training starts.
+ */
+async function loadTest(cfg: Config, train: Dataset): Promise<Dataset | null> {
+  const spec = cfg.test ?? cfg.data;
+  const isDir = existsSync(spec) && statSync(spec).isDirectory();
+  let ds: Dataset;
+  if (spec.toLowerCase() === "fashion-mnist") {
+    try {
+      ds = await loadDataset(spec, { part: "test" });
+    } catch (e) {
+      if (cfg.test) throw e;
+      return null;
+    }
+    if (ds.classNames.join("\n") !== train.classNames.join("\n"))
+      throw new DataError(spec, `test classes (${ds.classNames.join(", ")}) are not the training classes (${train.classNames.join(", ")})`);
+  } else {
+    const o: LoadOptions = { classNames: train.classNames };
+    if (isDir && findIdxPair(spec, "test") !== null) o.part = "test";
+    // only the built-in set and IDX directories have a test part of their own
+    else if (!cfg.test) return null;
+    else if (isDir && findIdxPair(spec, "train") === null && train.shape.length === 3) {
+      const [c, h, w] = train.shape as [number, number, number];
+      o.size = [h, w];
+      o.color = c === 1 ? "gray" : "rgb";
+    }
+    if (cfg.testLabels) o.labels = cfg.testLabels;
+    ds = await loadDataset(spec, o);
   }
+  if (ds.shape.join("x") !== train.shape.join("x"))
+    throw new DataError(spec, `test examples of shape [${ds.shape}] do not match the training examples [${train.shape}]`);
+  return cfg.test ? labelledTest(ds, spec) : ds;
 }
 
 /** A test set scores every row against its label: one without a label is an error, not a miss. */

@@ -140,9 +140,10 @@ async function predictCmd(argv: string[]): Promise<number> {
 }
 
 async function embedCmd(argv: string[]): Promise<number> {
-  const { positionals, flags } = parseFlags(argv, { data: "string", output: "string" });
+  const { positionals, config, flags } = parseFlags(argv, { data: "string", output: "string" });
   const runDir = one(positionals, "RUN_DIR");
-  const out = (flags.output as string | undefined) ?? argvValue(argv, "--out");
+  // --out is a config key, so parseFlags has read it (as --out FILE or --out=FILE)
+  const out = (flags.output as string | undefined) ?? (config.out as string | null | undefined) ?? undefined;
   if (!out) throw new Error("llp embed RUN_DIR --out FILE.npy");
   const run = await openRun(runDir);
   try {
@@ -215,8 +216,4 @@ async function propagateCmd(argv: string[]): Promise<number> {
 function one(pos: string[], what: string): string {
   if (pos.length !== 1) throw new Error(`expected one ${what}, got ${pos.length}`);
   return pos[0] as string;
-}
-function argvValue(argv: string[], flag: string): string | undefined {
-  const i = argv.indexOf(flag);
-  return i >= 0 ? argv[i + 1] : undefined;
 }

@@ -125,7 +125,8 @@ test("llp embed writes unit-norm D-dimensional rows for the training pool or any
   const reported = lastJson(pool.stdout);
   assert.equal(reported.n, nTrain - 15, "the training pool: everything but the validation rows");
   await check(file("pool.npy"), reported.n);
-  const held = llp("embed", run, "--data", file("xt.npy"), "--out", file("held.npy"));
+  // --out=FILE is the same as --out FILE, as for every other option
+  const held = llp("embed", run, "--data", file("xt.npy"), `--out=${file("held.npy")}`);
   assert.equal(held.status, 0, held.stderr);
   await check(file("held.npy"), nTest);
 });

@@ -58,6 +58,7 @@ export function makeSplit(ds: SplitSource, options: SplitOptions, gen: Generator
   const { n, numClasses: C, labels } = ds;
   const perm = gen.permutation(n);
   const known = perm.filter((i) => (labels[i] as number) >= 0);
+  if (known.length === 0) throw new Error(`split: no example of ${ds.name} has a label (every label is -1); training needs some`);
 
   // 1. validation
   const vCount = resolveAmount(options.validation ?? ds.defaultValidation ?? SPLIT_DEFAULTS.validation, known.length, "split.validation");

@@ -138,6 +138,9 @@ test("errors: a class left without labels, too many per class, conflicting or un
   assert.throws(() => makeSplit(ds, { validation: 101 }, new Generator(0)), /only 100 are available/);
   const oneClassUnlabelled = Int32Array.from({ length: 100 }, (_, i) => (i % 10 === 3 ? -1 : i % 10));
   assert.throws(() => makeSplit(dataset(100, 10, oneClassUnlabelled), { validation: 0 }, new Generator(0)), /class 'c3' has no labelled/);
+  // every label -1 (no classes at all): refused here, not a libtorch error after the IR epochs
+  const none = new Int32Array(100).fill(-1);
+  assert.throws(() => makeSplit(dataset(100, 0, none), { validation: 0 }, new Generator(0)), /no example of toy has a label/);
 });
 
 test("split.json: write, read back equal, checked against the dataset", () => {

@@ -1,6 +1,6 @@
 // The run folder: config.json, split.json, data.json, events.jsonl, summary.json, checkpoint.
 // Every JSON file is written atomically; events.jsonl is appended one line per event.
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
@@ -26,8 +26,16 @@ export function defaultRunDir(cfg: Config): string {
   return join("runs", `${ds}.${lab.replace("%", "pct")}@${cfg.seed}-${cfg.method}`);
 }
 
+/** What a run writes besides config/split/data.json, which a fresh run rewrites anyway. */
+const RUN_OUTPUTS = ["events.jsonl", "summary.json", "checkpoint.safetensors", "eval-test.json", "eval-validation.json"];
+
+/**
+ * Starts a fresh run in `dir`. A folder that held an earlier run loses that run's outputs first,
+ * so its events, summary, checkpoint and eval files never mix two runs (resume with --resume).
+ */
 export function createRunDir(dir: string, cfg: Config): void {
   mkdirSync(dir, { recursive: true });
+  for (const f of RUN_OUTPUTS) rmSync(join(dir, f), { force: true });
   writeJson(join(dir, "config.json"), cfg);
 }
 

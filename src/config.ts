@@ -22,11 +22,14 @@ export interface Config {
   labels: string | null;
   test: string | null;
   testLabels: string | null;
+  imageSize: number | string | null;
+  color: "auto" | "rgb" | "gray";
+  labelColumn: number | string | null;
   labelled: string | null;
   labelsPerClass: number | null;
   subset: string;
-  validation: number;
-  model: ModelName;
+  validation: number | string | null;
+  model: ModelName | "auto";
   width: number | null;
   poolGrid: number | null;
   embeddingDim: number;
@@ -74,14 +77,27 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   labels: { value: null, source: "labels file for a .npy/CSV feature matrix" },
   test: { value: null, source: "the dataset's own test split when it has one" },
   testLabels: { value: null, source: "labels file for a .npy/CSV --test set (.npy or CSV, one label per row)" },
+  imageSize: {
+    value: null,
+    source: "image folders: output side N or HxW (scaled and centre-cropped); null = the images' own size, which must then all match",
+  },
+  color: { value: "auto", source: "image folders: rgb, gray, or auto = gray when the first image has one channel" },
+  labelColumn: {
+    value: null,
+    source: "CSV features: the label column, by header name or 0-based index; null = none (labels from --labels)",
+  },
   labelled: { value: null, source: "null = use the labels as given; e.g. '1%' hides the rest (paper's p)" },
   labelsPerClass: { value: null, source: "alternative to labelled: n labels per class" },
   subset: { value: "100%", source: "paper's q: fraction of the training pool used" },
   validation: {
-    value: 5000,
-    source: "held out of the training pool for LR-drop decisions (paper Sec. 4: 'when validation performance saturates')",
+    value: null,
+    source:
+      "labelled examples held out for LR-drop decisions (paper Sec. 4: 'when validation performance saturates'): a count or 'p%'; null = the dataset's own (Fashion-MNIST: 5000), else 10%",
   },
-  model: { value: "small-cnn", source: "fast default for 28x28; paper uses resnet18/resnet50 (v2)" },
+  model: {
+    value: "auto",
+    source: "auto = small-cnn (fast, for small images) on images [C,H,W], mlp on feature vectors [F]; paper uses resnet18/resnet50 (v2)",
+  },
   width: { value: null, source: "null = the model's own default width" },
   poolGrid: {
     value: null,
@@ -178,11 +194,20 @@ const CHECKS: { [K in keyof Config]: Check } = {
   labels: orNull(str),
   test: orNull(str),
   testLabels: orNull(str),
+  imageSize: orNull((v) =>
+    (typeof v === "number" && Number.isInteger(v) && v >= 1) || (typeof v === "string" && /^[1-9]\d*x[1-9]\d*$/.test(v))
+      ? null
+      : "must be a side N or HxW like 64x48",
+  ),
+  color: oneOf("auto", "rgb", "gray"),
+  labelColumn: orNull((v) =>
+    (typeof v === "number" && Number.isInteger(v) && v >= 0) || str(v) === null ? null : "must be a column name or index",
+  ),
   labelled: orNull(percent),
   labelsPerClass: orNull(num(1, 1e9, true)),
   subset: percent,
-  validation: num(0, 1e9, true),
-  model: oneOf("small-cnn", "resnet18", "resnet50", "mlp"),
+  validation: orNull((v) => (typeof v === "string" ? percent(v) : num(0, 1e9, true)(v))),
+  model: oneOf("auto", "small-cnn", "resnet18", "resnet50", "mlp"),
   width: orNull(num(1, 4096, true)),
   poolGrid: orNull(num(1, 64, true)),
   embeddingDim: num(2, 4096, true),
@@ -236,7 +261,8 @@ export function resolveConfig(partial: Record<string, unknown>): Config {
   const c = cfg as unknown as Config;
   if (c.testLabels !== null && c.test === null) errors.push("testLabels labels a --test set; give test too");
   if (c.labelled !== null && c.labelsPerClass !== null) errors.push("give labelled or labelsPerClass, not both");
-  if (c.poolGrid !== null && c.model !== "small-cnn") errors.push(`poolGrid is a small-cnn option (model is ${c.model})`);
+  if (c.poolGrid !== null && c.model !== "small-cnn" && c.model !== "auto")
+    errors.push(`poolGrid is a small-cnn option (model is ${c.model})`);
   if (c.labelledPerBatch >= c.batchSize) errors.push(`labelledPerBatch (${c.labelledPerBatch}) must be below batchSize (${c.batchSize})`);
   if (errors.length > 0) throw new Error(`invalid config:\n  ${errors.join("\n  ")}`);
   return c;

@@ -6,6 +6,20 @@ import { DEFAULTS } from "../config.js";
 export const kebab = (k: string) => (k.length === 1 ? k : k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
 const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
+/** Refuses config options that a command does not read (eval, predict and embed take a run's own config). */
+export function onlyConfig(config: Record<string, unknown>, allowed: string[], cmd: string): void {
+  const extra = Object.keys(config).filter((k) => !allowed.includes(k));
+  if (extra.length > 0)
+    throw new Error(`llp ${cmd} uses the run's saved config; it takes no ${extra.map((k) => `--${kebab(k)}`).join(", ")}`);
+}
+
+/** The value of a flag that must be one of `choices` (the first is the default). */
+export function choice<T extends string>(v: string | boolean | undefined, name: string, choices: readonly T[]): T {
+  if (v === undefined) return choices[0] as T;
+  if (typeof v === "string" && (choices as readonly string[]).includes(v)) return v as T;
+  throw new Error(`--${name} must be one of ${choices.join(", ")}, got ${JSON.stringify(v)}`);
+}
+
 /** Splits argv into positionals, config values (typed by the defaults table) and other flags. */
 export function parseFlags(
   argv: string[],
@@ -46,13 +60,31 @@ export function parseFlags(
 function parseValue(key: string, s: string): unknown {
   const def = DEFAULTS[key as keyof typeof DEFAULTS].value;
   if (s === "null" || s === "none") return null;
-  if (key === "milestones") return s.split(",").map((x) => Number(x));
+  if (key === "milestones") {
+    const xs = s.split(",").map((x) => x.trim());
+    const bad = xs.find((x) => !/^\d+$/.test(x));
+    if (bad !== undefined) throw new Error(`--milestones expects epoch numbers like 28,33, got "${bad}" in "${s}"`);
+    return xs.map(Number);
+  }
+  if (key === "labelled") {
+    if (!/^\d+(\.\d+)?%$/.test(s))
+      throw new Error(
+        `--labelled expects a percentage of the training set like 1% or 10%, got "${s}" (n labels per class: --labels-per-class n)`,
+      );
+    return s;
+  }
+  if (key === "imageSize" || key === "labelColumn") return /^\d+$/.test(s) ? Number(s) : s;
+  if (key === "validation") {
+    if (/^\d+(\.\d+)?%$/.test(s)) return s;
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--validation expects a count of examples or a percentage like 10%, got "${s}"`);
+    return n;
+  }
   if (typeof def === "number" || ["labelsPerClass", "width", "poolGrid", "threads"].includes(key)) {
     const n = Number(s);
     if (Number.isNaN(n)) throw new Error(`--${kebab(key)} expects a number, got "${s}"`);
     return n;
   }
-  if (key === "labelled" && /^\d+(\.\d+)?$/.test(s)) return `${s}%`;
   return s;
 }
 

@@ -17,6 +17,7 @@ export async function decodeInputs(files: string[], shape: number[], norm: Norma
     if (a.shape.slice(1).reduce((p, q) => p * q, 1) !== per)
       throw new DataError(file, `rows of shape [${a.shape.slice(1)}] do not match the model's input [${shape}]`);
     const raw = a.data instanceof Uint8Array ? a.data : npyToFloat32(a, file);
+    if (raw instanceof Float32Array && shape.length === 3) checkPixelScale(raw, norm, file);
     return {
       x: normalizedTensor(raw, n, shape, norm),
       names: Array.from({ length: n }, (_, i) => `${file}[${i}]`),
@@ -34,4 +35,17 @@ export async function decodeInputs(files: string[], shape: number[], norm: Norma
     }),
   );
   return { x: normalizedTensor(raw, files.length, shape, norm), names: files };
+}
+
+/**
+ * Image models trained on images see pixels in [0, 1] (uint8 is divided by 255). Float rows
+ * of 0-255 pixels given to such a run are refused, not silently mispredicted.
+ */
+function checkPixelScale(raw: Float32Array, norm: Normalization, file: string): void {
+  let max = Number.NEGATIVE_INFINITY;
+  for (const x of raw) if (x > max) max = x;
+  // statistics of [0, 1] pixels have means in [0, 1] and std <= 1; no 0-255 image stays under 20
+  const unitScale = norm.mean.every((m) => m >= 0 && m <= 1) && norm.std.every((s) => s <= 1);
+  if (max > 20 && unitScale)
+    throw new DataError(file, `float pixels reach ${max}, but this run saw pixels in [0, 1]: divide by 255, or save uint8 pixels`);
 }

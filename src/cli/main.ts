@@ -19,7 +19,7 @@ import { inferenceNet } from "../train/checkpoint.js";
 import { normalizedInputs } from "../train/data.js";
 import { labelledTensors } from "../train/loop.js";
 import { evaluateRun, openRun, readRunConfig, runTraining } from "../train/run.js";
-import { configHelp, parseFlags } from "./args.js";
+import { choice, configHelp, onlyConfig, parseFlags } from "./args.js";
 import { runDemo } from "./demo.js";
 import { decodeInputs } from "./inputs.js";
 import { Progress } from "./progress.js";
@@ -29,7 +29,8 @@ const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang e
   llp train [options]              train (default: Fashion-MNIST); --resume RUN_DIR continues a run
   llp eval RUN_DIR [--on validation]   test top-1/top-5 of the classifier head and bank kNN, per class
   llp predict RUN_DIR INPUT...     class, confidence, top-5 (images or a .npy of rows) [--format csv]
-  llp embed RUN_DIR --out FILE.npy embeddings v of the training set (or --data SPEC)
+  llp embed RUN_DIR --out FILE.npy embeddings v of the training pool (row i is example FILE.index.npy[i]
+                                   of the dataset), or of any --data SPEC in its own order
   llp propagate --embeddings X.npy --labels Y (.npy/.csv, -1 = unlabelled) --out FILE.csv
                                    pseudo-labels + confidences by Eq. 8 (--K --T --tau --propagation)
   llp demo                         supervised-only vs LLP on the same Fashion-MNIST labels
@@ -84,11 +85,12 @@ async function trainCmd(argv: string[]): Promise<number> {
 }
 
 async function evalCmd(argv: string[]): Promise<number> {
-  const { positionals, flags } = parseFlags(argv, { on: "string" });
+  const { positionals, config, flags } = parseFlags(argv, { on: "string" });
+  onlyConfig(config, ["threads"], "eval");
+  const on = choice(flags.on, "on", ["test", "validation"] as const);
   const runDir = one(positionals, "RUN_DIR");
-  const run = await openRun(runDir);
+  const run = await openRun(runDir, config.threads as number | undefined);
   try {
-    const on = flags.on === "validation" ? "validation" : "test";
     const acc = await evaluateRun(run, on);
     const out = {
       run: runDir,
@@ -108,10 +110,12 @@ async function evalCmd(argv: string[]): Promise<number> {
 }
 
 async function predictCmd(argv: string[]): Promise<number> {
-  const { positionals, flags } = parseFlags(argv, { format: "string" });
+  const { positionals, config, flags } = parseFlags(argv, { format: "string" });
+  onlyConfig(config, ["threads"], "predict");
+  const format = choice(flags.format, "format", ["json", "csv"] as const);
   const [runDir, ...inputs] = positionals;
   if (!runDir || inputs.length === 0) throw new Error("usage: llp predict RUN_DIR INPUT... [--format json|csv]");
-  const run = await openRun(runDir);
+  const run = await openRun(runDir, config.threads as number | undefined);
   try {
     const { x, names } = await decodeInputs(inputs, run.info.inputShape, run.info.normalization);
     const rows = tidy(() => {
@@ -129,7 +133,7 @@ async function predictCmd(argv: string[]): Promise<number> {
       }));
     });
     x.dispose();
-    if (flags.format === "csv") {
+    if (format === "csv") {
       process.stdout.write("input,class,confidence\n");
       for (const r of rows) process.stdout.write(`${JSON.stringify(r.input)},${JSON.stringify(r.class)},${r.confidence}\n`);
     } else process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
@@ -141,17 +145,24 @@ async function predictCmd(argv: string[]): Promise<number> {
 
 async function embedCmd(argv: string[]): Promise<number> {
   const { positionals, config, flags } = parseFlags(argv, { data: "string", output: "string" });
+  onlyConfig(config, ["out", "threads"], "embed");
   const runDir = one(positionals, "RUN_DIR");
   // --out is a config key, so parseFlags has read it (as --out FILE or --out=FILE)
   const out = (flags.output as string | undefined) ?? (config.out as string | null | undefined) ?? undefined;
   if (!out) throw new Error("llp embed RUN_DIR --out FILE.npy");
-  const run = await openRun(runDir);
+  const run = await openRun(runDir, config.threads as number | undefined);
   try {
     const src = typeof flags.data === "string" ? await datasetSource(flags.data, run) : run.prepared.data;
     const { v, logits } = await embedAll(inferenceNet(run.state), { n: src.n, inputs: src.inputs });
     writeNpy(out, v.toArray() as Float32Array, v.shape);
     dispose([v, logits]);
-    process.stdout.write(`${JSON.stringify({ out, n: src.n, dim: run.cfg.embeddingDim })}\n`);
+    // --data rows are in that data's order; the training pool's rows are split.train's examples
+    let index: string | null = null;
+    if (typeof flags.data !== "string") {
+      index = `${out.replace(/\.npy$/i, "")}.index.npy`;
+      writeNpy(index, run.prepared.split.train, [run.prepared.split.train.length]);
+    }
+    process.stdout.write(`${JSON.stringify({ out, n: src.n, dim: run.cfg.embeddingDim, ...(index ? { index } : {}) })}\n`);
   } finally {
     run.dispose();
   }
@@ -165,7 +176,7 @@ async function datasetSource(spec: string, run: Awaited<ReturnType<typeof openRu
   const imageFolder = shape.length === 3 && existsSync(spec) && statSync(spec).isDirectory() && findIdxPair(spec, "train") === null;
   const o: LoadOptions =
     ext === ".npy" || ext === ".csv"
-      ? { unlabelled: true }
+      ? { unlabelled: true, ...(ext === ".csv" && run.cfg.labelColumn !== null ? { labelColumn: run.cfg.labelColumn } : {}) }
       : imageFolder
         ? { size: [shape[1] as number, shape[2] as number], color: shape[0] === 1 ? "gray" : "rgb" }
         : {};

@@ -3,6 +3,8 @@
 import type { TrainEvent } from "../train/types.js";
 
 const f = (x: number, d = 4) => (Number.isFinite(x) ? x.toFixed(d) : "-");
+/** A learning rate as typed: 0.0003, not 0.00030000000000000003. */
+const lr = (x: number) => String(Number(x.toPrecision(6)));
 
 export class Progress {
   readonly tty: boolean;
@@ -28,11 +30,11 @@ export class Progress {
       case "epoch":
         if (this.tty) this.out.write("\r\x1b[K");
         this.out.write(
-          `  epoch ${ev.epoch} ${ev.phase.padEnd(10)} loss ${f(ev["loss/total"], 3)}  val ${f(ev["val/top1"])}  val-knn ${f(ev["val/knnTop1"])}  pseudo-acc ${f(ev["monitor/pseudoLabelAccuracy"])}  conf ${f(ev["monitor/confidence"], 3)}  lr ${ev["monitor/lr"]}  ${f(ev.epoch_s, 1)}s\n`,
+          `  epoch ${ev.epoch} ${ev.phase.padEnd(10)} loss ${f(ev["loss/total"], 3)}  val ${f(ev["val/top1"])}  val-knn ${f(ev["val/knnTop1"])}  pseudo-acc ${f(ev["monitor/pseudoLabelAccuracy"])}  conf ${f(ev["monitor/confidence"], 3)}  lr ${lr(ev["monitor/lr"])}  ${f(ev.epoch_s, 1)}s\n`,
         );
         break;
       case "lrDrop":
-        this.out.write(`  validation saturated: lr -> ${ev.lr}\n`);
+        this.out.write(`  validation saturated: lr -> ${lr(ev.lr)}\n`);
         break;
       case "end":
         this.out.write(

@@ -1,6 +1,7 @@
 // Image folders, decoded lazily with sharp so a folder may be larger than memory:
 //   root/<class>/*.png|jpg|jpeg|webp   labelled by folder (classes sorted by name)
 //   root/unlabeled/ (or unlabelled/)   label -1
+//   root/*.png (no subfolders)          every image unlabelled (to embed or predict)
 // or, with `labels`, a CSV of `path,label` rows (path relative to root; empty label = -1).
 // Decoded examples ([C,H,W] uint8) live in a byte-bounded LRU cache; decoding runs in parallel
 // on libuv's thread pool, at most `parallel` images queued at a time.
@@ -19,8 +20,8 @@ const UNLABELLED_DIRS = ["unlabeled", "unlabelled"];
 export interface ImageFolderOptions {
   /** Output size, [H, W] or one number for square. Default: the images' own size (all must match). */
   size?: number | [number, number];
-  /** Channels: "rgb" (3) or "gray" (1). Default: "rgb". */
-  color?: "rgb" | "gray";
+  /** Channels: "rgb" (3), "gray" (1), or "auto": gray when the first image has one channel (two with alpha). Default: "rgb". */
+  color?: "rgb" | "gray" | "auto";
   /**
    * How `size` is reached: "cover" scales the shorter side to fit and crops the centre,
    * "contain" letterboxes on black, "fill" stretches. Default: "cover".
@@ -130,7 +131,7 @@ export class ImageFolderDataset implements Dataset {
     const [, h, w] = this.shape as [number, number, number];
     const out = await decodeImage(this.#sharp, file, this.shape as [number, number, number], this.#resize?.fit ?? null, (info) =>
       info.width !== w || info.height !== h
-        ? `image is ${info.width}x${info.height} but ${this.files[0]} is ${w}x${h}: mixed image sizes need the size option`
+        ? `image is ${info.width}x${info.height} but ${this.files[0]} is ${w}x${h}: mixed image sizes need one output size (the size option; llp train --image-size)`
         : null,
     );
     this.decoded++;
@@ -187,21 +188,24 @@ export async function loadImageFolder(root: string, o: ImageFolderOptions = {}):
     throw new DataError(root, `no images found (expected root/<class>/*${IMAGE_EXTENSIONS.join("|")} or root/unlabeled/)`);
   }
   const { default: sharp } = await import("sharp");
-  const channels = (o.color ?? IMAGE_FOLDER_DEFAULTS.color) === "gray" ? 1 : 3;
+  const color = o.color ?? IMAGE_FOLDER_DEFAULTS.color;
   let h: number;
   let w: number;
-  if (o.size !== undefined) {
-    [h, w] = typeof o.size === "number" ? [o.size, o.size] : o.size;
-    if (![h, w].every((v) => Number.isInteger(v) && v > 0)) throw new Error(`image folder: size must be positive integers, got ${o.size}`);
-  } else {
+  let meta: { width?: number | undefined; height?: number | undefined; channels?: number | undefined } = {};
+  if (o.size === undefined || color === "auto") {
     const first = files[0] as string;
-    let meta: { width?: number | undefined; height?: number | undefined };
     try {
       meta = await sharp(first).metadata();
     } catch (e) {
       throw new DataError(first, `cannot decode image (${(e as Error).message})`);
     }
-    if (meta.width === undefined || meta.height === undefined) throw new DataError(first, "image has no size");
+  }
+  const channels = color === "gray" || (color === "auto" && (meta.channels ?? 3) <= 2) ? 1 : 3;
+  if (o.size !== undefined) {
+    [h, w] = typeof o.size === "number" ? [o.size, o.size] : o.size;
+    if (![h, w].every((v) => Number.isInteger(v) && v > 0)) throw new Error(`image folder: size must be positive integers, got ${o.size}`);
+  } else {
+    if (meta.width === undefined || meta.height === undefined) throw new DataError(files[0] as string, "image has no size");
     [h, w] = [meta.height, meta.width];
   }
   const parallel = o.parallel ?? IMAGE_FOLDER_DEFAULTS.parallel;
@@ -238,6 +242,11 @@ async function scanClassFolders(dir: string, o: ImageFolderOptions) {
     .sort();
   const classDirs = subdirs.filter((d) => !UNLABELLED_DIRS.includes(d.toLowerCase()));
   const classNames = o.classNames ? [...o.classNames] : classDirs;
+  if (subdirs.length === 0) {
+    // a flat folder of images (to embed or predict): every image unlabelled, in path order
+    const files = await listImages(dir);
+    return { files, labels: new Int32Array(files.length).fill(-1), classNames };
+  }
   for (const d of classDirs) {
     if (!classNames.includes(d)) throw new DataError(join(dir, d), `folder is not one of the classes ${classNames.join(", ")}`);
   }

@@ -28,8 +28,8 @@ export interface LoadOptions {
   name?: string;
   /** Image folders: output size [H, W] or square side. Default: the images' own size. */
   size?: number | [number, number];
-  /** Image folders: "rgb" or "gray". Default: "rgb". */
-  color?: "rgb" | "gray";
+  /** Image folders: "rgb", "gray", or "auto" (gray when the first image has one channel). Default: "rgb". */
+  color?: "rgb" | "gray" | "auto";
   /** Image folders: "cover" (centre crop), "contain" or "fill". Default: "cover". */
   fit?: "cover" | "contain" | "fill";
   /** Image folders: decoded-image cache in bytes. Default: 256 MiB. */

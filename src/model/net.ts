@@ -46,6 +46,18 @@ export interface ModelSpec {
   poolGrid?: number;
 }
 
+/** The network for "auto": small-cnn on images [C,H,W], an MLP on feature vectors. */
+export function resolveModel(model: ModelName | "auto", inputShape: number[]): ModelName {
+  if (model !== "auto") return model;
+  return inputShape.length === 3 ? "small-cnn" : "mlp";
+}
+
+/** Why `model` cannot take inputs of this shape, or null when it can. */
+export function modelMismatch(model: ModelName, inputShape: number[]): string | null {
+  if (model === "mlp" || inputShape.length === 3) return null;
+  return `--model ${model} needs image inputs [C,H,W], but the data are [${inputShape}]${inputShape.length === 1 ? " feature vectors: use --model mlp (or leave --model at auto)" : ""}`;
+}
+
 export function buildNet(spec: ModelSpec, gen: Generator): LLPNet {
   const [c = 1] = spec.inputShape;
   let backbone: Backbone;

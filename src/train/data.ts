@@ -1,7 +1,7 @@
 // From a config to what the loop consumes: load the dataset, make (or reread) the seeded split,
 // normalisation statistics, and the per-epoch batch stream (src/data's DataLoader, prefetching).
 import { existsSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { extname, join } from "node:path";
 import type { Config } from "../config.js";
 import { type AugmentOptions, defaultAugment, type Normalization, normalizeBatch } from "../data/augment.js";
 import type { Dataset } from "../data/dataset.js";
@@ -25,7 +25,7 @@ export interface PreparedData {
 
 /** Loads the training set of cfg.data (and the test set), the split, and the batch stream. */
 export async function prepareData(cfg: Config, runDir: string | null): Promise<PreparedData> {
-  const ds = await loadDataset(cfg.data, cfg.labels ? { labels: cfg.labels } : {});
+  const ds = await loadDataset(cfg.data, dataOptions(cfg));
   const test = await loadTest(cfg, ds);
   const splitFile = runDir ? join(runDir, "split.json") : null;
   let split: Split;
@@ -43,6 +43,33 @@ export async function prepareData(cfg: Config, runDir: string | null): Promise<P
   return { data: toTrainData(train, validation, test, normalization, augment, cfg), split, normalization, augment };
 }
 
+/** How to read cfg.data: --labels, and the options of its kind (--image-size, --color, --label-column). */
+export function dataOptions(cfg: Pick<Config, "data" | "labels" | "imageSize" | "color" | "labelColumn">): LoadOptions {
+  const spec = cfg.data;
+  const o: LoadOptions = cfg.labels ? { labels: cfg.labels } : {};
+  const isDir = existsSync(spec) && statSync(spec).isDirectory();
+  if (isDir && findIdxPair(spec, "train") === null) {
+    if (cfg.imageSize !== null) o.size = imageSize(cfg.imageSize);
+    o.color = cfg.color;
+  } else {
+    if (cfg.imageSize !== null) throw new Error(`--image-size applies to image folders; ${spec} is not one`);
+    if (cfg.color !== "auto") throw new Error(`--color applies to image folders; ${spec} is not one`);
+  }
+  if (cfg.labelColumn !== null) {
+    if (extname(spec).toLowerCase() !== ".csv") throw new Error(`--label-column applies to CSV features; ${spec} is not a .csv`);
+    if (cfg.labels) throw new Error("give --labels FILE or --label-column COL, not both");
+    o.labelColumn = cfg.labelColumn;
+  }
+  return o;
+}
+
+/** --image-size N or HxW -> [H, W]. */
+function imageSize(v: number | string): [number, number] {
+  if (typeof v === "number") return [v, v];
+  const [h, w] = v.split("x").map(Number) as [number, number];
+  return [h, w];
+}
+
 /** --augment: "auto" is the usual one for images and none for feature vectors. */
 export function augmentFor(choice: Config["augment"], shape: readonly number[]): AugmentOptions | null {
   if (choice === "none") return null;
@@ -57,10 +84,10 @@ export function augmentFor(choice: Config["augment"], shape: readonly number[]):
 
 /** "1%" of a fully labelled benchmark set means 1% of all its examples (600 of Fashion-MNIST's 60k). */
 function splitOptions(cfg: Config, ds: Dataset) {
-  const o: { labelled?: number; labelsPerClass?: number; subset: string; validation: number } = {
+  const o: { labelled?: number; labelsPerClass?: number; subset: string; validation?: number | string } = {
     subset: cfg.subset,
-    validation: cfg.validation,
   };
+  if (cfg.validation !== null) o.validation = cfg.validation; // else the dataset's own size, or 10%
   if (cfg.labelsPerClass !== null) o.labelsPerClass = cfg.labelsPerClass;
   else if (cfg.labelled !== null) o.labelled = Math.round((Number.parseFloat(cfg.labelled) / 100) * ds.n);
   return o;
@@ -97,6 +124,8 @@ async function loadTest(cfg: Config, train: Dataset): Promise<Dataset | null> {
       o.color = c === 1 ? "gray" : "rgb";
     }
     if (cfg.testLabels) o.labels = cfg.testLabels;
+    // a CSV test set laid out like the training CSV keeps its labels in the same column
+    else if (cfg.labelColumn !== null && extname(spec).toLowerCase() === ".csv") o.labelColumn = cfg.labelColumn;
     ds = await loadDataset(spec, o);
   }
   if (ds.shape.join("x") !== train.shape.join("x"))
@@ -138,6 +167,14 @@ export function toTrainData(
   const stepsFor = (labelledPerBatch: number) =>
     new DataLoader(train, { batchSize: cfg.batchSize, dropLast: true, shuffle: false, labelledPerBatch, prepareIn: "main" })
       .batchesPerEpoch;
+  // One full batch at least (the loader drops the last partial one): say which flag to change.
+  const walk = cfg.labelledPerBatch > 0 ? train.n - labelledPos.length : train.n;
+  if (walk < cfg.batchSize - cfg.labelledPerBatch)
+    throw new Error(
+      cfg.labelledPerBatch > 0
+        ? `${walk} unlabelled training examples fill no batch of ${cfg.batchSize} with ${cfg.labelledPerBatch} labelled in each: pass a smaller --batch-size (or --labelled-per-batch)`
+        : `${walk} training examples fill no batch of ${cfg.batchSize}: pass a smaller --batch-size`,
+    );
   let waitFraction = 0;
   const read = (ds: Dataset, idx: Int32Array) => normalizedInputs(ds, norm, idx);
 

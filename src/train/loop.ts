@@ -5,7 +5,7 @@ import type { Config } from "../config.js";
 import { evaluate } from "../eval/metrics.js";
 import { MemoryBank } from "../memory/bank.js";
 import { LabelState } from "../memory/labels.js";
-import { buildNet } from "../model/net.js";
+import { buildNet, resolveModel } from "../model/net.js";
 import { logDensity } from "../propagation/density.js";
 import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
@@ -135,7 +135,7 @@ export function buildState(cfg: Config, data: TrainData): TrainState {
 
 function netSpec(cfg: Config, data: TrainData) {
   return {
-    model: cfg.model,
+    model: resolveModel(cfg.model, data.inputShape),
     inputShape: data.inputShape,
     numClasses: data.numClasses,
     embeddingDim: cfg.embeddingDim,

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { type Config, resolveConfig } from "../config.js";
 import type { Normalization } from "../data/augment.js";
 import { writeSplit } from "../data/split.js";
+import { modelMismatch, resolveModel } from "../model/net.js";
 import { createRunDir, EventLog, readJson, writeJson } from "../report/runfolder.js";
 import { setNumThreads } from "../torch/threads.js";
 import { loadCheckpoint, type TrainState } from "./checkpoint.js";
@@ -28,6 +29,12 @@ export async function runTraining(
   // Load and split first: bad input fails before anything is written.
   const prepared = await prepareData(cfg, opts.resume ? runDir : null);
   if (!opts.resume) {
+    // the network "auto" stands for is written into config.json, and a mismatch fails here
+    const model = resolveModel(cfg.model, prepared.data.inputShape);
+    const why = modelMismatch(model, prepared.data.inputShape);
+    if (why !== null) throw new Error(why);
+    if (cfg.poolGrid !== null && model !== "small-cnn") throw new Error(`--pool-grid is a small-cnn option (the model is ${model})`);
+    cfg = { ...cfg, model };
     createRunDir(runDir, cfg);
     writeSplit(runDir, prepared.split);
   }
@@ -52,6 +59,8 @@ export function readRunConfig(runDir: string): Config {
   const saved = readJson<Record<string, unknown>>(join(runDir, "config.json"));
   // runs saved before the pool-grid option existed used global average pooling
   if (!("poolGrid" in saved) && saved.model === "small-cnn") saved.poolGrid = 1;
+  // runs saved before --color existed decoded image folders as rgb
+  if (!("color" in saved)) saved.color = "rgb";
   return resolveConfig(saved);
 }
 
@@ -64,8 +73,8 @@ export interface OpenRun {
 }
 
 /** Rebuilds a run's network, bank and label state from its folder. */
-export async function openRun(runDir: string): Promise<OpenRun> {
-  const cfg = readRunConfig(runDir);
+export async function openRun(runDir: string, threads?: number): Promise<OpenRun> {
+  const cfg = { ...readRunConfig(runDir), ...(threads !== undefined ? { threads } : {}) };
   if (cfg.threads !== null) setNumThreads(cfg.threads);
   const prepared = await prepareData(cfg, runDir);
   const state = buildState(cfg, prepared.data);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { configHelp, parseFlags } from "../../src/cli/args.js";
+import { choice, configHelp, onlyConfig, parseFlags } from "../../src/cli/args.js";
 
 test("flags map to config keys, the paper's one-letter symbols included", () => {
   const r = parseFlags(["--labels-per-class", "10", "--K", "5", "--t", "50", "--tau=0.1", "--milestones", "3,6", "pos"], {});
@@ -16,4 +16,27 @@ test("help lists every option under the flag that parses", () => {
   assert.match(help, /^ {2}--T +25 /m);
   assert.match(help, /^ {2}--labels-per-class /m);
   assert.doesNotMatch(help, /---/);
+});
+
+test("--labelled takes a percentage only; --validation a count or a percentage; --milestones names a bad entry", () => {
+  assert.deepEqual(parseFlags(["--labelled", "1%"], {}).config, { labelled: "1%" });
+  // a bare number is ambiguous (0.1 = 10% or 0.1%? 600 = a count?): refused, not guessed
+  assert.throws(() => parseFlags(["--labelled", "0.1"], {}), /--labelled expects a percentage .* got "0.1"/);
+  assert.throws(() => parseFlags(["--labelled", "600"], {}), /--labels-per-class/);
+  assert.deepEqual(parseFlags(["--validation", "10%"], {}).config, { validation: "10%" });
+  assert.deepEqual(parseFlags(["--validation=250"], {}).config, { validation: 250 });
+  assert.throws(() => parseFlags(["--validation", "0.5"], {}), /--validation expects a count of examples or a percentage/);
+  assert.throws(() => parseFlags(["--milestones", "1,x"], {}), /got "x" in "1,x"/);
+  assert.throws(() => parseFlags(["--milestones", "3,-1"], {}), /got "-1"/);
+});
+
+test("choice() and onlyConfig() refuse what a command would otherwise ignore", () => {
+  assert.equal(choice(undefined, "on", ["test", "validation"] as const), "test");
+  assert.equal(choice("validation", "on", ["test", "validation"] as const), "validation");
+  assert.throws(() => choice("foo", "on", ["test", "validation"] as const), /--on must be one of test, validation, got "foo"/);
+  assert.doesNotThrow(() => onlyConfig({ threads: 1 }, ["threads"], "eval"));
+  assert.throws(
+    () => onlyConfig({ threads: 1, epochs: 3, labelsPerClass: 2 }, ["threads"], "eval"),
+    /takes no --epochs, --labels-per-class/,
+  );
 });

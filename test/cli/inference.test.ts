@@ -125,6 +125,10 @@ test("llp embed writes unit-norm D-dimensional rows for the training pool or any
   const reported = lastJson(pool.stdout);
   assert.equal(reported.n, nTrain - 15, "the training pool: everything but the validation rows");
   await check(file("pool.npy"), reported.n);
+  // row i of the pool is dataset example index[i]: split.json's training pool, in order
+  assert.equal(reported.index, file("pool.index.npy"));
+  const index = await readNpy(file("pool.index.npy"));
+  assert.deepEqual(Array.from(index.data as Int32Array), JSON.parse(readFileSync(join(run, "split.json"), "utf8")).train);
   // --out=FILE is the same as --out FILE, as for every other option
   const held = llp("embed", run, "--data", file("xt.npy"), `--out=${file("held.npy")}`);
   assert.equal(held.status, 0, held.stderr);

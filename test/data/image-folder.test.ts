@@ -126,7 +126,7 @@ test("mixed sizes without size, undecodable images, empty folders", async () => 
   const ds = await loadImageFolder(mixed);
   await assert.rejects(
     ds.readRaw(Int32Array.from([0, 1])),
-    errorFor(join(mixed, "a", "2.png"), /7x6 .* 8x6: mixed image sizes need the size option/),
+    errorFor(join(mixed, "a", "2.png"), /7x6 .* 8x6: mixed image sizes need one output size/),
   );
   assert.equal((await loadImageFolder(mixed, { size: 6 })).shape[1], 6);
 

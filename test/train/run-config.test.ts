@@ -16,13 +16,17 @@ test("poolGrid: small-cnn only, positive integer; null means the model's default
 
 test("a run folder saved before poolGrid existed reopens with the global pooling it was trained with", () => {
   const dir = mkdtempSync(join(tmpdir(), "llp-cfg-"));
-  const legacy = { ...resolveConfig({ width: 8 }) } as Record<string, unknown>;
+  // runs of that time saved the network by name (before --model auto) and no --color
+  const legacy = { ...resolveConfig({ width: 8, model: "small-cnn" }) } as Record<string, unknown>;
   delete legacy.poolGrid;
+  delete legacy.color;
   writeFileSync(join(dir, "config.json"), JSON.stringify(legacy));
   assert.equal(readRunConfig(dir).poolGrid, 1);
+  assert.equal(readRunConfig(dir).color, "rgb", "image folders were decoded as rgb before --color");
   // a current run keeps what it saved
-  writeFileSync(join(dir, "config.json"), JSON.stringify(resolveConfig({ width: 8 })));
+  writeFileSync(join(dir, "config.json"), JSON.stringify(resolveConfig({ width: 8, model: "small-cnn" })));
   assert.equal(readRunConfig(dir).poolGrid, null);
+  assert.equal(readRunConfig(dir).color, "auto");
   writeFileSync(join(dir, "config.json"), JSON.stringify({ ...legacy, model: "mlp" }));
   assert.equal(readRunConfig(dir).poolGrid, null);
 });

@@ -32,7 +32,11 @@ interface Labelled {
  * (N, H, W) has example shape [1, H, W], (N, C, H, W) [C, H, W], (N, F) [F].
  */
 export async function loadNpyFeatures(file: string, o: FeatureOptions = {}): Promise<MemoryDataset> {
-  if (o.labelColumn !== undefined) throw new DataError(file, "labelColumn applies to CSV features; pass labels: <file> for .npy");
+  if (o.labelColumn !== undefined)
+    throw new DataError(
+      file,
+      "a label column (labelColumn, --label-column) applies to CSV features; a .npy takes a labels file (labels, --labels FILE)",
+    );
   const a = await readNpy(file);
   if (a.shape.length < 1) throw new DataError(file, "a 0-d array is not a dataset");
   const n = a.shape[0] as number;
@@ -87,7 +91,7 @@ export async function loadCsvFeatures(file: string, o: FeatureOptions = {}): Pro
 async function readLabelsFor(dataFile: string, n: number, o: FeatureOptions): Promise<Labelled> {
   if (o.labels === undefined) {
     if (o.unlabelled) return { labels: new Int32Array(n).fill(-1), classNames: o.classNames ? [...o.classNames] : [] };
-    throw new DataError(dataFile, "no labels: pass labels: <file.npy|file.csv> (-1 or empty = unlabelled)");
+    throw new DataError(dataFile, "no labels: give a labels file (labels, --labels FILE.npy|FILE.csv; -1 or empty = unlabelled)");
   }
   const file = o.labels;
   let y: Labelled;

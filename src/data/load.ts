@@ -73,7 +73,8 @@ export async function loadDataset(spec: string, o: LoadOptions = {}): Promise<Da
   }
   if (/-idx3-ubyte(\.gz)?$/.test(spec)) {
     rejectUnknownKeys(o, ["labels", "classNames", "name"], `IDX images ${spec}`);
-    if (o.labels === undefined) throw new DataError(spec, "an IDX image file needs labels: <its -labels-idx1-ubyte file>");
+    if (o.labels === undefined)
+      throw new DataError(spec, "an IDX image file needs its labels file (labels, --labels ...-labels-idx1-ubyte)");
     return loadIdxPair(spec, o.labels, {
       name: o.name ?? basename(spec).replace(/-images-idx3-ubyte(\.gz)?$/, ""),
       ...(o.classNames ? { classNames: o.classNames } : {}),

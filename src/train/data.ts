@@ -48,6 +48,8 @@ export function dataOptions(cfg: Pick<Config, "data" | "labels" | "imageSize" | 
   const spec = cfg.data;
   const o: LoadOptions = cfg.labels ? { labels: cfg.labels } : {};
   const isDir = existsSync(spec) && statSync(spec).isDirectory();
+  if (cfg.labels && (spec.toLowerCase() === "fashion-mnist" || (isDir && findIdxPair(spec, "train") !== null)))
+    throw new Error(`--labels: ${spec} carries its own labels (--labels is for .npy/CSV features, IDX image files and image folders)`);
   if (isDir && findIdxPair(spec, "train") === null) {
     if (cfg.imageSize !== null) o.size = imageSize(cfg.imageSize);
     o.color = cfg.color;

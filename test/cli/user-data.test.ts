@@ -85,6 +85,10 @@ test("--label-column reads a CSV's labels from that column, by name or index", a
     assert.equal(data.numClasses, 3);
   }
   await assert.rejects(prepareData(cfgFor({ data: join(root, "f.npy"), labelColumn: 0 }), null), /--label-column applies to CSV/);
+  await assert.rejects(
+    prepareData(cfgFor({ data: "fashion-mnist", labels: join(root, "y.npy") }), null),
+    /fashion-mnist carries its own labels/,
+  );
 });
 
 test("defaults fit a small feature matrix: the network is an MLP, validation 10% of the labelled rows", async () => {

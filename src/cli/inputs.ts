@@ -1,14 +1,16 @@
 // Inputs for `llp predict`: image files (decoded with sharp to the run's input shape) or a
 // .npy matrix of rows, normalised with the run's statistics.
+import { existsSync, statSync } from "node:fs";
 import { extname } from "node:path";
 import type { Normalization } from "../data/augment.js";
 import { DataError } from "../data/errors.js";
-import { decodeImage, IMAGE_EXTENSIONS, type SharpFactory } from "../data/image-folder.js";
+import { decodeImage, IMAGE_EXTENSIONS, listImages, type SharpFactory } from "../data/image-folder.js";
 import { npyToFloat32, readNpy } from "../data/npy.js";
 import type { Tensor } from "../torch/tensor.js";
 import { normalizedTensor } from "../train/data.js";
 
-export async function decodeInputs(files: string[], shape: number[], norm: Normalization): Promise<{ x: Tensor; names: string[] }> {
+export async function decodeInputs(inputs: string[], shape: number[], norm: Normalization): Promise<{ x: Tensor; names: string[] }> {
+  let files = inputs;
   if (files.length === 1 && extname(files[0] as string).toLowerCase() === ".npy") {
     const file = files[0] as string;
     const a = await readNpy(file);
@@ -24,6 +26,17 @@ export async function decodeInputs(files: string[], shape: number[], norm: Norma
     };
   }
   if (shape.length !== 3) throw new Error(`this model takes feature vectors [${shape}]: pass a .npy of rows`);
+  // a folder stands for the images in it (and in its subfolders), in path order
+  const expanded: string[] = [];
+  for (const f of files) {
+    if (!existsSync(f)) throw new DataError(f, "no such file or folder");
+    if (statSync(f).isDirectory()) {
+      const images = await listImages(f);
+      if (images.length === 0) throw new DataError(f, `folder contains no images (${IMAGE_EXTENSIONS.join(", ")})`);
+      expanded.push(...images);
+    } else expanded.push(f);
+  }
+  files = expanded;
   const [c, h, w] = shape as [number, number, number];
   const { default: sharp } = await import("sharp");
   const raw = new Uint8Array(files.length * c * h * w);

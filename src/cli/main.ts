@@ -28,7 +28,7 @@ const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang e
 
   llp train [options]              train (default: Fashion-MNIST); --resume RUN_DIR continues a run
   llp eval RUN_DIR [--on validation]   test top-1/top-5 of the classifier head and bank kNN, per class
-  llp predict RUN_DIR INPUT...     class, confidence, top-5 (images or a .npy of rows) [--format csv]
+  llp predict RUN_DIR INPUT...     class, confidence, top-5 (images, folders of images, or a .npy of rows) [--format csv]
   llp embed RUN_DIR --out FILE.npy embeddings v of the training pool (row i is example FILE.index.npy[i]
                                    of the dataset), or of any --data SPEC in its own order
   llp propagate --embeddings X.npy --labels Y (.npy/.csv, -1 = unlabelled) --out FILE.csv

@@ -224,7 +224,7 @@ export async function loadImageFolder(root: string, o: ImageFolderOptions = {}):
 const isImage = (f: string): boolean => IMAGE_EXTENSIONS.includes(extname(f).toLowerCase());
 
 /** Image files under dir, recursively, sorted by path. */
-async function listImages(dir: string): Promise<string[]> {
+export async function listImages(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
     if (e.name.startsWith(".")) continue;

@@ -172,3 +172,14 @@ test("predict refuses float rows of 0-255 pixels for a run that saw [0, 1] pixel
   assert.deepEqual(ok.x.shape, [2, 1, 4, 4]);
   ok.x.dispose();
 });
+
+test("predict takes a folder as the images in it, in path order", async () => {
+  await fixtures;
+  const { decodeInputs } = await import("../../src/cli/inputs.js");
+  const norm = { mean: [0.3], std: [0.3] };
+  const { x, names } = await decodeInputs([join(root, "flat"), join(root, "gray", "a", "0.png")], [1, 8, 8], norm);
+  assert.deepEqual(names, [...["0.png", "1.png", "2.png"].map((f) => join(root, "flat", f)), join(root, "gray", "a", "0.png")]);
+  assert.deepEqual(x.shape, [4, 1, 8, 8]);
+  x.dispose();
+  await assert.rejects(decodeInputs([join(root, "nothing-here")], [1, 8, 8], norm), /no such file or folder/);
+});

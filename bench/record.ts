@@ -1,12 +1,17 @@
 // Records finished runs in bench/results/accuracy.json: `node dist/bench/record.js RUN_DIR...`.
 // Each entry carries the command that reproduces it, rebuilt from the run's config.json
 // (every option that differs from its default), and the run's measured summary.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { arch, cpus } from "node:os";
 import { join } from "node:path";
 import { kebab } from "../src/cli/args.js";
 import { type Config, DEFAULTS } from "../src/config.js";
+import { FASHION_MNIST_VALIDATION } from "../src/data/fashion-mnist.js";
+import { findIdxPair } from "../src/data/idx.js";
+import { resolveModel } from "../src/model/net.js";
 import { readRunConfig } from "../src/train/run.js";
+
+const isImageFolder = (spec: string) => existsSync(spec) && statSync(spec).isDirectory() && findIdxPair(spec, "train") === null;
 
 const out = "bench/results/accuracy.json";
 const doc = existsSync(out) ? JSON.parse(readFileSync(out, "utf8")) : { runs: [] };
@@ -15,8 +20,15 @@ for (const dir of process.argv.slice(2)) {
   const cfg = readRunConfig(dir); // fills options added since the run (as the run used them)
   const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
   const split = JSON.parse(readFileSync(join(dir, "split.json"), "utf8"));
+  const info = JSON.parse(readFileSync(join(dir, "data.json"), "utf8")) as { inputShape: number[] };
+  // what a default stands for on this run's data is no flag (runs before --model auto,
+  // --validation null and --color saved the value it resolved to)
+  const implied = (k: string, v: unknown) =>
+    (k === "model" && v === resolveModel("auto", info.inputShape)) ||
+    (k === "validation" && cfg.data.toLowerCase() === "fashion-mnist" && v === FASHION_MNIST_VALIDATION) ||
+    (k === "color" && !isImageFolder(cfg.data));
   const flags = Object.entries(cfg)
-    .filter(([k, v]) => k !== "out" && JSON.stringify(v) !== JSON.stringify(DEFAULTS[k as keyof Config].value))
+    .filter(([k, v]) => k !== "out" && !implied(k, v) && JSON.stringify(v) !== JSON.stringify(DEFAULTS[k as keyof Config].value))
     .map(([k, v]) => `--${kebab(k)} ${Array.isArray(v) ? v.join(",") : v}`);
   const entry = {
     dataset: cfg.data,

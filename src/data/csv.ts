@@ -9,6 +9,8 @@ export interface CsvTable {
   rows: string[][];
   /** 1-based line number of each row, for error messages. */
   lines: number[];
+  /** Blank lines after the last row (not counting the file's final newline); they are not rows. */
+  trailingBlank: number;
 }
 
 /**
@@ -22,6 +24,7 @@ export function parseCsv(text: string, file: string, header: boolean | "auto" = 
   const all = text.split(/\r?\n/);
   let end = all.length;
   while (end > 0 && (all[end - 1] as string).trim() === "") end--;
+  const trailingBlank = Math.max(0, all.length - end - (/\n$/.test(text) ? 1 : 0));
   // Blank lines inside the file are rows of one empty field: an unlabelled row in a labels
   // file, a ragged-row error elsewhere.
   for (let i = 0; i < end; i++) {
@@ -36,8 +39,8 @@ export function parseCsv(text: string, file: string, header: boolean | "auto" = 
     }
   }
   const hasHeader = header === "auto" ? looksLikeHeader(rows) : header;
-  if (!hasHeader) return { header: null, rows, lines };
-  return { header: (rows[0] as string[]).map((s) => s.trim()), rows: rows.slice(1), lines: lines.slice(1) };
+  if (!hasHeader) return { header: null, rows, lines, trailingBlank };
+  return { header: (rows[0] as string[]).map((s) => s.trim()), rows: rows.slice(1), lines: lines.slice(1), trailingBlank };
 }
 
 export async function readCsv(file: string, header: boolean | "auto" = "auto"): Promise<CsvTable> {

@@ -66,7 +66,7 @@ export async function loadCsvFeatures(file: string, o: FeatureOptions = {}): Pro
     for (let j = 0; j < width; j++) {
       if (j === labelCol) continue;
       const s = (row[j] as string).trim();
-      const v = s === "" ? Number.NaN : Number(s);
+      const v = s === "" ? Number.NaN : Math.fround(Number(s)); // stored as float32: 1e39 is Inf there
       if (!Number.isFinite(v)) {
         throw new DataError(file, `line ${t.lines[r]}, column ${j + 1}: '${s}' is not a finite number`);
       }
@@ -104,12 +104,12 @@ async function readLabelsFor(dataFile: string, n: number, o: FeatureOptions): Pr
     y = { labels, classNames };
   } else {
     const t = await readCsv(file, "auto");
-    y = parseLabels(
-      t.rows.map((row) => row[row.length - 1] as string),
-      (i) => `line ${t.lines[i]}`,
-      file,
-      o.classNames,
-    );
+    const cells = t.rows.map((row) => row[row.length - 1] as string);
+    // blank lines at the end are unlabelled rows too (the "labelled first" layout), up to n
+    const padded = Math.max(0, Math.min(t.trailingBlank, n - cells.length));
+    const lastLine = t.lines[t.lines.length - 1] ?? 0;
+    for (let k = 0; k < padded; k++) cells.push("");
+    y = parseLabels(cells, (i) => `line ${t.lines[i] ?? lastLine + i - t.lines.length + 1}`, file, o.classNames);
   }
   if (y.labels.length !== n) throw new DataError(file, `${y.labels.length} labels but ${dataFile} has ${n} examples`);
   return y;

@@ -119,6 +119,8 @@ export function npyToFloat32(a: NpyArray, file: string): Float32Array {
     const v = Number(d[i]);
     if (!Number.isFinite(v)) throw new DataError(file, `non-finite value ${v} at row ${Math.floor(i / rowSize(a))}`);
     out[i] = v;
+    if (!Number.isFinite(out[i] as number))
+      throw new DataError(file, `value ${v} at row ${Math.floor(i / rowSize(a))} is outside float32's range (about ±3.4e38)`);
   }
   return out;
 }

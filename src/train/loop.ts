@@ -34,8 +34,16 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
   const labelledY = keep(labelled.y); // [M]
   const totalEpochs = (cfg.method === "llp" ? cfg.irEpochs : 0) + cfg.epochs;
   let loop: LoopState = { epoch: 0, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: -1, nceZ: null };
-  if (o.resume && o.runDir) loop = loadCheckpoint(o.runDir, s).loop;
-  else if (s.bank) await initBank(s.bank, s, data);
+  try {
+    if (o.resume && o.runDir) loop = loadCheckpoint(o.runDir, s).loop;
+    else if (s.bank) await initBank(s.bank, s, data);
+  } catch (e) {
+    // a checkpoint that does not fit this network: free what was built before saying so
+    labelledIdx.dispose();
+    labelledY.dispose();
+    disposeState(s);
+    throw e;
+  }
   const wallBefore = loop.wallS; // epoch time of the sessions before a resume
   const ctx: StepContext = {
     cfg,
@@ -73,6 +81,11 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       for await (const batch of data.epoch(s.gen, { labelledOnly: phase === "supervised", labelledPerBatch: cfg.labelledPerBatch })) {
         const st = trainStep(ctx, batch, phase);
         batch.x.dispose();
+        if (!Number.isFinite(st.total)) {
+          throw new Error(
+            `the loss is ${st.total} at epoch ${epoch}, step ${step}: training diverged (try a lower --lr) or the inputs hold values too large for float32`,
+          );
+        }
         lossSum += st.total;
         yield stepEvent(epoch, step++, phase, s.opt.lr, st);
       }

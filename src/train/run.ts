@@ -25,6 +25,7 @@ export async function runTraining(
   runDir: string,
   opts: { resume: boolean; onEvent?: (ev: TrainEvent) => void },
 ): Promise<Summary> {
+  if (opts.resume) cfg = resumeConfig(cfg, runDir);
   if (cfg.threads !== null) setNumThreads(cfg.threads);
   // Load and split first: bad input fails before anything is written.
   const prepared = await prepareData(cfg, opts.resume ? runDir : null);
@@ -55,6 +56,26 @@ export async function runTraining(
   return summary as Summary;
 }
 
+/**
+ * The config a resume continues with: the saved one. Only the machine's share (threads) and the
+ * output path may differ; any other difference is refused (a resumed run with another lr,
+ * method or network would mix two runs under one config.json).
+ */
+function resumeConfig(cfg: Config, runDir: string): Config {
+  const saved = readRunConfig(runDir);
+  const given: Config = cfg.model === "auto" ? { ...cfg, model: saved.model } : cfg;
+  const differ: string[] = [];
+  for (const key of Object.keys(saved) as (keyof Config)[]) {
+    if (key === "threads" || key === "out") continue;
+    const a = JSON.stringify(saved[key]);
+    const b = JSON.stringify(given[key]);
+    if (a !== b) differ.push(`${key} (saved ${a}, given ${b})`);
+  }
+  if (differ.length > 0)
+    throw new Error(`${runDir}: a resumed run continues with its saved config; only threads may change, but ${differ.join(", ")} differ`);
+  return { ...saved, threads: cfg.threads, out: saved.out };
+}
+
 export function readRunConfig(runDir: string): Config {
   const saved = readJson<Record<string, unknown>>(join(runDir, "config.json"));
   // runs saved before the pool-grid option existed used global average pooling
@@ -78,7 +99,12 @@ export async function openRun(runDir: string, threads?: number): Promise<OpenRun
   if (cfg.threads !== null) setNumThreads(cfg.threads);
   const prepared = await prepareData(cfg, runDir);
   const state = buildState(cfg, prepared.data);
-  loadCheckpoint(runDir, state);
+  try {
+    loadCheckpoint(runDir, state);
+  } catch (e) {
+    disposeState(state); // a checkpoint of another shape must not leave the network's tensors behind
+    throw e;
+  }
   state.net.eval(); // a weight average (--ema) is always in eval mode already
   return { cfg, prepared, state, info: readJson<DataInfo>(join(runDir, "data.json")), dispose: () => disposeState(state) };
 }

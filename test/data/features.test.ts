@@ -129,3 +129,31 @@ test("bad CSV: non-numeric, Inf, ragged rows, non-integer labels, missing column
   const empty = write("empty.csv", "\n\n");
   await assert.rejects(loadDataset(empty, { labelColumn: 0 }), errorFor(empty, /empty CSV file/));
 });
+
+test("values finite in float64 but not in float32 are refused (they would train on Inf)", async () => {
+  const big = write("big.npy", npyBytes("<f8", [2, 1], new Uint8Array(Float64Array.from([1, 1e39]).buffer)));
+  const y2 = write("y2b.npy", npyBytes("<i8", [2], new Uint8Array(BigInt64Array.from([0n, 1n]).buffer)));
+  await assert.rejects(loadDataset(big, { labels: y2 }), errorFor(big, /value 1e\+39 at row 1 is outside float32's range/));
+  const csv = write("big.csv", "1,0\n-1e39,1\n");
+  await assert.rejects(loadDataset(csv, { labelColumn: 1 }), errorFor(csv, /line 2, column 1: '-1e39' is not a finite number/));
+});
+
+test("blank lines at the end of a labels CSV are unlabelled rows (labelled first, the rest blank)", async () => {
+  const g = write("g5.csv", "0.5,1\n0.25,2\n1,3\n4,5\n");
+  const lab = write("g5-labels.csv", "label\ncat\ndog\n\n\n");
+  const ds = (await loadDataset(g, { labels: lab, header: false })) as MemoryDataset;
+  assert.deepEqual(
+    [ds.classNames, Array.from(ds.labels)],
+    [
+      ["cat", "dog"],
+      [0, 1, -1, -1],
+    ],
+  );
+  // more blank lines than rows are still the file's end, not extra examples
+  const many = write("g5-many.csv", "cat\ndog\n\n\n\n\n\n");
+  const ds2 = (await loadDataset(g, { labels: many, header: false })) as MemoryDataset;
+  assert.deepEqual(Array.from(ds2.labels), [0, 1, -1, -1]);
+  // but too few lines in all is still an error
+  const short = write("g5-short.csv", "cat\ndog\n\n");
+  await assert.rejects(loadDataset(g, { labels: short, header: false }), errorFor(short, /3 labels but .*g5.csv has 4 examples/));
+});

@@ -2,7 +2,7 @@
 // resuming from a checkpoint gives the uninterrupted result, and LLP beats supervised-only
 // training of the same network on the same labels and step budget.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -11,7 +11,7 @@ import { createRunDir } from "../../src/report/runfolder.js";
 import { liveTensors } from "../../src/torch/index.js";
 import { prepareData } from "../../src/train/data.js";
 import { train } from "../../src/train/loop.js";
-import { runTraining } from "../../src/train/run.js";
+import { openRun, runTraining } from "../../src/train/run.js";
 
 const dir = mkdtempSync(join(tmpdir(), "llp-e2e-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -67,6 +67,27 @@ test("resuming from a checkpoint gives the same result as an uninterrupted run",
   assert.equal(resumed.test_top1, whole.test_top1);
   assert.equal(resumed.knn_top1, whole.knn_top1);
   assert.equal(resumed.val_top1, whole.val_top1);
+});
+
+test("a resume continues the saved config: another config is refused, a checkpoint of another shape frees what it built", async () => {
+  const runDir = join(dir, "part"); // the interrupted-then-resumed run above
+  const cfg: Config = resolveConfig({ ...SHORT, out: runDir });
+  await assert.rejects(
+    runTraining({ ...cfg, lr: 5, method: "supervised" }, runDir, { resume: true }),
+    /only threads may change, but method \(saved "llp", given "supervised"\), lr \(saved 0.03, given 5\) differ/,
+  );
+  const before = liveTensors();
+  const prepared = await prepareData({ ...cfg, width: 16 }, runDir);
+  const wider = train({ ...cfg, width: 16 }, prepared.data, { runDir, resume: true });
+  await assert.rejects(wider.next(), /shape/);
+  assert.equal(liveTensors(), before, "the network, bank and labels built before the checkpoint failed are freed");
+  // openRun on a folder whose config no longer fits its checkpoint
+  const edited = join(dir, "edited");
+  cpSync(runDir, edited, { recursive: true });
+  const saved = JSON.parse(readFileSync(join(edited, "config.json"), "utf8"));
+  writeFileSync(join(edited, "config.json"), JSON.stringify({ ...saved, width: 16, out: edited }));
+  await assert.rejects(openRun(edited), /shape/);
+  assert.equal(liveTensors(), before, "openRun frees its network when the checkpoint does not fit");
 });
 
 // The paper's central claim at test scale: LLP above supervised-only training of the same

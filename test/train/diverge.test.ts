@@ -1,0 +1,38 @@
+// A run whose loss stops being a number is stopped with an error that says so, instead of
+// training on to a summary that reads like a result (chance accuracy from NaN weights).
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { resolveConfig } from "../../src/config.js";
+import { liveTensors } from "../../src/torch/index.js";
+import { runTraining } from "../../src/train/run.js";
+import { npyBytes, tempDir } from "../data/helpers.js";
+
+test("a diverging run stops with an error naming the epoch, step and --lr, and frees its tensors", async () => {
+  const dir = tempDir("llp-diverge-");
+  const n = 64;
+  const x = Float32Array.from({ length: n * 4 }, (_, i) => ((i * 37) % 11) - 5);
+  const y = BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 2));
+  writeFileSync(join(dir, "x.npy"), npyBytes("<f4", [n, 4], new Uint8Array(x.buffer)));
+  writeFileSync(join(dir, "y.npy"), npyBytes("<i8", [n], new Uint8Array(y.buffer)));
+  const cfg = resolveConfig({
+    data: join(dir, "x.npy"),
+    labels: join(dir, "y.npy"),
+    method: "supervised",
+    irEpochs: 0,
+    epochs: 3,
+    milestones: null,
+    batchSize: 16,
+    validation: 8,
+    threads: 1,
+    seed: 0,
+  });
+  const before = liveTensors();
+  // resolveConfig caps lr at 10; an lr past any sane value makes the divergence certain
+  await assert.rejects(
+    runTraining({ ...cfg, lr: 1e30 }, join(dir, "run"), { resume: false }),
+    /the loss is (NaN|Infinity) at epoch \d+, step \d+: training diverged \(try a lower --lr\)/,
+  );
+  assert.equal(liveTensors(), before);
+});

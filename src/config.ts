@@ -263,6 +263,8 @@ export function resolveConfig(partial: Record<string, unknown>): Config {
   if (c.labelled !== null && c.labelsPerClass !== null) errors.push("give labelled or labelsPerClass, not both");
   if (c.poolGrid !== null && c.model !== "small-cnn" && c.model !== "auto")
     errors.push(`poolGrid is a small-cnn option (model is ${c.model})`);
+  if ((c.method === "llp" ? c.irEpochs : 0) + c.epochs === 0)
+    errors.push(c.method === "llp" ? "irEpochs and epochs are both 0: nothing to train" : "epochs is 0: nothing to train");
   if (c.labelledPerBatch >= c.batchSize) errors.push(`labelledPerBatch (${c.labelledPerBatch}) must be below batchSize (${c.batchSize})`);
   if (errors.length > 0) throw new Error(`invalid config:\n  ${errors.join("\n  ")}`);
   return c;

@@ -111,6 +111,7 @@ export async function openRun(runDir: string, threads?: number): Promise<OpenRun
 
 /** Test (or validation) accuracy of a finished run: classifier top-1/top-5 and bank kNN. */
 export async function evaluateRun(run: OpenRun, on: "test" | "validation" = "test") {
+  if (on !== "test" && on !== "validation") throw new Error(`evaluateRun: on must be "test" or "validation" (got ${JSON.stringify(on)})`);
   const set = on === "test" ? run.prepared.data.test : run.prepared.data.validation;
   if (!set) throw new Error("this dataset has no test set; pass --test PATH when training");
   return evaluateState(run.state, set, run.cfg, run.prepared.data.numClasses);

@@ -30,3 +30,9 @@ test("a run folder saved before poolGrid existed reopens with the global pooling
   writeFileSync(join(dir, "config.json"), JSON.stringify({ ...legacy, model: "mlp" }));
   assert.equal(readRunConfig(dir).poolGrid, null);
 });
+
+test("a config with nothing to train is refused", () => {
+  assert.throws(() => resolveConfig({ method: "llp", irEpochs: 0, epochs: 0 }), /irEpochs and epochs are both 0: nothing to train/);
+  assert.throws(() => resolveConfig({ method: "supervised", irEpochs: 3, epochs: 0 }), /epochs is 0: nothing to train/);
+  assert.equal(resolveConfig({ method: "llp", irEpochs: 2, epochs: 0 }).irEpochs, 2); // IR only is a run
+});

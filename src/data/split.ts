@@ -85,8 +85,12 @@ export function makeSplit(ds: SplitSource, options: SplitOptions, gen: Generator
   for (let c = 0; c < C; c++) {
     const have = byClass[c] as number[];
     const want = perClass === null ? have.length : (perClass[c] as number);
-    if (want === 0 || have.length === 0) {
-      throw new Error(`split: class '${ds.classNames[c]}' has no labelled examples after the split`);
+    if (have.length === 0) throw new Error(noExamples(ds, c, C));
+    if (want === 0) {
+      const m = (perClass as number[]).reduce((a, b) => a + b, 0);
+      throw new Error(
+        `split: class '${ds.classNames[c]}' has no labelled examples after the split: ${m} labelled for ${C} classes; label at least one per class`,
+      );
     }
     if (want > have.length) {
       throw new Error(`split: class '${ds.classNames[c]}' has ${have.length} labelled examples in the training pool, ${want} asked for`);
@@ -257,4 +261,18 @@ function checkSplitFits(split: Split, ds: Pick<Dataset, "name" | "n" | "numClass
       `split was made for ${split.dataset} (n=${split.n}, ${split.numClasses} classes), not ${ds.name} (n=${ds.n}, ${ds.numClasses} classes)`,
     );
   }
+}
+
+/** Why class c has nothing to train on: absent from the labels altogether, or all in validation. */
+function noExamples(ds: { labels: ArrayLike<number>; classNames: readonly string[] }, c: number, C: number): string {
+  let total = 0;
+  for (let i = 0; i < ds.labels.length; i++) if (ds.labels[i] === c) total++;
+  const name = ds.classNames[c];
+  if (total > 0)
+    return `split: class '${name}' has no labelled examples left for training after the validation split (${total} labelled in all); give a smaller --validation or label more of this class`;
+  const numeric = ds.classNames.every((n, k) => n === String(k));
+  const hint = numeric
+    ? `: numeric labels are class indices 0..${C - 1} (the largest label, ${C - 1}, sets the class count), so each of them needs labelled examples; number the classes from 0 without gaps`
+    : "";
+  return `split: no example is labelled '${name}'${hint}`;
 }

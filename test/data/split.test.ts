@@ -126,7 +126,22 @@ test("errors: a class left without labels, too many per class, conflicting or un
   const ds = dataset(100, 10);
   assert.throws(
     () => makeSplit(ds, { labelled: 5, validation: 0 }, new Generator(0)),
-    /class 'c\d' has no labelled examples after the split/,
+    /class 'c\d' has no labelled examples after the split: 5 labelled for 10 classes/,
+  );
+  // a class absent from the labels, and a class whose labelled points all went to validation
+  const gapLabels = Int32Array.from({ length: 100 }, (_, i) => (i % 10 === 3 ? 4 : i % 10));
+  const gap = dataset(100, 10, gapLabels);
+  assert.throws(() => makeSplit(gap, { validation: 0 }, new Generator(0)), /no example is labelled 'c3'$/);
+  const numeric = new MemoryDataset({
+    name: "toy",
+    data: Float32Array.from({ length: 100 }, (_, i) => i),
+    shape: [1],
+    labels: gapLabels,
+    classNames: Array.from({ length: 10 }, (_, c) => String(c)),
+  });
+  assert.throws(
+    () => makeSplit(numeric, { validation: 0 }, new Generator(0)),
+    /no example is labelled '3': numeric labels are class indices 0..9 \(the largest label, 9, sets the class count\)/,
   );
   assert.throws(
     () => makeSplit(ds, { labelsPerClass: 11, validation: 0 }, new Generator(0)),
@@ -137,7 +152,7 @@ test("errors: a class left without labels, too many per class, conflicting or un
   assert.throws(() => makeSplit(ds, { validation: "200%" }, new Generator(0)), /more than 100%/);
   assert.throws(() => makeSplit(ds, { validation: 101 }, new Generator(0)), /only 100 are available/);
   const oneClassUnlabelled = Int32Array.from({ length: 100 }, (_, i) => (i % 10 === 3 ? -1 : i % 10));
-  assert.throws(() => makeSplit(dataset(100, 10, oneClassUnlabelled), { validation: 0 }, new Generator(0)), /class 'c3' has no labelled/);
+  assert.throws(() => makeSplit(dataset(100, 10, oneClassUnlabelled), { validation: 0 }, new Generator(0)), /no example is labelled 'c3'/);
   // every label -1 (no classes at all): refused here, not a libtorch error after the IR epochs
   const none = new Int32Array(100).fill(-1);
   assert.throws(() => makeSplit(dataset(100, 0, none), { validation: 0 }, new Generator(0)), /no example of toy has a label/);

@@ -1,14 +1,18 @@
 // Whole runs: train into a run folder (or resume one), and reopen a finished run for eval,
 // predict and embed. Library code: no printing; events go to the caller's callback.
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { type Config, resolveConfig } from "../config.js";
 import type { Normalization } from "../data/augment.js";
 import { writeSplit } from "../data/split.js";
 import { modelMismatch, resolveModel } from "../model/net.js";
 import { createRunDir, EventLog, readJson, writeJson } from "../report/runfolder.js";
+import { softmax } from "../torch/functional.js";
+import { tidy } from "../torch/scope.js";
+import { noGrad, type Tensor } from "../torch/tensor.js";
 import { setNumThreads } from "../torch/threads.js";
-import { loadCheckpoint, type TrainState } from "./checkpoint.js";
-import { type PreparedData, prepareData } from "./data.js";
+import { inferenceNet, loadCheckpoint, type TrainState } from "./checkpoint.js";
+import { normalizedTensor, type PreparedData, prepareData } from "./data.js";
 import { buildState, disposeState, evaluateState, train } from "./loop.js";
 import type { Summary, TrainEvent } from "./types.js";
 
@@ -35,7 +39,7 @@ export async function runTraining(
     const why = modelMismatch(model, prepared.data.inputShape);
     if (why !== null) throw new Error(why);
     if (cfg.poolGrid !== null && model !== "small-cnn") throw new Error(`--pool-grid is a small-cnn option (the model is ${model})`);
-    cfg = { ...cfg, model };
+    cfg = { ...absolutePaths(cfg), model };
     createRunDir(runDir, cfg);
     writeSplit(runDir, prepared.split);
   }
@@ -74,6 +78,12 @@ function resumeConfig(cfg: Config, runDir: string): Config {
   if (differ.length > 0)
     throw new Error(`${runDir}: a resumed run continues with its saved config; only threads may change, but ${differ.join(", ")} differ`);
   return { ...saved, threads: cfg.threads, out: saved.out };
+}
+
+/** Data paths made absolute, so a run folder reopens from any working directory (built-in names stay). */
+function absolutePaths(cfg: Config): Config {
+  const abs = (p: string | null): string | null => (p !== null && existsSync(p) ? resolve(p) : p);
+  return { ...cfg, data: abs(cfg.data) as string, labels: abs(cfg.labels), test: abs(cfg.test), testLabels: abs(cfg.testLabels) };
 }
 
 export function readRunConfig(runDir: string): Config {
@@ -115,4 +125,31 @@ export async function evaluateRun(run: OpenRun, on: "test" | "validation" = "tes
   const set = on === "test" ? run.prepared.data.test : run.prepared.data.validation;
   if (!set) throw new Error("this dataset has no test set; pass --test PATH when training");
   return evaluateState(run.state, set, run.cfg, run.prepared.data.numClasses);
+}
+
+/**
+ * Raw examples shaped like the run's data (uint8 pixels 0-255 as the images were stored, or
+ * float32 features as loaded) -> the normalised batch the network was trained on:
+ * float32 [B, ...info.inputShape]. The caller disposes it.
+ */
+export function runInputs(run: OpenRun, raw: Uint8Array | Float32Array, b: number): Tensor {
+  const per = run.info.inputShape.reduce((a, d) => a * d, 1);
+  if (raw.length !== b * per)
+    throw new Error(`runInputs: ${raw.length} values for ${b} examples of shape [${run.info.inputShape.join(",")}]`);
+  return normalizedTensor(raw, b, run.info.inputShape, run.info.normalization);
+}
+
+/**
+ * The trained network's answer for a normalised batch x [B, ...inputShape] (from runInputs):
+ * class probabilities [B, C] and embeddings v [B, D] (unit length). Uses the weight average when
+ * the run kept one (--ema), as eval/predict/embed do; no gradient. Both join the caller's tidy
+ * scope when there is one; otherwise the caller disposes them.
+ */
+export function predictRun(run: OpenRun, x: Tensor): { probs: Tensor; v: Tensor } {
+  return noGrad(() =>
+    tidy(() => {
+      const { logits, v } = inferenceNet(run.state).heads(x);
+      return { probs: softmax(logits, 1), v };
+    }),
+  );
 }

@@ -1,0 +1,68 @@
+// The library's inference path: a run trained on relative data paths reopens from another
+// working directory, and runInputs + predictRun classify raw rows as the trained network does.
+// Oracle: two well-separated classes, which a trained MLP must get (nearly) all right.
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { resolveConfig } from "../../src/config.js";
+import { liveTensors } from "../../src/torch/index.js";
+import { openRun, predictRun, runInputs, runTraining } from "../../src/train/run.js";
+import { npyBytes, tempDir } from "../data/helpers.js";
+
+test("relative data paths are saved absolute; runInputs + predictRun classify raw rows", async () => {
+  const dir = tempDir("llp-infer-");
+  const n = 160;
+  const f = 4;
+  // class k: features around 3*(2k-1), with a little deterministic jitter
+  const x = Float32Array.from({ length: n * f }, (_, i) => 3 * (2 * (Math.floor(i / f) % 2) - 1) + (((i * 7) % 13) - 6) / 10);
+  const y = BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 2));
+  writeFileSync(join(dir, "x.npy"), npyBytes("<f4", [n, f], new Uint8Array(x.buffer)));
+  writeFileSync(join(dir, "y.npy"), npyBytes("<i8", [n], new Uint8Array(y.buffer)));
+  const cwd = process.cwd();
+  process.chdir(dir);
+  try {
+    const cfg = resolveConfig({ data: "x.npy", labels: "y.npy", method: "supervised", irEpochs: 0, epochs: 4, milestones: null });
+    await runTraining({ ...cfg, batchSize: 16, validation: 16, threads: 1, seed: 0 }, join(dir, "run"), { resume: false });
+  } finally {
+    process.chdir(cwd);
+  }
+  const saved = JSON.parse(readFileSync(join(dir, "run", "config.json"), "utf8"));
+  assert.equal(saved.data, join(dir, "x.npy"));
+  assert.equal(saved.labels, join(dir, "y.npy"));
+  process.chdir(tmpdir());
+  const before = liveTensors();
+  try {
+    const run = await openRun(join(dir, "run"));
+    const xb = runInputs(run, x, n);
+    assert.deepEqual(xb.shape, [n, f]);
+    const { probs, v } = predictRun(run, xb);
+    assert.deepEqual(
+      [probs.shape, v.shape],
+      [
+        [n, 2],
+        [n, 128],
+      ],
+    );
+    const p = probs.toNumbers();
+    let right = 0;
+    for (let i = 0; i < n; i++) {
+      assert.ok(Math.abs((p[2 * i] as number) + (p[2 * i + 1] as number) - 1) < 1e-5);
+      if (((p[2 * i + 1] as number) > 0.5 ? 1 : 0) === i % 2) right++;
+    }
+    assert.ok(right >= 0.95 * n, `${right} of ${n} right`);
+    const vs = v.toNumbers();
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let d = 0; d < 128; d++) s += (vs[i * 128 + d] as number) ** 2;
+      assert.ok(Math.abs(s - 1) < 1e-4, `|v_${i}|^2 = ${s}`);
+    }
+    assert.throws(() => runInputs(run, x, n + 1), /values for 161 examples/);
+    for (const t of [xb, probs, v]) t.dispose();
+    run.dispose();
+  } finally {
+    process.chdir(cwd);
+  }
+  assert.equal(liveTensors(), before);
+});

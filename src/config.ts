@@ -249,7 +249,7 @@ export function defaultConfig(): Config {
 }
 
 /** Fills defaults, rejects unknown keys and invalid values (all problems in one message). */
-export function resolveConfig(partial: Record<string, unknown>): Config {
+export function resolveConfig(partial: Partial<Config>): Config {
   const errors: string[] = [];
   for (const k of Object.keys(partial)) if (!(k in DEFAULTS)) errors.push(`unknown option "${k}"`);
   const cfg = defaultConfig() as unknown as Record<string, unknown>;

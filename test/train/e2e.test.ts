@@ -18,7 +18,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 // 5% of Fashion-MNIST's training pool (2950 points), 20 labels per class, a small network.
 const BASE = { subset: "5%", validation: 1000, labelsPerClass: 20, width: 8, batchSize: 128, seed: 7, threads: 2 };
-const SHORT = { ...BASE, method: "llp", irEpochs: 1, epochs: 2, milestones: null, labelledPerBatch: 32 };
+const SHORT = { ...BASE, method: "llp", irEpochs: 1, epochs: 2, milestones: null, labelledPerBatch: 32 } satisfies Partial<Config>;
 
 const lossTrace = (runDir: string) =>
   readFileSync(join(runDir, "events.jsonl"), "utf8")
@@ -105,8 +105,15 @@ const LLP_LONG = {
   milestones: [35],
   labelledPerBatch: 32,
   propagation: "llp+classifier",
-};
-const SUP_LONG = { ...CLAIM, method: "supervised", irEpochs: 0, epochs: 41, milestones: [36], labelledPerBatch: 32 };
+} satisfies Partial<Config>;
+const SUP_LONG = {
+  ...CLAIM,
+  method: "supervised",
+  irEpochs: 0,
+  epochs: 41,
+  milestones: [36],
+  labelledPerBatch: 32,
+} satisfies Partial<Config>;
 
 test("LLP beats supervised-only on the same labels and step budget", async (t) => {
   const llp = await runTraining(resolveConfig({ ...LLP_LONG, out: join(dir, "llp") }), join(dir, "llp"), { resume: false });

@@ -36,3 +36,10 @@ test("a config with nothing to train is refused", () => {
   assert.throws(() => resolveConfig({ method: "supervised", irEpochs: 3, epochs: 0 }), /epochs is 0: nothing to train/);
   assert.equal(resolveConfig({ method: "llp", irEpochs: 2, epochs: 0 }).irEpochs, 2); // IR only is a run
 });
+
+test("resolveConfig's argument is typed: a misspelt key or a wrong type does not compile (and is refused at run time)", () => {
+  // @ts-expect-error "labeled" is not an option
+  assert.throws(() => resolveConfig({ labeled: "1%" }), /unknown option "labeled"/);
+  // @ts-expect-error labelled is a string such as "1%" or "600"
+  assert.throws(() => resolveConfig({ labelled: 5 }), /labelled/);
+});

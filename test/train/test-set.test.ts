@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import sharp from "sharp";
-import { resolveConfig } from "../../src/config.js";
+import { type Config, resolveConfig } from "../../src/config.js";
 import { writeNpy } from "../../src/report/npy.js";
 import { prepareData } from "../../src/train/data.js";
 import { idxBytes, tempDir } from "../data/helpers.js";
@@ -74,7 +74,14 @@ test("feature test sets: another width or a label beyond the training classes is
   writeNpy(join(root, "xt.npy"), new Float32Array(6 * d), [6, d]);
   writeNpy(join(root, "yt4.npy"), Int32Array.from([0, 1, 2, 3, 0, 1]), [6]);
   writeNpy(join(root, "yt.npy"), Int32Array.from([0, 1, 2, 2, 0, 1]), [6]);
-  const base = { data: join(root, "x.npy"), labels: join(root, "y.npy"), model: "mlp", validation: 3, batchSize: 4, threads: 1 };
+  const base = {
+    data: join(root, "x.npy"),
+    labels: join(root, "y.npy"),
+    model: "mlp",
+    validation: 3,
+    batchSize: 4,
+    threads: 1,
+  } satisfies Partial<Config>;
   await assert.rejects(
     prepareData(resolveConfig({ ...base, test: join(root, "xt5.npy"), testLabels: join(root, "yt.npy") }), null),
     /xt5\.npy: test examples of shape \[5\] do not match the training examples \[4\]/,

@@ -11,14 +11,13 @@ import { logDensity } from "../propagation/density.js";
 import { propagateBlocked, usesClassifier, usesDensity } from "../propagation/propagate.js";
 import { writeNpy } from "../report/npy.js";
 import { defaultRunDir, writeJson } from "../report/runfolder.js";
-import { softmax } from "../torch/functional.js";
 import { F } from "../torch/index.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
-import { noGrad, tensor } from "../torch/tensor.js";
+import { tensor } from "../torch/tensor.js";
 import { inferenceNet } from "../train/checkpoint.js";
 import { normalizedInputs } from "../train/data.js";
 import { labelledTensors } from "../train/loop.js";
-import { evaluateRun, openRun, readRunConfig, runTraining } from "../train/run.js";
+import { evaluateRun, openRun, predictRun, readRunConfig, runTraining } from "../train/run.js";
 import { choice, configHelp, onlyConfig, parseFlags } from "./args.js";
 import { runDemo } from "./demo.js";
 import { decodeInputs } from "./inputs.js";
@@ -119,8 +118,7 @@ async function predictCmd(argv: string[]): Promise<number> {
   try {
     const { x, names } = await decodeInputs(inputs, run.info.inputShape, run.info.normalization);
     const rows = tidy(() => {
-      const { logits } = noGrad(() => inferenceNet(run.state).heads(x));
-      const p = softmax(logits, 1); // [B, C]
+      const p = predictRun(run, x).probs; // [B, C]
       const [top, idx] = p.topk(Math.min(5, p.size(1)), 1, true);
       const tp = top.toNumbers();
       const ti = idx.toNumbers();

@@ -42,8 +42,11 @@ export interface LoadOptions {
 
 const FOR_IMAGES = ["size", "color", "fit", "labels", "classNames", "cacheBytes", "parallel", "name"];
 
+/** A built-in dataset's name (matched before any file or folder of that name). */
+export const isBuiltinDataset = (spec: string): boolean => spec.toLowerCase() === "fashion-mnist";
+
 export async function loadDataset(spec: string, o: LoadOptions = {}): Promise<Dataset> {
-  if (spec.toLowerCase() === "fashion-mnist") {
+  if (isBuiltinDataset(spec)) {
     rejectUnknownKeys(o, ["part"], "fashion-mnist");
     return loadFashionMnist({ part: o.part ?? "train" });
   }

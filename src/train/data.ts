@@ -7,7 +7,7 @@ import { type AugmentOptions, defaultAugment, type Normalization, normalizeBatch
 import type { Dataset } from "../data/dataset.js";
 import { DataError } from "../data/errors.js";
 import { findIdxPair } from "../data/idx.js";
-import { type LoadOptions, loadDataset } from "../data/load.js";
+import { isBuiltinDataset, type LoadOptions, loadDataset } from "../data/load.js";
 import { DataLoader } from "../data/loader.js";
 import { makeSplit, readSplit, type Split, splitDatasets, writeSplit } from "../data/split.js";
 import { channelStats } from "../data/stats.js";
@@ -48,7 +48,7 @@ export function dataOptions(cfg: Pick<Config, "data" | "labels" | "imageSize" | 
   const spec = cfg.data;
   const o: LoadOptions = cfg.labels ? { labels: cfg.labels } : {};
   const isDir = existsSync(spec) && statSync(spec).isDirectory();
-  if (cfg.labels && (spec.toLowerCase() === "fashion-mnist" || (isDir && findIdxPair(spec, "train") !== null)))
+  if (cfg.labels && (isBuiltinDataset(spec) || (isDir && findIdxPair(spec, "train") !== null)))
     throw new Error(`--labels: ${spec} carries its own labels (--labels is for .npy/CSV features, IDX image files and image folders)`);
   if (isDir && findIdxPair(spec, "train") === null) {
     if (cfg.imageSize !== null) o.size = imageSize(cfg.imageSize);
@@ -106,7 +106,7 @@ async function loadTest(cfg: Config, train: Dataset): Promise<Dataset | null> {
   const spec = cfg.test ?? cfg.data;
   const isDir = existsSync(spec) && statSync(spec).isDirectory();
   let ds: Dataset;
-  if (spec.toLowerCase() === "fashion-mnist") {
+  if (isBuiltinDataset(spec)) {
     try {
       ds = await loadDataset(spec, { part: "test" });
     } catch (e) {

@@ -34,17 +34,6 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
   const labelledY = keep(labelled.y); // [M]
   const totalEpochs = (cfg.method === "llp" ? cfg.irEpochs : 0) + cfg.epochs;
   let loop: LoopState = { epoch: 0, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: -1, nceZ: null };
-  try {
-    if (o.resume && o.runDir) loop = loadCheckpoint(o.runDir, s).loop;
-    else if (s.bank) await initBank(s.bank, s, data);
-  } catch (e) {
-    // a checkpoint that does not fit this network: free what was built before saying so
-    labelledIdx.dispose();
-    labelledY.dispose();
-    disposeState(s);
-    throw e;
-  }
-  const wallBefore = loop.wallS; // epoch time of the sessions before a resume
   const ctx: StepContext = {
     cfg,
     net: s.net,
@@ -57,18 +46,24 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
     logRho: null,
     trueLabels: data.trueLabels,
     gen: s.gen,
-    nceZ: loop.nceZ,
+    nceZ: null, // the NCE normaliser, once estimated (restored below on a resume)
     ema: s.ema,
   };
-  yield {
-    type: "start",
-    config: cfg,
-    n: data.n,
-    labelled: s.labels.labelledRows.length,
-    stepsPerEpoch: data.stepsPerEpoch,
-    resumedFrom: o.resume ? loop.epoch : null,
-  };
+  // from here on, a failure (a checkpoint that does not fit this network included) frees the
+  // state built above in the finally below
   try {
+    if (o.resume && o.runDir) loop = loadCheckpoint(o.runDir, s).loop;
+    else if (s.bank) await initBank(s.bank, s, data);
+    ctx.nceZ = loop.nceZ;
+    const wallBefore = loop.wallS; // epoch time of the sessions before a resume
+    yield {
+      type: "start",
+      config: cfg,
+      n: data.n,
+      labelled: s.labels.labelledRows.length,
+      stepsPerEpoch: data.stepsPerEpoch,
+      resumedFrom: o.resume ? loop.epoch : null,
+    };
     for (let epoch = loop.epoch; epoch < totalEpochs && !loop.plateau.stop; epoch++) {
       const tEpoch = Date.now();
       const phase: Phase = cfg.method === "supervised" ? "supervised" : epoch < cfg.irEpochs ? "ir" : "llp";

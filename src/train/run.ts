@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Config, resolveConfig } from "../config.js";
 import type { Normalization } from "../data/augment.js";
+import { isBuiltinDataset } from "../data/load.js";
 import { writeSplit } from "../data/split.js";
 import { modelMismatch, resolveModel } from "../model/net.js";
 import { createRunDir, EventLog, readJson, writeJson } from "../report/runfolder.js";
@@ -82,7 +83,7 @@ function resumeConfig(cfg: Config, runDir: string): Config {
 
 /** Data paths made absolute, so a run folder reopens from any working directory (built-in names stay). */
 function absolutePaths(cfg: Config): Config {
-  const abs = (p: string | null): string | null => (p !== null && existsSync(p) ? resolve(p) : p);
+  const abs = (p: string | null): string | null => (p !== null && !isBuiltinDataset(p) && existsSync(p) ? resolve(p) : p);
   return { ...cfg, data: abs(cfg.data) as string, labels: abs(cfg.labels), test: abs(cfg.test), testLabels: abs(cfg.testLabels) };
 }
 

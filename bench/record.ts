@@ -4,8 +4,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { arch, cpus } from "node:os";
 import { join } from "node:path";
-import { kebab } from "../src/cli/args.js";
-import { type Config, DEFAULTS } from "../src/config.js";
+import { type Config, DEFAULTS, kebab } from "../src/config.js";
 import { FASHION_MNIST_VALIDATION } from "../src/data/fashion-mnist.js";
 import { findIdxPair } from "../src/data/idx.js";
 import { resolveModel } from "../src/model/net.js";

@@ -11,7 +11,7 @@ export * from "./propagation/neighbours.js";
 export * from "./propagation/propagate.js";
 export * as torch from "./torch/index.js";
 export type { LoopState, TrainState } from "./train/checkpoint.js";
-export type { PreparedData } from "./train/data.js";
+export { type PreparedData, prepareData } from "./train/data.js";
 export * from "./train/loop.js";
 export * from "./train/run.js";
 export type * from "./train/types.js";

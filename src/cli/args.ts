@@ -1,9 +1,7 @@
 // Command-line flags -> config keys: --labels-per-class 10 -> labelsPerClass: 10.
-import { DEFAULTS } from "../config.js";
+import { DEFAULTS, kebab } from "../config.js";
 
-// The paper's one-letter symbols stay as they are: K -> --K, T -> --T (--k, --t are accepted too).
-/** The command-line spelling of a config key (without the leading --). */
-export const kebab = (k: string) => (k.length === 1 ? k : k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
+// --k and --t are accepted for the paper's K and T as well.
 const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** Refuses config options that a command does not read (eval, predict and embed take a run's own config). */

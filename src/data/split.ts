@@ -269,7 +269,7 @@ function noExamples(ds: { labels: ArrayLike<number>; classNames: readonly string
   for (let i = 0; i < ds.labels.length; i++) if (ds.labels[i] === c) total++;
   const name = ds.classNames[c];
   if (total > 0)
-    return `split: class '${name}' has no labelled examples left for training after the validation split (${total} labelled in all); give a smaller --validation or label more of this class`;
+    return `split: class '${name}' has no labelled examples left for training after the validation split (${total} labelled in all); give a smaller validation (--validation) or label more of this class`;
   const numeric = ds.classNames.every((n, k) => n === String(k));
   const hint = numeric
     ? `: numeric labels are class indices 0..${C - 1} (the largest label, ${C - 1}, sets the class count), so each of them needs labelled examples; number the classes from 0 without gaps`

@@ -1,5 +1,7 @@
 // f(x) -> (v, logits): one backbone, two heads (paper Sec. 3 and 4, "an additional fully
 // connected layer added alongside the standard softmax categorization layer").
+
+import { option } from "../config.js";
 import * as F from "../torch/functional.js";
 import { Linear, Module } from "../torch/nn/index.js";
 import type { Generator } from "../torch/random.js";
@@ -55,7 +57,7 @@ export function resolveModel(model: ModelName | "auto", inputShape: number[]): M
 /** Why `model` cannot take inputs of this shape, or null when it can. */
 export function modelMismatch(model: ModelName, inputShape: number[]): string | null {
   if (model === "mlp" || inputShape.length === 3) return null;
-  return `--model ${model} needs image inputs [C,H,W], but the data are [${inputShape}]${inputShape.length === 1 ? " feature vectors: use --model mlp (or leave --model at auto)" : ""}`;
+  return `${option("model")} ${model} needs image inputs [C,H,W], but the data are [${inputShape}]${inputShape.length === 1 ? " feature vectors: use mlp (or leave the model at auto)" : ""}`;
 }
 
 export function buildNet(spec: ModelSpec, gen: Generator): LLPNet {

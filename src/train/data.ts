@@ -2,7 +2,7 @@
 // normalisation statistics, and the per-epoch batch stream (src/data's DataLoader, prefetching).
 import { existsSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
-import type { Config } from "../config.js";
+import { type Config, option } from "../config.js";
 import { type AugmentOptions, defaultAugment, type Normalization, normalizeBatch } from "../data/augment.js";
 import type { Dataset } from "../data/dataset.js";
 import { DataError } from "../data/errors.js";
@@ -49,17 +49,19 @@ export function dataOptions(cfg: Pick<Config, "data" | "labels" | "imageSize" | 
   const o: LoadOptions = cfg.labels ? { labels: cfg.labels } : {};
   const isDir = existsSync(spec) && statSync(spec).isDirectory();
   if (cfg.labels && (isBuiltinDataset(spec) || (isDir && findIdxPair(spec, "train") !== null)))
-    throw new Error(`--labels: ${spec} carries its own labels (--labels is for .npy/CSV features, IDX image files and image folders)`);
+    throw new Error(
+      `${option("labels")}: ${spec} carries its own labels (a labels file is for .npy/CSV features, IDX image files and image folders)`,
+    );
   if (isDir && findIdxPair(spec, "train") === null) {
     if (cfg.imageSize !== null) o.size = imageSize(cfg.imageSize);
     o.color = cfg.color;
   } else {
-    if (cfg.imageSize !== null) throw new Error(`--image-size applies to image folders; ${spec} is not one`);
-    if (cfg.color !== "auto") throw new Error(`--color applies to image folders; ${spec} is not one`);
+    if (cfg.imageSize !== null) throw new Error(`${option("imageSize")} applies to image folders; ${spec} is not one`);
+    if (cfg.color !== "auto") throw new Error(`${option("color")} applies to image folders; ${spec} is not one`);
   }
   if (cfg.labelColumn !== null) {
-    if (extname(spec).toLowerCase() !== ".csv") throw new Error(`--label-column applies to CSV features; ${spec} is not a .csv`);
-    if (cfg.labels) throw new Error("give --labels FILE or --label-column COL, not both");
+    if (extname(spec).toLowerCase() !== ".csv") throw new Error(`${option("labelColumn")} applies to CSV features; ${spec} is not a .csv`);
+    if (cfg.labels) throw new Error(`give ${option("labels")} or ${option("labelColumn")}, not both`);
     o.labelColumn = cfg.labelColumn;
   }
   return o;
@@ -77,7 +79,7 @@ export function augmentFor(choice: Config["augment"], shape: readonly number[]):
   if (choice === "none") return null;
   if (shape.length !== 3) {
     if (choice === "auto") return null;
-    throw new Error(`--augment ${choice}: needs images [C,H,W], but the data are feature vectors [${shape.join(",")}]`);
+    throw new Error(`${option("augment")} ${choice}: needs images [C,H,W], but the data are feature vectors [${shape.join(",")}]`);
   }
   if (choice === "pad-crop") return { kind: "padCrop" };
   if (choice === "resized-crop") return { kind: "resizedCropJitter" };
@@ -140,7 +142,7 @@ function labelledTest(ds: Dataset, spec: string): Dataset {
   let missing = 0;
   for (const y of ds.labels) if (y < 0) missing++;
   if (missing > 0)
-    throw new DataError(spec, `${missing} of ${ds.n} test rows have no label (a .npy/CSV test set takes --test-labels FILE)`);
+    throw new DataError(spec, `${missing} of ${ds.n} test rows have no label (a .npy/CSV test set takes ${option("testLabels")})`);
   return ds;
 }
 
@@ -174,8 +176,8 @@ export function toTrainData(
   if (walk < cfg.batchSize - cfg.labelledPerBatch)
     throw new Error(
       cfg.labelledPerBatch > 0
-        ? `${walk} unlabelled training examples fill no batch of ${cfg.batchSize} with ${cfg.labelledPerBatch} labelled in each: pass a smaller --batch-size (or --labelled-per-batch)`
-        : `${walk} training examples fill no batch of ${cfg.batchSize}: pass a smaller --batch-size`,
+        ? `${walk} unlabelled training examples fill no batch of ${cfg.batchSize} with ${cfg.labelledPerBatch} labelled in each: give a smaller ${option("batchSize")} (or ${option("labelledPerBatch")})`
+        : `${walk} training examples fill no batch of ${cfg.batchSize}: give a smaller ${option("batchSize")}`,
     );
   let waitFraction = 0;
   const read = (ds: Dataset, idx: Int32Array) => normalizedInputs(ds, norm, idx);

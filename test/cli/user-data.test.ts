@@ -56,7 +56,10 @@ test("a grayscale folder is read as one channel unless --color rgb; --color is r
   const rgb = await prepareData(cfgFor({ data: join(root, "gray"), color: "rgb" }), null);
   assert.deepEqual(rgb.data.inputShape, [3, 8, 8]);
   writeNpy(join(root, "f.npy"), new Float32Array(40), [10, 4]);
-  await assert.rejects(prepareData(cfgFor({ data: join(root, "f.npy"), color: "gray" }), null), /--color applies to image folders/);
+  await assert.rejects(
+    prepareData(cfgFor({ data: join(root, "f.npy"), color: "gray" }), null),
+    /color \(--color\) applies to image folders/,
+  );
 });
 
 test("mixed image sizes name --image-size; N and HxW give that size", async () => {
@@ -67,7 +70,10 @@ test("mixed image sizes name --image-size; N and HxW give that size", async () =
   const hw = await prepareData(cfgFor({ data: join(root, "mixed"), imageSize: "8x6" }), null);
   assert.deepEqual(hw.data.inputShape, [3, 8, 6]);
   assert.throws(() => cfgFor({ imageSize: "8 by 6" }), /imageSize must be a side N or HxW/);
-  await assert.rejects(prepareData(cfgFor({ data: join(root, "f.npy"), imageSize: 6 }), null), /--image-size applies to image folders/);
+  await assert.rejects(
+    prepareData(cfgFor({ data: join(root, "f.npy"), imageSize: 6 }), null),
+    /imageSize \(--image-size\) applies to image folders/,
+  );
 });
 
 test("a flat folder of images loads unlabelled, in path order", async () => {
@@ -84,7 +90,10 @@ test("--label-column reads a CSV's labels from that column, by name or index", a
     assert.deepEqual(data.inputShape, [2], "the label column is not a feature");
     assert.equal(data.numClasses, 3);
   }
-  await assert.rejects(prepareData(cfgFor({ data: join(root, "f.npy"), labelColumn: 0 }), null), /--label-column applies to CSV/);
+  await assert.rejects(
+    prepareData(cfgFor({ data: join(root, "f.npy"), labelColumn: 0 }), null),
+    /labelColumn \(--label-column\) applies to CSV/,
+  );
   await assert.rejects(
     prepareData(cfgFor({ data: "fashion-mnist", labels: join(root, "y.npy") }), null),
     /fashion-mnist carries its own labels/,
@@ -121,7 +130,7 @@ test("defaults fit a small feature matrix: the network is an MLP, validation 10%
     join(root, "no"),
   );
   assert.notEqual(cnn.status, 0);
-  assert.match(cnn.stderr, /--model small-cnn needs image inputs .* use --model mlp/);
+  assert.match(cnn.stderr, /model \(--model\) small-cnn needs image inputs .* use mlp/);
   assert.ok(!existsSync(join(root, "no")), "nothing is written before the refusal");
   const big = llp(
     "train",
@@ -135,7 +144,7 @@ test("defaults fit a small feature matrix: the network is an MLP, validation 10%
     join(root, "no"),
   );
   assert.notEqual(big.status, 0);
-  assert.match(big.stderr, /147 training examples fill no batch of 256: pass a smaller --batch-size/);
+  assert.match(big.stderr, /147 training examples fill no batch of 256: give a smaller batchSize \(--batch-size\)/);
   assert.ok(!existsSync(join(root, "no")));
 });
 

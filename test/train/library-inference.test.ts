@@ -2,11 +2,11 @@
 // working directory, and runInputs + predictRun classify raw rows as the trained network does.
 // Oracle: two well-separated classes, which a trained MLP must get (nearly) all right.
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { resolveConfig } from "../../src/config.js";
+import { prepareData, resolveConfig, type TrainEvent, train } from "../../src/index.js";
 import { liveTensors } from "../../src/torch/index.js";
 import { openRun, predictRun, runInputs, runTraining } from "../../src/train/run.js";
 import { npyBytes, tempDir } from "../data/helpers.js";
@@ -65,4 +65,48 @@ test("relative data paths are saved absolute; runInputs + predictRun classify ra
     process.chdir(cwd);
   }
   assert.equal(liveTensors(), before);
+});
+
+test("prepareData + train stream a run's events in memory, writing nothing and leaving no tensors", async () => {
+  const dir = tempDir("llp-stream-");
+  const n = 96;
+  const f = 3;
+  const x = Float32Array.from({ length: n * f }, (_, i) => 2 * (2 * (Math.floor(i / f) % 2) - 1) + (((i * 5) % 11) - 5) / 10);
+  const y = BigInt64Array.from({ length: n }, (_, i) => (i < 24 ? BigInt(i % 2) : -1n)); // 24 labelled, the rest not
+  writeFileSync(join(dir, "x.npy"), npyBytes("<f4", [n, f], new Uint8Array(x.buffer)));
+  writeFileSync(join(dir, "y.npy"), npyBytes("<i8", [n], new Uint8Array(y.buffer)));
+  const cfg = resolveConfig({
+    data: join(dir, "x.npy"),
+    labels: join(dir, "y.npy"),
+    width: 8,
+    validation: 8,
+    batchSize: 16,
+    labelledPerBatch: 4,
+    irEpochs: 1,
+    epochs: 2,
+    milestones: [],
+    threads: 1,
+    seed: 3,
+  });
+  const before = liveTensors();
+  const prepared = await prepareData(cfg, null);
+  const events: TrainEvent[] = [];
+  for await (const ev of train(cfg, prepared.data, { runDir: null, resume: false })) events.push(ev);
+  assert.equal(liveTensors(), before, "the loop frees what it built");
+  assert.deepEqual(readdirSync(dir).sort(), ["x.npy", "y.npy"], "no run folder, no checkpoint");
+  assert.equal(events[0]?.type, "start");
+  const epochs = events.filter((e) => e.type === "epoch");
+  assert.deepEqual(
+    epochs.map((e) => [e.epoch, e.phase]),
+    [
+      [0, "ir"],
+      [1, "llp"],
+      [2, "llp"],
+    ],
+  );
+  const end = events.at(-1);
+  assert.ok(end?.type === "end");
+  assert.equal(end.summary.method, "llp");
+  assert.ok(end.summary.val_top1 >= 0 && end.summary.val_top1 <= 1);
+  assert.ok(Number.isNaN(end.summary.test_top1), "a .npy without a test set has no test score");
 });

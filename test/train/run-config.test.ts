@@ -3,15 +3,15 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { resolveConfig } from "../../src/config.js";
+import { option, resolveConfig } from "../../src/config.js";
 import { readRunConfig } from "../../src/train/run.js";
 
 test("poolGrid: small-cnn only, positive integer; null means the model's default", () => {
   assert.equal(resolveConfig({}).poolGrid, null);
   assert.equal(resolveConfig({ poolGrid: 1 }).poolGrid, 1);
-  assert.throws(() => resolveConfig({ model: "resnet18", poolGrid: 7 }), /poolGrid is a small-cnn option/);
-  assert.throws(() => resolveConfig({ poolGrid: 0 }), /poolGrid must be an integer/);
-  assert.throws(() => resolveConfig({ poolGrid: 2.5 }), /poolGrid must be an integer/);
+  assert.throws(() => resolveConfig({ model: "resnet18", poolGrid: 7 }), /poolGrid \(--pool-grid\) is a small-cnn option/);
+  assert.throws(() => resolveConfig({ poolGrid: 0 }), /poolGrid \(--pool-grid\) must be an integer/);
+  assert.throws(() => resolveConfig({ poolGrid: 2.5 }), /poolGrid \(--pool-grid\) must be an integer/);
 });
 
 test("a run folder saved before poolGrid existed reopens with the global pooling it was trained with", () => {
@@ -31,9 +31,25 @@ test("a run folder saved before poolGrid existed reopens with the global pooling
   assert.equal(readRunConfig(dir).poolGrid, null);
 });
 
+test("errors name an option both ways: the config key and the command-line flag", () => {
+  assert.equal(option("batchSize"), "batchSize (--batch-size)");
+  assert.equal(option("K"), "K (--K)"); // the paper's symbols keep their case
+  assert.throws(
+    () => resolveConfig({ labelledPerBatch: 64, batchSize: 64 }),
+    /labelledPerBatch \(--labelled-per-batch\) = 64 must be below batchSize \(--batch-size\) = 64/,
+  );
+  assert.throws(
+    () => resolveConfig({ labelled: "1%", labelsPerClass: 5 }),
+    /give labelled \(--labelled\) or labelsPerClass \(--labels-per-class\), not both/,
+  );
+});
+
 test("a config with nothing to train is refused", () => {
-  assert.throws(() => resolveConfig({ method: "llp", irEpochs: 0, epochs: 0 }), /irEpochs and epochs are both 0: nothing to train/);
-  assert.throws(() => resolveConfig({ method: "supervised", irEpochs: 3, epochs: 0 }), /epochs is 0: nothing to train/);
+  assert.throws(
+    () => resolveConfig({ method: "llp", irEpochs: 0, epochs: 0 }),
+    /irEpochs \(--ir-epochs\) and epochs \(--epochs\) are both 0: nothing to train/,
+  );
+  assert.throws(() => resolveConfig({ method: "supervised", irEpochs: 3, epochs: 0 }), /epochs \(--epochs\) is 0: nothing to train/);
   assert.equal(resolveConfig({ method: "llp", irEpochs: 2, epochs: 0 }).irEpochs, 2); // IR only is a run
 });
 

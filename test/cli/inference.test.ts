@@ -162,5 +162,5 @@ test("a feature-matrix test set without labels is refused, and --test-labels nee
   assert.match(someMissing.stderr, /4 of 60 test rows have no label/);
   const orphan = llp("train", ...common, "--test-labels", file("yt.npy"), "--epochs", "1", "--out", join(dir, "no3"));
   assert.notEqual(orphan.status, 0);
-  assert.match(orphan.stderr, /testLabels labels a --test set/);
+  assert.match(orphan.stderr, /testLabels \(--test-labels\) labels a test set; give test \(--test\) too/);
 });

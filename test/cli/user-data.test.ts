@@ -69,7 +69,7 @@ test("mixed image sizes name --image-size; N and HxW give that size", async () =
   assert.deepEqual(square.data.inputShape, [3, 6, 6]);
   const hw = await prepareData(cfgFor({ data: join(root, "mixed"), imageSize: "8x6" }), null);
   assert.deepEqual(hw.data.inputShape, [3, 8, 6]);
-  assert.throws(() => cfgFor({ imageSize: "8 by 6" }), /imageSize must be a side N or HxW/);
+  assert.throws(() => cfgFor({ imageSize: "8 by 6" }), /imageSize \(--image-size\) must be a side N or HxW/);
   await assert.rejects(
     prepareData(cfgFor({ data: join(root, "f.npy"), imageSize: 6 }), null),
     /imageSize \(--image-size\) applies to image folders/,

@@ -57,7 +57,7 @@ export function resolveModel(model: ModelName | "auto", inputShape: number[]): M
 /** Why `model` cannot take inputs of this shape, or null when it can. */
 export function modelMismatch(model: ModelName, inputShape: number[]): string | null {
   if (model === "mlp" || inputShape.length === 3) return null;
-  return `${option("model")} ${model} needs image inputs [C,H,W], but the data are [${inputShape}]${inputShape.length === 1 ? " feature vectors: use mlp (or leave the model at auto)" : ""}`;
+  return `${option("model")} = ${model} needs image inputs [C,H,W], but the data are [${inputShape}]${inputShape.length === 1 ? " feature vectors: use mlp (or leave the model at auto)" : ""}`;
 }
 
 export function buildNet(spec: ModelSpec, gen: Generator): LLPNet {

@@ -76,7 +76,7 @@ export function loadCheckpoint(runDir: string, s: TrainState): { loop: LoopState
     s.net.loadStateDict(pick("model."));
     s.opt.loadStateDict(pick("optim."));
     if (s.ema) {
-      if (metadata.emaSteps === undefined) throw new Error(`${path}: saved without a weight average (${option("ema")} 0)`);
+      if (metadata.emaSteps === undefined) throw new Error(`${path}: saved without a weight average (${option("ema")} = 0)`);
       s.ema.net.loadStateDict(pick("ema."));
       s.ema.steps = Number(metadata.emaSteps);
     }

@@ -79,7 +79,7 @@ export function augmentFor(choice: Config["augment"], shape: readonly number[]):
   if (choice === "none") return null;
   if (shape.length !== 3) {
     if (choice === "auto") return null;
-    throw new Error(`${option("augment")} ${choice}: needs images [C,H,W], but the data are feature vectors [${shape.join(",")}]`);
+    throw new Error(`${option("augment")} = ${choice} needs images [C,H,W], but the data are feature vectors [${shape.join(",")}]`);
   }
   if (choice === "pad-crop") return { kind: "padCrop" };
   if (choice === "resized-crop") return { kind: "resizedCropJitter" };

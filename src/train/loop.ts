@@ -25,9 +25,9 @@ export interface TrainOptions {
 export async function* train(cfg: Config, data: TrainData, o: TrainOptions): AsyncGenerator<TrainEvent> {
   const t0 = Date.now();
   if (cfg.trainView !== "weak" && data.inputShape.length !== 3)
-    throw new Error(`${option("trainView")} ${cfg.trainView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
+    throw new Error(`${option("trainView")} = ${cfg.trainView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
   if (cfg.irView !== "weak" && data.inputShape.length !== 3)
-    throw new Error(`${option("irView")} ${cfg.irView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
+    throw new Error(`${option("irView")} = ${cfg.irView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
   const s = buildState(cfg, data);
   const labelled = labelledTensors(s.labels);
   const labelledIdx = keep(labelled.idx); // [M]

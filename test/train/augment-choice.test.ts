@@ -14,6 +14,6 @@ test("--augment picks pad-crop / resized-crop / none, and auto follows the chann
 test("--augment on feature vectors: auto and none mean no augmentation, an image recipe is an error", () => {
   assert.equal(augmentFor("auto", [784]), null);
   assert.equal(augmentFor("none", [784]), null);
-  assert.throws(() => augmentFor("resized-crop", [784]), /augment \(--augment\) resized-crop: needs images/);
-  assert.throws(() => augmentFor("pad-crop", [20]), /augment \(--augment\) pad-crop: needs images/);
+  assert.throws(() => augmentFor("resized-crop", [784]), /augment \(--augment\) = resized-crop needs images/);
+  assert.throws(() => augmentFor("pad-crop", [20]), /augment \(--augment\) = pad-crop needs images/);
 });

@@ -93,6 +93,8 @@ test("prepareData + train stream a run's events in memory, writing nothing and l
   const events: TrainEvent[] = [];
   for await (const ev of train(cfg, prepared.data, { runDir: null, resume: false })) events.push(ev);
   assert.equal(liveTensors(), before, "the loop frees what it built");
+  const cutoutRun = train({ ...cfg, trainView: "cutout" }, prepared.data, { runDir: null, resume: false });
+  await assert.rejects(cutoutRun.next(), /trainView \(--train-view\) = cutout needs images \[C,H,W\], but the data are \[3\]/);
   assert.deepEqual(readdirSync(dir).sort(), ["x.npy", "y.npy"], "no run folder, no checkpoint");
   assert.equal(events[0]?.type, "start");
   const epochs = events.filter((e) => e.type === "epoch");

@@ -76,7 +76,7 @@ export const kebab = (k: string) => (k.length === 1 ? k : k.replace(/[A-Z]/g, (c
  * How an error names an option, for both kinds of caller: the config key a library user sets and
  * the flag a CLI user types, e.g. "batchSize (--batch-size)".
  */
-export function option(key: keyof Config): string {
+export function optionName(key: keyof Config): string {
   return `${key} (--${kebab(key)})`;
 }
 
@@ -270,21 +270,23 @@ export function resolveConfig(partial: Partial<Config>): Config {
   for (const [k, v] of Object.entries(partial)) if (k in DEFAULTS && v !== undefined) cfg[k] = v;
   for (const [k, check] of Object.entries(CHECKS)) {
     const why = check(cfg[k]);
-    if (why) errors.push(`${option(k as keyof Config)} ${why} (got ${JSON.stringify(cfg[k])})`);
+    if (why) errors.push(`${optionName(k as keyof Config)} ${why} (got ${JSON.stringify(cfg[k])})`);
   }
   const c = cfg as unknown as Config;
-  if (c.testLabels !== null && c.test === null) errors.push(`${option("testLabels")} labels a test set; give ${option("test")} too`);
-  if (c.labelled !== null && c.labelsPerClass !== null) errors.push(`give ${option("labelled")} or ${option("labelsPerClass")}, not both`);
+  if (c.testLabels !== null && c.test === null)
+    errors.push(`${optionName("testLabels")} labels a test set; give ${optionName("test")} too`);
+  if (c.labelled !== null && c.labelsPerClass !== null)
+    errors.push(`give ${optionName("labelled")} or ${optionName("labelsPerClass")}, not both`);
   if (c.poolGrid !== null && c.model !== "small-cnn" && c.model !== "auto")
-    errors.push(`${option("poolGrid")} is a small-cnn option (model is ${c.model})`);
+    errors.push(`${optionName("poolGrid")} is a small-cnn option (model is ${c.model})`);
   if ((c.method === "llp" ? c.irEpochs : 0) + c.epochs === 0)
     errors.push(
       c.method === "llp"
-        ? `${option("irEpochs")} and ${option("epochs")} are both 0: nothing to train`
-        : `${option("epochs")} is 0: nothing to train`,
+        ? `${optionName("irEpochs")} and ${optionName("epochs")} are both 0: nothing to train`
+        : `${optionName("epochs")} is 0: nothing to train`,
     );
   if (c.labelledPerBatch >= c.batchSize)
-    errors.push(`${option("labelledPerBatch")} = ${c.labelledPerBatch} must be below ${option("batchSize")} = ${c.batchSize}`);
+    errors.push(`${optionName("labelledPerBatch")} = ${c.labelledPerBatch} must be below ${optionName("batchSize")} = ${c.batchSize}`);
   if (errors.length > 0) throw new Error(`invalid config:\n  ${errors.join("\n  ")}`);
   return c;
 }

@@ -61,7 +61,11 @@ export function makeSplit(ds: SplitSource, options: SplitOptions, gen: Generator
   if (known.length === 0) throw new Error(`split: no example of ${ds.name} has a label (every label is -1); training needs some`);
 
   // 1. validation
-  const vCount = resolveAmount(options.validation ?? ds.defaultValidation ?? SPLIT_DEFAULTS.validation, known.length, "split.validation");
+  const vCount = resolveAmount(
+    options.validation ?? ds.defaultValidation ?? SPLIT_DEFAULTS.validation,
+    known.length,
+    "validation (--validation)",
+  );
   const validation = stratifiedTake(known, (i) => labels[i] as number, C, vCount);
   const inVal = membership(n, validation);
   const pool = perm.filter((i) => inVal[i] === 0);
@@ -73,10 +77,10 @@ export function makeSplit(ds: SplitSource, options: SplitOptions, gen: Generator
   let perClass: number[] | null = null;
   if (options.labelsPerClass !== undefined) {
     const k = options.labelsPerClass;
-    if (!Number.isInteger(k) || k < 1) throw new Error(`split.labelsPerClass must be a positive integer, got ${k}`);
+    if (!Number.isInteger(k) || k < 1) throw new Error(`labelsPerClass (--labels-per-class) must be a positive integer, got ${k}`);
     perClass = new Array(C).fill(k);
   } else if (options.labelled !== undefined) {
-    const m = resolveAmount(options.labelled, pool.length, "split.labelled");
+    const m = resolveAmount(options.labelled, pool.length, "labelled (--labelled)");
     perClass = new Array(C).fill(Math.floor(m / C));
     const order = gen.permutation(C);
     for (let r = 0; r < m % C; r++) (perClass[order[r] as number] as number)++;
@@ -93,16 +97,18 @@ export function makeSplit(ds: SplitSource, options: SplitOptions, gen: Generator
       );
     }
     if (want > have.length) {
-      throw new Error(`split: class '${ds.classNames[c]}' has ${have.length} labelled examples in the training pool, ${want} asked for`);
+      throw new Error(
+        `split: class '${ds.classNames[c]}' has ${have.length} labelled examples in the training pool, ${want} asked for (labelsPerClass, --labels-per-class)`,
+      );
     }
     labelledList.push(...have.slice(0, want));
   }
   const labelled = Int32Array.from(labelledList);
 
   // 3. train
-  const tCount = resolveAmount(options.subset ?? SPLIT_DEFAULTS.subset, pool.length, "split.subset");
+  const tCount = resolveAmount(options.subset ?? SPLIT_DEFAULTS.subset, pool.length, "subset (--subset)");
   if (tCount < labelled.length) {
-    throw new Error(`split: subset of ${tCount} examples is smaller than the ${labelled.length} labelled ones`);
+    throw new Error(`split: a subset (subset, --subset) of ${tCount} examples is smaller than the ${labelled.length} labelled ones`);
   }
   const isLabelled = membership(n, labelled);
   const rest = pool.filter((i) => isLabelled[i] === 0);
@@ -269,7 +275,7 @@ function noExamples(ds: { labels: ArrayLike<number>; classNames: readonly string
   for (let i = 0; i < ds.labels.length; i++) if (ds.labels[i] === c) total++;
   const name = ds.classNames[c];
   if (total > 0)
-    return `split: class '${name}' has no labelled examples left for training after the validation split (${total} labelled in all); give a smaller validation (--validation) or label more of this class`;
+    return `split: class '${name}' has no labelled examples left for training after the validation split (${total} labelled in all); take fewer for validation (validation, --validation) or label more of this class`;
   const numeric = ds.classNames.every((n, k) => n === String(k));
   const hint = numeric
     ? `: numeric labels are class indices 0..${C - 1} (the largest label, ${C - 1}, sets the class count), so each of them needs labelled examples; number the classes from 0 without gaps`

@@ -1,7 +1,7 @@
 // f(x) -> (v, logits): one backbone, two heads (paper Sec. 3 and 4, "an additional fully
 // connected layer added alongside the standard softmax categorization layer").
 
-import { option } from "../config.js";
+import { optionName } from "../config.js";
 import * as F from "../torch/functional.js";
 import { Linear, Module } from "../torch/nn/index.js";
 import type { Generator } from "../torch/random.js";
@@ -57,21 +57,22 @@ export function resolveModel(model: ModelName | "auto", inputShape: number[]): M
 /** Why `model` cannot take inputs of this shape, or null when it can. */
 export function modelMismatch(model: ModelName, inputShape: number[]): string | null {
   if (model === "mlp" || inputShape.length === 3) return null;
-  return `${option("model")} = ${model} needs image inputs [C,H,W], but the data are [${inputShape}]${inputShape.length === 1 ? " feature vectors: use mlp (or leave the model at auto)" : ""}`;
+  return `${optionName("model")} = ${model} needs image inputs [C,H,W], but the data are [${inputShape}]${inputShape.length === 1 ? ` feature vectors: set ${optionName("model")} = mlp, or leave it at auto` : ""}`;
 }
 
 export function buildNet(spec: ModelSpec, gen: Generator): LLPNet {
   const [c = 1] = spec.inputShape;
   let backbone: Backbone;
-  if (spec.poolGrid !== undefined && spec.model !== "small-cnn") throw new Error(`${spec.model}: poolGrid is a small-cnn option`);
+  if (spec.poolGrid !== undefined && spec.model !== "small-cnn")
+    throw new Error(`${spec.model}: ${optionName("poolGrid")} is a small-cnn option`);
   switch (spec.model) {
     case "small-cnn":
-      if (spec.inputShape.length !== 3) throw new Error(`small-cnn needs image inputs [C,H,W], got [${spec.inputShape}]`);
+      if (spec.inputShape.length !== 3) throw new Error(modelMismatch("small-cnn", spec.inputShape) as string);
       backbone = new SmallCNN(c, spec.width ?? 32, gen, spec.poolGrid ?? 7);
       break;
     case "resnet18":
     case "resnet50":
-      if (spec.inputShape.length !== 3) throw new Error(`${spec.model} needs image inputs [C,H,W], got [${spec.inputShape}]`);
+      if (spec.inputShape.length !== 3) throw new Error(modelMismatch(spec.model, spec.inputShape) as string);
       backbone = new PreActResNet(spec.model === "resnet18" ? 18 : 50, c, gen, spec.width ?? 64);
       break;
     case "mlp": {

@@ -2,7 +2,7 @@
 // safetensors file, written atomically (temporary file, fsync, rename).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { option } from "../config.js";
+import { optionName } from "../config.js";
 import type { MemoryBank } from "../memory/bank.js";
 import type { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
@@ -76,7 +76,7 @@ export function loadCheckpoint(runDir: string, s: TrainState): { loop: LoopState
     s.net.loadStateDict(pick("model."));
     s.opt.loadStateDict(pick("optim."));
     if (s.ema) {
-      if (metadata.emaSteps === undefined) throw new Error(`${path}: saved without a weight average (${option("ema")} = 0)`);
+      if (metadata.emaSteps === undefined) throw new Error(`${path}: saved without a weight average: ${optionName("ema")} was 0`);
       s.ema.net.loadStateDict(pick("ema."));
       s.ema.steps = Number(metadata.emaSteps);
     }

@@ -2,7 +2,7 @@
 // normalisation statistics, and the per-epoch batch stream (src/data's DataLoader, prefetching).
 import { existsSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
-import { type Config, option } from "../config.js";
+import { type Config, optionName } from "../config.js";
 import { type AugmentOptions, defaultAugment, type Normalization, normalizeBatch } from "../data/augment.js";
 import type { Dataset } from "../data/dataset.js";
 import { DataError } from "../data/errors.js";
@@ -50,18 +50,19 @@ export function dataOptions(cfg: Pick<Config, "data" | "labels" | "imageSize" | 
   const isDir = existsSync(spec) && statSync(spec).isDirectory();
   if (cfg.labels && (isBuiltinDataset(spec) || (isDir && findIdxPair(spec, "train") !== null)))
     throw new Error(
-      `${option("labels")}: ${spec} carries its own labels (a labels file is for .npy/CSV features, IDX image files and image folders)`,
+      `${optionName("labels")}: ${spec} carries its own labels (a labels file is for .npy/CSV features, IDX image files and image folders)`,
     );
   if (isDir && findIdxPair(spec, "train") === null) {
     if (cfg.imageSize !== null) o.size = imageSize(cfg.imageSize);
     o.color = cfg.color;
   } else {
-    if (cfg.imageSize !== null) throw new Error(`${option("imageSize")} applies to image folders; ${spec} is not one`);
-    if (cfg.color !== "auto") throw new Error(`${option("color")} applies to image folders; ${spec} is not one`);
+    if (cfg.imageSize !== null) throw new Error(`${optionName("imageSize")} applies to image folders; ${spec} is not one`);
+    if (cfg.color !== "auto") throw new Error(`${optionName("color")} applies to image folders; ${spec} is not one`);
   }
   if (cfg.labelColumn !== null) {
-    if (extname(spec).toLowerCase() !== ".csv") throw new Error(`${option("labelColumn")} applies to CSV features; ${spec} is not a .csv`);
-    if (cfg.labels) throw new Error(`give ${option("labels")} or ${option("labelColumn")}, not both`);
+    if (extname(spec).toLowerCase() !== ".csv")
+      throw new Error(`${optionName("labelColumn")} applies to CSV features; ${spec} is not a .csv`);
+    if (cfg.labels) throw new Error(`give ${optionName("labels")} or ${optionName("labelColumn")}, not both`);
     o.labelColumn = cfg.labelColumn;
   }
   return o;
@@ -79,7 +80,7 @@ export function augmentFor(choice: Config["augment"], shape: readonly number[]):
   if (choice === "none") return null;
   if (shape.length !== 3) {
     if (choice === "auto") return null;
-    throw new Error(`${option("augment")} = ${choice} needs images [C,H,W], but the data are feature vectors [${shape.join(",")}]`);
+    throw new Error(`${optionName("augment")} = ${choice} needs images [C,H,W], but the data are feature vectors [${shape.join(",")}]`);
   }
   if (choice === "pad-crop") return { kind: "padCrop" };
   if (choice === "resized-crop") return { kind: "resizedCropJitter" };
@@ -142,7 +143,10 @@ function labelledTest(ds: Dataset, spec: string): Dataset {
   let missing = 0;
   for (const y of ds.labels) if (y < 0) missing++;
   if (missing > 0)
-    throw new DataError(spec, `${missing} of ${ds.n} test rows have no label (a .npy/CSV test set takes ${option("testLabels")})`);
+    throw new DataError(
+      spec,
+      `${missing} of ${ds.n} test rows have no label; a .npy/CSV test set takes its labels from ${optionName("testLabels")}`,
+    );
   return ds;
 }
 
@@ -176,8 +180,8 @@ export function toTrainData(
   if (walk < cfg.batchSize - cfg.labelledPerBatch)
     throw new Error(
       cfg.labelledPerBatch > 0
-        ? `${walk} unlabelled training examples fill no batch of ${cfg.batchSize} with ${cfg.labelledPerBatch} labelled in each: give a smaller ${option("batchSize")} (or ${option("labelledPerBatch")})`
-        : `${walk} training examples fill no batch of ${cfg.batchSize}: give a smaller ${option("batchSize")}`,
+        ? `${walk} unlabelled training examples fill no batch of ${cfg.batchSize} with ${cfg.labelledPerBatch} labelled in each: give a smaller ${optionName("batchSize")} (or ${optionName("labelledPerBatch")})`
+        : `${walk} training examples fill no batch of ${cfg.batchSize}: give a smaller ${optionName("batchSize")}`,
     );
   let waitFraction = 0;
   const read = (ds: Dataset, idx: Int32Array) => normalizedInputs(ds, norm, idx);

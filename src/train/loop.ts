@@ -1,7 +1,7 @@
 // The training loop: Instance Recognition epochs, then LLP epochs (refresh density, propagate,
 // optimise, write back, evaluate), with LR drops on validation plateaus. It yields typed
 // events; the CLI, the run folder writer and the tests consume them. Library code never prints.
-import { type Config, option } from "../config.js";
+import { type Config, optionName } from "../config.js";
 import { evaluate } from "../eval/metrics.js";
 import { MemoryBank } from "../memory/bank.js";
 import { LabelState } from "../memory/labels.js";
@@ -25,9 +25,9 @@ export interface TrainOptions {
 export async function* train(cfg: Config, data: TrainData, o: TrainOptions): AsyncGenerator<TrainEvent> {
   const t0 = Date.now();
   if (cfg.trainView !== "weak" && data.inputShape.length !== 3)
-    throw new Error(`${option("trainView")} = ${cfg.trainView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
+    throw new Error(`${optionName("trainView")} = ${cfg.trainView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
   if (cfg.irView !== "weak" && data.inputShape.length !== 3)
-    throw new Error(`${option("irView")} = ${cfg.irView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
+    throw new Error(`${optionName("irView")} = ${cfg.irView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
   const s = buildState(cfg, data);
   const labelled = labelledTensors(s.labels);
   const labelledIdx = keep(labelled.idx); // [M]
@@ -78,7 +78,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         batch.x.dispose();
         if (!Number.isFinite(st.total)) {
           throw new Error(
-            `the loss is ${st.total} at epoch ${epoch}, step ${step}: training diverged (try a lower ${option("lr")}) or the inputs hold values too large for float32`,
+            `the loss is ${st.total} at epoch ${epoch}, step ${step}: training diverged: try a lower ${optionName("lr")}, or the inputs hold values too large for float32`,
           );
         }
         lossSum += st.total;

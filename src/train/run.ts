@@ -2,7 +2,7 @@
 // predict and embed. Library code: no printing; events go to the caller's callback.
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type Config, option, resolveConfig } from "../config.js";
+import { type Config, optionName, resolveConfig } from "../config.js";
 import type { Normalization } from "../data/augment.js";
 import { isBuiltinDataset } from "../data/load.js";
 import { writeSplit } from "../data/split.js";
@@ -40,7 +40,7 @@ export async function runTraining(
     const why = modelMismatch(model, prepared.data.inputShape);
     if (why !== null) throw new Error(why);
     if (cfg.poolGrid !== null && model !== "small-cnn")
-      throw new Error(`${option("poolGrid")} is a small-cnn option (the model is ${model})`);
+      throw new Error(`${optionName("poolGrid")} is a small-cnn option (the model is ${model})`);
     cfg = { ...absolutePaths(cfg), model };
     createRunDir(runDir, cfg);
     writeSplit(runDir, prepared.split);
@@ -125,7 +125,7 @@ export async function openRun(runDir: string, threads?: number): Promise<OpenRun
 export async function evaluateRun(run: OpenRun, on: "test" | "validation" = "test") {
   if (on !== "test" && on !== "validation") throw new Error(`evaluateRun: on must be "test" or "validation" (got ${JSON.stringify(on)})`);
   const set = on === "test" ? run.prepared.data.test : run.prepared.data.validation;
-  if (!set) throw new Error(`this dataset has no test set; give ${option("test")} when training`);
+  if (!set) throw new Error(`this dataset has no test set; set ${optionName("test")} when training`);
   return evaluateState(run.state, set, run.cfg, run.prepared.data.numClasses);
 }
 

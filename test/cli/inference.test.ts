@@ -159,7 +159,10 @@ test("a feature-matrix test set without labels is refused, and --test-labels nee
     join(dir, "no2"),
   );
   assert.notEqual(someMissing.status, 0);
-  assert.match(someMissing.stderr, /4 of 60 test rows have no label/);
+  assert.match(
+    someMissing.stderr,
+    /4 of 60 test rows have no label; a .npy\/CSV test set takes its labels from testLabels \(--test-labels\)/,
+  );
   const orphan = llp("train", ...common, "--test-labels", file("yt.npy"), "--epochs", "1", "--out", join(dir, "no3"));
   assert.notEqual(orphan.status, 0);
   assert.match(orphan.stderr, /testLabels \(--test-labels\) labels a test set; give test \(--test\) too/);

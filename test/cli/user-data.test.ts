@@ -130,7 +130,7 @@ test("defaults fit a small feature matrix: the network is an MLP, validation 10%
     join(root, "no"),
   );
   assert.notEqual(cnn.status, 0);
-  assert.match(cnn.stderr, /model \(--model\) = small-cnn needs image inputs .* use mlp/);
+  assert.match(cnn.stderr, /model \(--model\) = small-cnn needs image inputs .* set model \(--model\) = mlp, or leave it at auto/);
   assert.ok(!existsSync(join(root, "no")), "nothing is written before the refusal");
   const big = llp(
     "train",

@@ -82,7 +82,7 @@ test("subset: q of the pool, labelled included, stratified rest", () => {
   checkInvariants(s);
   assert.throws(
     () => makeSplit(ds, { labelled: "50%", subset: "30%" }, new Generator(3)),
-    /subset of 240 examples is smaller than the 400 labelled/,
+    /a subset \(subset, --subset\) of 240 examples is smaller than the 400 labelled/,
   );
 });
 

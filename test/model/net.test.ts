@@ -68,6 +68,14 @@ test("small-cnn pools its last map to a grid: 7 keeps 28x28's 7x7 layout, 1 is g
     // a larger input still gives the same feature size (adaptive pooling)
     assert.deepEqual(grid.backbone.forward(gen.randn([2, 1, 40, 40])).shape, [2, 16 * 49]);
   });
-  assert.throws(() => buildNet({ ...spec, model: "resnet18", inputShape: [3, 32, 32], poolGrid: 7 }, gen), /small-cnn option/);
+  assert.throws(
+    () => buildNet({ ...spec, model: "resnet18", inputShape: [3, 32, 32], poolGrid: 7 }, gen),
+    /resnet18: poolGrid \(--pool-grid\) is a small-cnn option/,
+  );
+  // train() builds the network itself: an image network on feature vectors names the option to set
+  assert.throws(
+    () => buildNet({ ...spec, model: "small-cnn", inputShape: [20] }, gen),
+    /model \(--model\) = small-cnn needs image inputs \[C,H,W\], but the data are \[20\] feature vectors: set model \(--model\) = mlp/,
+  );
   for (const n of [grid, global, byDefault]) n.dispose();
 });

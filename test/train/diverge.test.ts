@@ -32,7 +32,7 @@ test("a diverging run stops with an error naming the epoch, step and --lr, and f
   // resolveConfig caps lr at 10; an lr past any sane value makes the divergence certain
   await assert.rejects(
     runTraining({ ...cfg, lr: 1e30 }, join(dir, "run"), { resume: false }),
-    /the loss is (NaN|Infinity) at epoch \d+, step \d+: training diverged \(try a lower lr \(--lr\)\)/,
+    /the loss is (NaN|Infinity) at epoch \d+, step \d+: training diverged: try a lower lr \(--lr\)/,
   );
   assert.equal(liveTensors(), before);
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { option, resolveConfig } from "../../src/config.js";
+import { optionName, resolveConfig } from "../../src/config.js";
 import { readRunConfig } from "../../src/train/run.js";
 
 test("poolGrid: small-cnn only, positive integer; null means the model's default", () => {
@@ -32,8 +32,8 @@ test("a run folder saved before poolGrid existed reopens with the global pooling
 });
 
 test("errors name an option both ways: the config key and the command-line flag", () => {
-  assert.equal(option("batchSize"), "batchSize (--batch-size)");
-  assert.equal(option("K"), "K (--K)"); // the paper's symbols keep their case
+  assert.equal(optionName("batchSize"), "batchSize (--batch-size)");
+  assert.equal(optionName("K"), "K (--K)"); // the paper's symbols keep their case
   assert.throws(
     () => resolveConfig({ labelledPerBatch: 64, batchSize: 64 }),
     /labelledPerBatch \(--labelled-per-batch\) = 64 must be below batchSize \(--batch-size\) = 64/,

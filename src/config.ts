@@ -59,6 +59,7 @@ export interface Config {
   ema: number;
   alignment: "none" | "prior";
   minConfidence: number;
+  teacher: string | null;
   seed: number;
   threads: number | null;
   out: string | null;
@@ -172,6 +173,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     source:
       "0 = off (paper: every pseudo-label counts, weighted by c). c > 0: an unlabelled point whose target confidence is below it is trained as its own instance (no L_C, L_A = L_IR, as before its first visit), and bank rows below it join no class in L_A (named departure: FixMatch's confidence threshold, Sohn et al. 2020, 0.95)",
   },
+  teacher: {
+    value: null,
+    source:
+      "null (paper). RUN_DIR of a finished llp run on the same data: this run starts a fresh network on that run's split and trains on its final pseudo-labels and confidences, frozen (no propagation, nothing written back), as a student on a teacher's labels (named departure: self-training with a re-initialised student, Xie et al. 2020, Noisy Student; Cascante-Bonilla et al. 2021)",
+  },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },
   out: { value: null, source: "run folder; null = runs/<dataset>.<labelled>@<seed>-<method>" },
@@ -251,6 +257,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   ema: num(0, 0.99999),
   alignment: oneOf("none", "prior"),
   minConfidence: num(0, 1),
+  teacher: orNull(str),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),
   out: orNull(str),
@@ -285,6 +292,8 @@ export function resolveConfig(partial: Partial<Config>): Config {
         ? `${optionName("irEpochs")} and ${optionName("epochs")} are both 0: nothing to train`
         : `${optionName("epochs")} is 0: nothing to train`,
     );
+  if (c.teacher !== null && c.method !== "llp")
+    errors.push(`${optionName("teacher")} trains an llp run on another run's pseudo-labels; method must be llp (got ${c.method})`);
   if (c.labelledPerBatch >= c.batchSize)
     errors.push(`${optionName("labelledPerBatch")} = ${c.labelledPerBatch} must be below ${optionName("batchSize")} = ${c.batchSize}`);
   if (errors.length > 0) throw new Error(`invalid config:\n  ${errors.join("\n  ")}`);

@@ -64,6 +64,30 @@ export function saveCheckpoint(runDir: string, s: TrainState, loop: LoopState, c
   return path;
 }
 
+/**
+ * --teacher: the final label state (y, c for all N) of the teacher run's checkpoint, into a
+ * student's fresh label state. The labelled points must carry the same labels in both (the
+ * student reads the teacher's split, so only a teacher trained on other data fails here).
+ */
+export function loadTeacherLabels(teacherDir: string, labels: LabelState): void {
+  const path = checkpointPath(teacherDir);
+  if (!existsSync(path)) throw new Error(`${optionName("teacher")}: ${teacherDir} has no checkpoint (${path} missing)`);
+  const { tensors, metadata } = loadFile(path);
+  try {
+    if (metadata.format !== "llp-checkpoint-1") throw new Error(`${path}: not an llp checkpoint`);
+    const y = tensors.get("labels.y")?.toArray() as Int32Array | undefined;
+    const c = tensors.get("labels.c")?.toArray() as Float32Array | undefined;
+    if (!y || !c) throw new Error(`${path}: incomplete checkpoint (no label state)`);
+    if (y.length !== labels.n) throw new Error(`${optionName("teacher")}: ${teacherDir} holds ${y.length} points, this run ${labels.n}`);
+    for (const i of labels.labelledRows)
+      if (y[i] !== labels.y[i])
+        throw new Error(`${optionName("teacher")}: ${teacherDir} labels point ${i} ${y[i]}, this run ${labels.y[i]}`);
+    labels.restore(y, c);
+  } finally {
+    dispose([...tensors.values()]);
+  }
+}
+
 /** Restores everything saved by saveCheckpoint into freshly built state; returns the loop state. */
 export function loadCheckpoint(runDir: string, s: TrainState): { loop: LoopState; config: string } {
   const path = checkpointPath(runDir);

@@ -1,7 +1,7 @@
 // From a config to what the loop consumes: load the dataset, make (or reread) the seeded split,
 // normalisation statistics, and the per-epoch batch stream (src/data's DataLoader, prefetching).
 import { existsSync, statSync } from "node:fs";
-import { extname, join } from "node:path";
+import { extname, join, resolve } from "node:path";
 import { type Config, optionName } from "../config.js";
 import { type AugmentOptions, defaultAugment, type Normalization, normalizeBatch } from "../data/augment.js";
 import type { Dataset } from "../data/dataset.js";
@@ -12,6 +12,7 @@ import { DataLoader } from "../data/loader.js";
 import { makeSplit, readSplit, type Split, splitDatasets, writeSplit } from "../data/split.js";
 import { channelStats } from "../data/stats.js";
 import { SubsetDataset } from "../data/subset.js";
+import { readJson } from "../report/runfolder.js";
 import { Generator } from "../torch/random.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
 import type { Batch, EvalSet, TrainData } from "./types.js";
@@ -30,7 +31,10 @@ export async function prepareData(cfg: Config, runDir: string | null): Promise<P
   const splitFile = runDir ? join(runDir, "split.json") : null;
   let split: Split;
   if (splitFile && existsSync(splitFile)) split = readSplit(splitFile, ds);
-  else {
+  else if (cfg.teacher !== null) {
+    split = teacherSplit(cfg, ds);
+    if (runDir) writeSplit(runDir, split);
+  } else {
     split = makeSplit(ds, splitOptions(cfg, ds), new Generator(cfg.seed));
     if (runDir) writeSplit(runDir, split);
   }
@@ -41,6 +45,30 @@ export async function prepareData(cfg: Config, runDir: string | null): Promise<P
   );
   const augment = augmentFor(cfg.augment, ds.shape);
   return { data: toTrainData(train, validation, test, normalization, augment, cfg), split, normalization, augment };
+}
+
+/** The options that decide which examples a run trains on and which of their labels it sees. */
+const SPLIT_KEYS = ["data", "labels", "labelColumn", "imageSize", "color", "labelled", "labelsPerClass", "validation", "subset"] as const;
+
+/**
+ * --teacher: the teacher run's own split, so the student's labelled points, training pool and
+ * validation set are the teacher's. A student asking for other data or another split is refused,
+ * naming each difference (its pseudo-labels belong to the teacher's rows).
+ */
+function teacherSplit(cfg: Config, ds: Dataset): Split {
+  const dir = cfg.teacher as string;
+  const configFile = join(dir, "config.json");
+  if (!existsSync(configFile)) throw new Error(`${optionName("teacher")}: ${dir} is not a run folder (no config.json)`);
+  const saved = readJson<Record<string, unknown>>(configFile);
+  if (saved.method !== "llp") throw new Error(`${optionName("teacher")}: ${dir} is a ${String(saved.method)} run; a teacher is an llp run`);
+  const path = (p: unknown) => (typeof p === "string" && !isBuiltinDataset(p) && existsSync(p) ? resolve(p) : p);
+  const differ = SPLIT_KEYS.filter((k) => {
+    const [a, b] = k === "data" || k === "labels" ? [path(saved[k]), path(cfg[k])] : [saved[k] ?? null, cfg[k]];
+    return JSON.stringify(a) !== JSON.stringify(b);
+  }).map((k) => `${optionName(k)} (teacher ${JSON.stringify(saved[k] ?? null)}, here ${JSON.stringify(cfg[k])})`);
+  if (differ.length > 0)
+    throw new Error(`${optionName("teacher")}: the student trains on the teacher's data and split, but ${differ.join(", ")} differ`);
+  return readSplit(join(dir, "split.json"), ds);
 }
 
 /** How to read cfg.data: --labels, and the options of its kind (--image-size, --color, --label-column). */

@@ -11,7 +11,7 @@ import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
 import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
-import { inferenceNet, type LoopState, loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.js";
+import { inferenceNet, type LoopState, loadCheckpoint, loadTeacherLabels, saveCheckpoint, type TrainState } from "./checkpoint.js";
 import { WeightAverage } from "./ema.js";
 import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep } from "./schedule.js";
 import { type StepContext, trainStep } from "./step.js";
@@ -53,7 +53,10 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
   // state built above in the finally below
   try {
     if (o.resume && o.runDir) loop = loadCheckpoint(o.runDir, s).loop;
-    else if (s.bank) await initBank(s.bank, s, data);
+    else {
+      if (s.bank) await initBank(s.bank, s, data);
+      if (cfg.teacher !== null) loadTeacherLabels(cfg.teacher, s.labels); // frozen targets (a student)
+    }
     ctx.nceZ = loop.nceZ;
     const wallBefore = loop.wallS; // epoch time of the sessions before a resume
     yield {
@@ -70,7 +73,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       const phaseEpoch = phase === "ir" ? 0 : epoch - (cfg.method === "llp" ? cfg.irEpochs : 0);
       const drops = cfg.milestones ? dropsAtEpoch(cfg.milestones, phaseEpoch) : loop.drops;
       s.opt.lr = lrAfterDrops(cfg.lr, drops, cfg.lrDrop);
-      if (phase === "llp" && s.bank) refreshDensity(ctx, s.bank); // rho once per epoch (Sec. 4)
+      if (phase === "llp" && s.bank && cfg.teacher === null) refreshDensity(ctx, s.bank); // rho once per epoch (Sec. 4)
       let step = 0;
       let lossSum = 0;
       for await (const batch of data.epoch(s.gen, { labelledOnly: phase === "supervised", labelledPerBatch: cfg.labelledPerBatch })) {

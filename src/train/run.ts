@@ -85,7 +85,14 @@ function resumeConfig(cfg: Config, runDir: string): Config {
 /** Data paths made absolute, so a run folder reopens from any working directory (built-in names stay). */
 function absolutePaths(cfg: Config): Config {
   const abs = (p: string | null): string | null => (p !== null && !isBuiltinDataset(p) && existsSync(p) ? resolve(p) : p);
-  return { ...cfg, data: abs(cfg.data) as string, labels: abs(cfg.labels), test: abs(cfg.test), testLabels: abs(cfg.testLabels) };
+  return {
+    ...cfg,
+    data: abs(cfg.data) as string,
+    labels: abs(cfg.labels),
+    test: abs(cfg.test),
+    testLabels: abs(cfg.testLabels),
+    teacher: abs(cfg.teacher),
+  };
 }
 
 export function readRunConfig(runDir: string): Config {

@@ -118,25 +118,29 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
           numClasses: ctx.numClasses,
           logRho: usesDensity(cfg.propagation) ? ctx.logRho : null,
         });
-      const raw =
-        cfg.propagation === "classifier"
-          ? fromClassifier()
-          : cfg.propagation === "llp+classifier"
-            ? meanLabels(fromBank(), fromClassifier())
-            : fromBank();
-      // --alignment prior: toward the labelled class shares, away from where pseudo-labels pile up
-      const shares = cfg.alignment === "prior" ? labels.classShares(ctx.numClasses) : null;
-      const fresh = shares ? alignToPrior(raw, shares.prior, shares.pseudo) : raw;
-      const freshY = fresh.y.to("int32").toArray() as Int32Array;
-      const freshC = fresh.c.toArray() as Float32Array;
+      const fresh = () => {
+        const raw =
+          cfg.propagation === "classifier"
+            ? fromClassifier()
+            : cfg.propagation === "llp+classifier"
+              ? meanLabels(fromBank(), fromClassifier())
+              : fromBank();
+        // --alignment prior: toward the labelled class shares, away from where pseudo-labels pile up
+        const shares = cfg.alignment === "prior" ? labels.classShares(ctx.numClasses) : null;
+        const p = shares ? alignToPrior(raw, shares.prior, shares.pseudo) : raw;
+        return { y: p.y.to("int32").toArray() as Int32Array, c: p.c.toArray() as Float32Array };
+      };
+      // --teacher: a student trains on its teacher's labels as stored, and propagates nothing.
+      const now = cfg.teacher !== null ? null : fresh(); // [B] labels and confidences, or none
+      freshLabels = now;
       // Training targets: the stored label/confidence (original code) or the fresh ones.
       const yT = new Int32Array(b);
       const cT = new Float32Array(b);
       for (let k = 0; k < b; k++) {
         const i = batch.index[k] as number;
-        const stored = cfg.labelScheme === "stored" || labels.isLabelled[i];
-        yT[k] = stored ? (labels.y[i] as number) : (freshY[k] as number);
-        cT[k] = stored ? (labels.c[i] as number) : (freshC[k] as number);
+        const stored = now === null || cfg.labelScheme === "stored" || labels.isLabelled[i];
+        yT[k] = stored ? (labels.y[i] as number) : (now.y[k] as number);
+        cT[k] = stored ? (labels.c[i] as number) : (now.c[k] as number);
       }
       // --min-confidence: a target below it counts as no label (the point is its own instance).
       const minC = cfg.minConfidence;
@@ -165,8 +169,7 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
         stats.categorization = blend(lc, lcB, mix).mean().item();
         stats.aggregation = blend(la.values, laB.values, mix).mean().item();
       }
-      Object.assign(stats, monitors(batch.index, labels, cT, freshY, ctx.trueLabels));
-      freshLabels = { y: freshY, c: freshC };
+      Object.assign(stats, monitors(batch.index, labels, cT, now?.y ?? yT, ctx.trueLabels));
     }
     opt.zeroGrad();
     loss.backward();

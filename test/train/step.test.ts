@@ -235,3 +235,38 @@ test("--min-confidence: pseudo-labels below it train exactly as points with no l
   assert.notDeepEqual(losses(0.4, true), none, "c = 0.5 >= 0.4: the stored labels count");
   assert.notDeepEqual(losses(0, true), none, "off: the stored labels count");
 });
+
+test("--teacher: a student's LLP step trains on the stored labels exactly as 'stored' does, and writes none back", () => {
+  const step = (teacher: string | null) => {
+    const before = liveTensors();
+    const ctx = context(resolveConfig({ propagation: "llp+classifier", teacher }));
+    const unlabelled = Int32Array.from({ length: N }, (_, i) => i).filter((i) => !ctx.labels.isLabelled[i]);
+    ctx.labels.write(
+      unlabelled,
+      Int32Array.from(unlabelled, (i) => i % 4),
+      Float32Array.from(unlabelled, (i) => 0.4 + (i % 5) / 10),
+    ); // the teacher's labels
+    const [y0, c0] = [ctx.labels.y.slice(), ctx.labels.c.slice()];
+    const index = Int32Array.from({ length: 16 }, (_, k) => (5 * k + 1) % N);
+    const x = new Generator(14).randn([16, 1, 28, 28]);
+    const bankBefore = ctx.bank.V.clone();
+    const st = trainStep(
+      ctx,
+      { index, x, label: Int32Array.from(index, (i) => (ctx.labels.isLabelled[i] ? (ctx.labels.y[i] as number) : -1)) },
+      "llp",
+    );
+    const moved = tidy(() => ctx.bank.V.sub(bankBefore).abs().sum(1).gt(0).toArray() as Uint8Array);
+    const kept = ctx.labels.y.every((y, i) => y === y0[i]) && ctx.labels.c.every((c, i) => c === c0[i]);
+    for (const t of [x, bankBefore, ctx.labelledIdx, ctx.labelledY]) t.dispose();
+    for (const m of [ctx.net, ctx.opt, ctx.bank]) m.dispose();
+    assert.equal(liveTensors(), before, "no tensor outlives the step");
+    return { losses: [st.total, st.categorization, st.aggregation, st.confidence], kept, moved: [...moved.keys()].filter((i) => moved[i]) };
+  };
+  const student = step("/runs/teacher");
+  const stored = step(null);
+  assert.deepEqual(student.losses, stored.losses, "the same targets, the same loss");
+  assert.ok(student.kept, "the student's label state is frozen");
+  assert.ok(!stored.kept, "the stored scheme writes this visit's labels back");
+  assert.deepEqual(student.moved, stored.moved, "the bank still takes the batch's embeddings");
+  assert.ok(student.moved.length > 0);
+});

@@ -1,0 +1,70 @@
+// --teacher: a student run trains a fresh network on a finished LLP run's final pseudo-labels,
+// on that run's split; its label state stays the teacher's. Anything else is refused, named.
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { resolveConfig } from "../../src/config.js";
+import { liveTensors } from "../../src/torch/index.js";
+import { loadFile } from "../../src/torch/safetensors.js";
+import { runTraining } from "../../src/train/run.js";
+import { npyBytes, tempDir } from "../data/helpers.js";
+
+const labelState = (run: string) => {
+  const { tensors } = loadFile(join(run, "checkpoint.safetensors"));
+  const y = Array.from(tensors.get("labels.y")?.toArray() as Int32Array);
+  const c = Array.from(tensors.get("labels.c")?.toArray() as Float32Array);
+  for (const t of tensors.values()) t.dispose();
+  return { y, c };
+};
+
+test("a student trains on its teacher's split and final pseudo-labels, frozen; a mismatched student is refused", async () => {
+  const dir = tempDir("llp-teacher-");
+  const n = 120;
+  const f = 4;
+  const x = Float32Array.from({ length: n * f }, (_, i) => 2 * ((Math.floor(i / f) % 3) - 1) + (((i * 7) % 13) - 6) / 8);
+  const y = BigInt64Array.from({ length: n }, (_, i) => (i < 30 ? BigInt(i % 3) : -1n)); // 30 labelled
+  writeFileSync(join(dir, "x.npy"), npyBytes("<f4", [n, f], new Uint8Array(x.buffer)));
+  writeFileSync(join(dir, "y.npy"), npyBytes("<i8", [n], new Uint8Array(y.buffer)));
+  const base = resolveConfig({
+    data: join(dir, "x.npy"),
+    labels: join(dir, "y.npy"),
+    width: 8,
+    validation: 6,
+    batchSize: 16,
+    labelledPerBatch: 4,
+    milestones: [],
+    threads: 1,
+  });
+  const teacher = join(dir, "teacher");
+  await runTraining({ ...base, irEpochs: 1, epochs: 2, seed: 1 }, teacher, { resume: false });
+  const before = liveTensors();
+  const student = join(dir, "student");
+  // another seed would draw another validation set: the student must take the teacher's split
+  await runTraining({ ...base, irEpochs: 0, epochs: 2, seed: 9, teacher }, student, { resume: false });
+  assert.equal(liveTensors(), before);
+  const read = (run: string, file: string) => JSON.parse(readFileSync(join(run, file), "utf8"));
+  assert.deepEqual(read(student, "split.json"), read(teacher, "split.json"));
+  const t = labelState(teacher);
+  assert.ok(t.y.filter((l) => l >= 0).length > 30, "the teacher labelled unlabelled points");
+  assert.deepEqual(labelState(student), t, "the student's labels are the teacher's, unchanged by training");
+  assert.equal(read(student, "config.json").teacher, teacher);
+
+  // refused, each difference named
+  await assert.rejects(
+    runTraining({ ...base, epochs: 1, validation: 8, teacher }, join(dir, "no1"), { resume: false }),
+    /teacher \(--teacher\): the student trains on the teacher's data and split, but validation \(--validation\) \(teacher 6, here 8\) differ/,
+  );
+  const supervised = join(dir, "sup");
+  await runTraining({ ...base, method: "supervised", irEpochs: 0, epochs: 1 }, supervised, { resume: false });
+  await assert.rejects(
+    runTraining({ ...base, epochs: 1, teacher: supervised }, join(dir, "no2"), { resume: false }),
+    /teacher \(--teacher\): .* is a supervised run; a teacher is an llp run/,
+  );
+  await assert.rejects(
+    runTraining({ ...base, epochs: 1, teacher: join(dir, "nowhere") }, join(dir, "no3"), { resume: false }),
+    /teacher \(--teacher\): .*nowhere is not a run folder/,
+  );
+  assert.throws(() => resolveConfig({ method: "supervised", teacher }), /teacher \(--teacher\) trains an llp run .* method must be llp/);
+  assert.equal(liveTensors(), before);
+});

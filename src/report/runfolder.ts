@@ -2,7 +2,7 @@
 // Every JSON file is written atomically; events.jsonl is appended one line per event.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { Config } from "../config.js";
+import { type Config, resolveConfig } from "../config.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
 import type { TrainEvent } from "../train/types.js";
 
@@ -15,7 +15,17 @@ export function readJson<T>(path: string): T {
   return JSON.parse(readFileSync(path, "utf8")) as T;
 }
 
-/** runs/<dataset>.<labels>@<seed>-<method>, as FixMatch names runs by their split. */
+/** A run folder's config.json, with the defaults of runs saved before an option existed. */
+export function readRunConfig(runDir: string): Config {
+  const saved = readJson<Record<string, unknown>>(join(runDir, "config.json"));
+  // runs saved before the pool-grid option existed used global average pooling
+  if (!("poolGrid" in saved) && saved.model === "small-cnn") saved.poolGrid = 1;
+  // runs saved before --color existed decoded image folders as rgb
+  if (!("color" in saved)) saved.color = "rgb";
+  return resolveConfig(saved);
+}
+
+/** runs/<dataset>.<labels>@<seed>-<method>, as FixMatch names runs by their split; a student (--teacher) adds -student. */
 export function defaultRunDir(cfg: Config): string {
   const ds =
     cfg.data
@@ -23,7 +33,7 @@ export function defaultRunDir(cfg: Config): string {
       .replace(/^_+|_+$/g, "")
       .slice(-40) || "data";
   const lab = cfg.labelled ?? (cfg.labelsPerClass !== null ? `${cfg.labelsPerClass}pc` : "given");
-  return join("runs", `${ds}.${lab.replace("%", "pct")}@${cfg.seed}-${cfg.method}`);
+  return join("runs", `${ds}.${lab.replace("%", "pct")}@${cfg.seed}-${cfg.method}${cfg.teacher !== null ? "-student" : ""}`);
 }
 
 /** What a run writes besides config/split/data.json, which a fresh run rewrites anyway. */

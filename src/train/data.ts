@@ -12,7 +12,7 @@ import { DataLoader } from "../data/loader.js";
 import { makeSplit, readSplit, type Split, splitDatasets, writeSplit } from "../data/split.js";
 import { channelStats } from "../data/stats.js";
 import { SubsetDataset } from "../data/subset.js";
-import { readJson } from "../report/runfolder.js";
+import { readRunConfig } from "../report/runfolder.js";
 import { Generator } from "../torch/random.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
 import type { Batch, EvalSet, TrainData } from "./types.js";
@@ -59,8 +59,11 @@ function teacherSplit(cfg: Config, ds: Dataset): Split {
   const dir = cfg.teacher as string;
   const configFile = join(dir, "config.json");
   if (!existsSync(configFile)) throw new Error(`${optionName("teacher")}: ${dir} is not a run folder (no config.json)`);
-  const saved = readJson<Record<string, unknown>>(configFile);
+  const saved = readRunConfig(dir) as unknown as Record<string, unknown>;
   if (saved.method !== "llp") throw new Error(`${optionName("teacher")}: ${dir} is a ${String(saved.method)} run; a teacher is an llp run`);
+  // a run stopped (or still running) mid-way may hold no pseudo-labels yet: only finished runs teach
+  if (!existsSync(join(dir, "summary.json")))
+    throw new Error(`${optionName("teacher")}: ${dir} has not finished (no summary.json); resume it to the end first`);
   const path = (p: unknown) => (typeof p === "string" && !isBuiltinDataset(p) && existsSync(p) ? resolve(p) : p);
   const differ = SPLIT_KEYS.filter((k) => {
     const [a, b] = k === "data" || k === "labels" ? [path(saved[k]), path(cfg[k])] : [saved[k] ?? null, cfg[k]];

@@ -2,17 +2,21 @@
 // predict and embed. Library code: no printing; events go to the caller's callback.
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type Config, optionName, resolveConfig } from "../config.js";
+import { type Config, optionName } from "../config.js";
 import type { Normalization } from "../data/augment.js";
 import { isBuiltinDataset } from "../data/load.js";
 import { writeSplit } from "../data/split.js";
+import { LabelState } from "../memory/labels.js";
 import { modelMismatch, resolveModel } from "../model/net.js";
-import { createRunDir, EventLog, readJson, writeJson } from "../report/runfolder.js";
+import { createRunDir, EventLog, readJson, readRunConfig, writeJson } from "../report/runfolder.js";
+
+export { readRunConfig };
+
 import { softmax } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
 import { noGrad, type Tensor } from "../torch/tensor.js";
 import { setNumThreads } from "../torch/threads.js";
-import { inferenceNet, loadCheckpoint, type TrainState } from "./checkpoint.js";
+import { inferenceNet, loadCheckpoint, loadTeacherLabels, type TrainState } from "./checkpoint.js";
 import { normalizedTensor, type PreparedData, prepareData } from "./data.js";
 import { buildState, disposeState, evaluateState, train } from "./loop.js";
 import type { Summary, TrainEvent } from "./types.js";
@@ -31,10 +35,16 @@ export async function runTraining(
   opts: { resume: boolean; onEvent?: (ev: TrainEvent) => void },
 ): Promise<Summary> {
   if (opts.resume) cfg = resumeConfig(cfg, runDir);
+  else if (cfg.teacher !== null && resolve(runDir) === resolve(cfg.teacher))
+    throw new Error(
+      `${optionName("teacher")}: the student's run folder is the teacher's (${runDir}); give the student its own (out, --out)`,
+    );
   if (cfg.threads !== null) setNumThreads(cfg.threads);
   // Load and split first: bad input fails before anything is written.
   const prepared = await prepareData(cfg, opts.resume ? runDir : null);
   if (!opts.resume) {
+    // a teacher whose label state does not fit these data fails here, before anything is written
+    if (cfg.teacher !== null) loadTeacherLabels(cfg.teacher, new LabelState(prepared.data.labels));
     // the network "auto" stands for is written into config.json, and a mismatch fails here
     const model = resolveModel(cfg.model, prepared.data.inputShape);
     const why = modelMismatch(model, prepared.data.inputShape);
@@ -93,15 +103,6 @@ function absolutePaths(cfg: Config): Config {
     testLabels: abs(cfg.testLabels),
     teacher: abs(cfg.teacher),
   };
-}
-
-export function readRunConfig(runDir: string): Config {
-  const saved = readJson<Record<string, unknown>>(join(runDir, "config.json"));
-  // runs saved before the pool-grid option existed used global average pooling
-  if (!("poolGrid" in saved) && saved.model === "small-cnn") saved.poolGrid = 1;
-  // runs saved before --color existed decoded image folders as rgb
-  if (!("color" in saved)) saved.color = "rgb";
-  return resolveConfig(saved);
 }
 
 export interface OpenRun {

@@ -1,13 +1,13 @@
 // --teacher: a student run trains a fresh network on a finished LLP run's final pseudo-labels,
 // on that run's split; its label state stays the teacher's. Anything else is refused, named.
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { resolveConfig } from "../../src/config.js";
 import { liveTensors } from "../../src/torch/index.js";
 import { loadFile } from "../../src/torch/safetensors.js";
-import { runTraining } from "../../src/train/run.js";
+import { evaluateRun, openRun, runTraining } from "../../src/train/run.js";
 import { npyBytes, tempDir } from "../data/helpers.js";
 
 const labelState = (run: string) => {
@@ -40,8 +40,24 @@ test("a student trains on its teacher's split and final pseudo-labels, frozen; a
   await runTraining({ ...base, irEpochs: 1, epochs: 2, seed: 1 }, teacher, { resume: false });
   const before = liveTensors();
   const student = join(dir, "student");
-  // another seed would draw another validation set: the student must take the teacher's split
-  await runTraining({ ...base, irEpochs: 0, epochs: 2, seed: 9, teacher }, student, { resume: false });
+  // another seed would draw another validation set: the student must take the teacher's split;
+  // the teacher is named relative to the working directory, and saved absolute
+  const cwd = process.cwd();
+  process.chdir(dir);
+  try {
+    await runTraining({ ...base, irEpochs: 0, epochs: 2, seed: 9, teacher: "teacher" }, student, { resume: false });
+  } finally {
+    process.chdir(cwd);
+  }
+  assert.equal(liveTensors(), before);
+  // a student reopens from its own folder (the teacher is not read again)
+  const moved = join(dir, "teacher-moved");
+  cpSync(teacher, moved, { recursive: true });
+  rmSync(teacher, { recursive: true });
+  const run = await openRun(student);
+  assert.ok((await evaluateRun(run, "validation")).top1 >= 0.5);
+  run.dispose();
+  cpSync(moved, teacher, { recursive: true });
   assert.equal(liveTensors(), before);
   const read = (run: string, file: string) => JSON.parse(readFileSync(join(run, file), "utf8"));
   assert.deepEqual(read(student, "split.json"), read(teacher, "split.json"));
@@ -50,7 +66,18 @@ test("a student trains on its teacher's split and final pseudo-labels, frozen; a
   assert.deepEqual(labelState(student), t, "the student's labels are the teacher's, unchanged by training");
   assert.equal(read(student, "config.json").teacher, teacher);
 
-  // refused, each difference named
+  // refused, each difference named; nothing of the teacher is touched
+  await assert.rejects(
+    runTraining({ ...base, epochs: 1, teacher }, teacher, { resume: false }),
+    /teacher \(--teacher\): the student's run folder is the teacher's/,
+  );
+  assert.ok(existsSync(join(teacher, "checkpoint.safetensors")) && existsSync(join(teacher, "summary.json")));
+  rmSync(join(moved, "summary.json"));
+  await assert.rejects(
+    runTraining({ ...base, epochs: 1, teacher: moved }, join(dir, "no0"), { resume: false }),
+    /teacher \(--teacher\): .*teacher-moved has not finished \(no summary.json\)/,
+  );
+  assert.ok(!existsSync(join(dir, "no0")), "nothing written for a refused student");
   await assert.rejects(
     runTraining({ ...base, epochs: 1, validation: 8, teacher }, join(dir, "no1"), { resume: false }),
     /teacher \(--teacher\): the student trains on the teacher's data and split, but validation \(--validation\) \(teacher 6, here 8\) differ/,

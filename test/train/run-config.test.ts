@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { optionName, resolveConfig } from "../../src/config.js";
+import { defaultRunDir } from "../../src/report/runfolder.js";
 import { readRunConfig } from "../../src/train/run.js";
 
 test("poolGrid: small-cnn only, positive integer; null means the model's default", () => {
@@ -58,4 +59,11 @@ test("resolveConfig's argument is typed: a misspelt key or a wrong type does not
   assert.throws(() => resolveConfig({ labeled: "1%" }), /unknown option "labeled"/);
   // @ts-expect-error labelled is a string such as "1%" or "600"
   assert.throws(() => resolveConfig({ labelled: 5 }), /labelled/);
+});
+
+test("default run folders are named by data, labels, seed and method; a student's adds -student", () => {
+  const cfg = resolveConfig({ labelled: "1%", seed: 2 });
+  assert.equal(defaultRunDir(cfg), join("runs", "fashion-mnist.1pct@2-llp"));
+  assert.equal(defaultRunDir({ ...cfg, teacher: defaultRunDir(cfg) }), join("runs", "fashion-mnist.1pct@2-llp-student"));
+  assert.equal(defaultRunDir(resolveConfig({ method: "supervised", labelsPerClass: 10 })), join("runs", "fashion-mnist.10pc@0-supervised"));
 });

@@ -1,5 +1,5 @@
 // Fixture writers and small helpers for the data tests. Fixtures go to a fresh temp folder.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
@@ -19,6 +19,18 @@ export function idxBytes(dims: number[], data: ArrayLike<number>, magic = 0x800 
   for (const [i, d] of dims.entries()) v.setUint32(4 + 4 * i, d);
   out.set(Array.from(data), 4 + 4 * dims.length);
   return out;
+}
+
+/**
+ * A feature matrix x [n, f] (float32) and its labels y [n] (int64, -1 = unlabelled) written as
+ * dir/x.npy and dir/y.npy, the layout `--data x.npy --labels y.npy` reads; returns both paths.
+ */
+export function writeFeatureNpy(dir: string, x: Float32Array, f: number, y: ArrayLike<number>): { data: string; labels: string } {
+  const n = y.length;
+  const paths = { data: join(dir, "x.npy"), labels: join(dir, "y.npy") };
+  writeFileSync(paths.data, npyBytes("<f4", [n, f], new Uint8Array(x.buffer, x.byteOffset, x.byteLength)));
+  writeFileSync(paths.labels, npyBytes("<i8", [n], new Uint8Array(BigInt64Array.from(Array.from(y), BigInt).buffer)));
+  return paths;
 }
 
 /** .npy (version 1) bytes with the given descr, shape and little-endian data bytes. */

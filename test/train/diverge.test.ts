@@ -1,24 +1,26 @@
 // A run whose loss stops being a number is stopped with an error that says so, instead of
 // training on to a summary that reads like a result (chance accuracy from NaN weights).
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { resolveConfig } from "../../src/config.js";
 import { liveTensors } from "../../src/torch/index.js";
 import { runTraining } from "../../src/train/run.js";
-import { npyBytes, tempDir } from "../data/helpers.js";
+import { tempDir, writeFeatureNpy } from "../data/helpers.js";
 
 test("a diverging run stops with an error naming the epoch, step and --lr, and frees its tensors", async () => {
   const dir = tempDir("llp-diverge-");
   const n = 64;
   const x = Float32Array.from({ length: n * 4 }, (_, i) => ((i * 37) % 11) - 5);
-  const y = BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 2));
-  writeFileSync(join(dir, "x.npy"), npyBytes("<f4", [n, 4], new Uint8Array(x.buffer)));
-  writeFileSync(join(dir, "y.npy"), npyBytes("<i8", [n], new Uint8Array(y.buffer)));
+  const files = writeFeatureNpy(
+    dir,
+    x,
+    4,
+    Int32Array.from({ length: n }, (_, i) => i % 2),
+  );
   const cfg = resolveConfig({
-    data: join(dir, "x.npy"),
-    labels: join(dir, "y.npy"),
+    data: files.data,
+    labels: files.labels,
     method: "supervised",
     irEpochs: 0,
     epochs: 3,

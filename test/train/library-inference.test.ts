@@ -2,14 +2,14 @@
 // working directory, and runInputs + predictRun classify raw rows as the trained network does.
 // Oracle: two well-separated classes, which a trained MLP must get (nearly) all right.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { prepareData, resolveConfig, type TrainEvent, train } from "../../src/index.js";
 import { liveTensors } from "../../src/torch/index.js";
 import { openRun, predictRun, runInputs, runTraining } from "../../src/train/run.js";
-import { npyBytes, tempDir } from "../data/helpers.js";
+import { tempDir, writeFeatureNpy } from "../data/helpers.js";
 
 test("relative data paths are saved absolute; runInputs + predictRun classify raw rows", async () => {
   const dir = tempDir("llp-infer-");
@@ -17,9 +17,12 @@ test("relative data paths are saved absolute; runInputs + predictRun classify ra
   const f = 4;
   // class k: features around 3*(2k-1), with a little deterministic jitter
   const x = Float32Array.from({ length: n * f }, (_, i) => 3 * (2 * (Math.floor(i / f) % 2) - 1) + (((i * 7) % 13) - 6) / 10);
-  const y = BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 2));
-  writeFileSync(join(dir, "x.npy"), npyBytes("<f4", [n, f], new Uint8Array(x.buffer)));
-  writeFileSync(join(dir, "y.npy"), npyBytes("<i8", [n], new Uint8Array(y.buffer)));
+  writeFeatureNpy(
+    dir,
+    x,
+    f,
+    Int32Array.from({ length: n }, (_, i) => i % 2),
+  );
   const cwd = process.cwd();
   process.chdir(dir);
   try {
@@ -72,12 +75,16 @@ test("prepareData + train stream a run's events in memory, writing nothing and l
   const n = 96;
   const f = 3;
   const x = Float32Array.from({ length: n * f }, (_, i) => 2 * (2 * (Math.floor(i / f) % 2) - 1) + (((i * 5) % 11) - 5) / 10);
-  const y = BigInt64Array.from({ length: n }, (_, i) => (i < 24 ? BigInt(i % 2) : -1n)); // 24 labelled, the rest not
-  writeFileSync(join(dir, "x.npy"), npyBytes("<f4", [n, f], new Uint8Array(x.buffer)));
-  writeFileSync(join(dir, "y.npy"), npyBytes("<i8", [n], new Uint8Array(y.buffer)));
+  // 24 labelled, the rest not
+  const files = writeFeatureNpy(
+    dir,
+    x,
+    f,
+    Int32Array.from({ length: n }, (_, i) => (i < 24 ? i % 2 : -1)),
+  );
   const cfg = resolveConfig({
-    data: join(dir, "x.npy"),
-    labels: join(dir, "y.npy"),
+    data: files.data,
+    labels: files.labels,
     width: 8,
     validation: 8,
     batchSize: 16,

@@ -1,14 +1,14 @@
 // --teacher: a student run trains a fresh network on a finished LLP run's final pseudo-labels,
 // on that run's split; its label state stays the teacher's. Anything else is refused, named.
 import assert from "node:assert/strict";
-import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { resolveConfig } from "../../src/config.js";
 import { liveTensors } from "../../src/torch/index.js";
 import { loadFile } from "../../src/torch/safetensors.js";
 import { evaluateRun, openRun, runTraining } from "../../src/train/run.js";
-import { npyBytes, tempDir } from "../data/helpers.js";
+import { tempDir, writeFeatureNpy } from "../data/helpers.js";
 
 const labelState = (run: string) => {
   const { tensors } = loadFile(join(run, "checkpoint.safetensors"));
@@ -23,12 +23,16 @@ test("a student trains on its teacher's split and final pseudo-labels, frozen; a
   const n = 120;
   const f = 4;
   const x = Float32Array.from({ length: n * f }, (_, i) => 2 * ((Math.floor(i / f) % 3) - 1) + (((i * 7) % 13) - 6) / 8);
-  const y = BigInt64Array.from({ length: n }, (_, i) => (i < 30 ? BigInt(i % 3) : -1n)); // 30 labelled
-  writeFileSync(join(dir, "x.npy"), npyBytes("<f4", [n, f], new Uint8Array(x.buffer)));
-  writeFileSync(join(dir, "y.npy"), npyBytes("<i8", [n], new Uint8Array(y.buffer)));
+  // 30 labelled
+  const files = writeFeatureNpy(
+    dir,
+    x,
+    f,
+    Int32Array.from({ length: n }, (_, i) => (i < 30 ? i % 3 : -1)),
+  );
   const base = resolveConfig({
-    data: join(dir, "x.npy"),
-    labels: join(dir, "y.npy"),
+    data: files.data,
+    labels: files.labels,
     width: 8,
     validation: 6,
     batchSize: 16,

@@ -4,8 +4,9 @@
 //   <file>-images-idx3-ubyte[.gz]   an IDX image file; labels: its label file
 //   <dir>                           an image folder (class subfolders, or labels: a CSV)
 //   <file>.npy / <file>.csv         a feature matrix; labels from labels: or labelColumn:
+import { existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
-import { basename, extname } from "node:path";
+import { basename, extname, resolve } from "node:path";
 import type { Dataset } from "./dataset.js";
 import { DataError, rejectUnknownKeys } from "./errors.js";
 import { loadFashionMnist } from "./fashion-mnist.js";
@@ -44,6 +45,11 @@ const FOR_IMAGES = ["size", "color", "fit", "labels", "classNames", "cacheBytes"
 
 /** A built-in dataset's name (matched before any file or folder of that name). */
 export const isBuiltinDataset = (spec: string): boolean => spec.toLowerCase() === "fashion-mnist";
+
+/** A data path as it reads from any working directory: absolute when it exists; built-in names and null as given. */
+export function absoluteDataPath<T extends string | null>(p: T): T {
+  return (p !== null && !isBuiltinDataset(p) && existsSync(p) ? resolve(p) : p) as T;
+}
 
 export async function loadDataset(spec: string, o: LoadOptions = {}): Promise<Dataset> {
   if (isBuiltinDataset(spec)) {

@@ -1,13 +1,13 @@
 // From a config to what the loop consumes: load the dataset, make (or reread) the seeded split,
 // normalisation statistics, and the per-epoch batch stream (src/data's DataLoader, prefetching).
 import { existsSync, statSync } from "node:fs";
-import { extname, join, resolve } from "node:path";
+import { extname, join } from "node:path";
 import { type Config, optionName } from "../config.js";
 import { type AugmentOptions, defaultAugment, type Normalization, normalizeBatch } from "../data/augment.js";
 import type { Dataset } from "../data/dataset.js";
 import { DataError } from "../data/errors.js";
 import { findIdxPair } from "../data/idx.js";
-import { isBuiltinDataset, type LoadOptions, loadDataset } from "../data/load.js";
+import { absoluteDataPath, isBuiltinDataset, type LoadOptions, loadDataset } from "../data/load.js";
 import { DataLoader } from "../data/loader.js";
 import { makeSplit, readSplit, type Split, splitDatasets, writeSplit } from "../data/split.js";
 import { channelStats } from "../data/stats.js";
@@ -59,16 +59,17 @@ function teacherSplit(cfg: Config, ds: Dataset): Split {
   const dir = cfg.teacher as string;
   const configFile = join(dir, "config.json");
   if (!existsSync(configFile)) throw new Error(`${optionName("teacher")}: ${dir} is not a run folder (no config.json)`);
-  const saved = readRunConfig(dir) as unknown as Record<string, unknown>;
+  const saved = readRunConfig(dir);
   if (saved.method !== "llp") throw new Error(`${optionName("teacher")}: ${dir} is a ${String(saved.method)} run; a teacher is an llp run`);
   // a run stopped (or still running) mid-way may hold no pseudo-labels yet: only finished runs teach
   if (!existsSync(join(dir, "summary.json")))
     throw new Error(`${optionName("teacher")}: ${dir} has not finished (no summary.json); resume it to the end first`);
-  const path = (p: unknown) => (typeof p === "string" && !isBuiltinDataset(p) && existsSync(p) ? resolve(p) : p);
-  const differ = SPLIT_KEYS.filter((k) => {
-    const [a, b] = k === "data" || k === "labels" ? [path(saved[k]), path(cfg[k])] : [saved[k] ?? null, cfg[k]];
-    return JSON.stringify(a) !== JSON.stringify(b);
-  }).map((k) => `${optionName(k)} (teacher ${JSON.stringify(saved[k] ?? null)}, here ${JSON.stringify(cfg[k])})`);
+  // paths compare as absolute (the teacher saved them so); other values as given
+  const compared = (k: (typeof SPLIT_KEYS)[number], c: Config) =>
+    JSON.stringify(k === "data" || k === "labels" ? absoluteDataPath(c[k]) : c[k]);
+  const differ = SPLIT_KEYS.filter((k) => compared(k, saved) !== compared(k, cfg)).map(
+    (k) => `${optionName(k)} (teacher ${JSON.stringify(saved[k])}, here ${JSON.stringify(cfg[k])})`,
+  );
   if (differ.length > 0)
     throw new Error(`${optionName("teacher")}: the student trains on the teacher's data and split, but ${differ.join(", ")} differ`);
   return readSplit(join(dir, "split.json"), ds);

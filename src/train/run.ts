@@ -1,17 +1,13 @@
 // Whole runs: train into a run folder (or resume one), and reopen a finished run for eval,
 // predict and embed. Library code: no printing; events go to the caller's callback.
-import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Config, optionName } from "../config.js";
 import type { Normalization } from "../data/augment.js";
-import { isBuiltinDataset } from "../data/load.js";
+import { absoluteDataPath } from "../data/load.js";
 import { writeSplit } from "../data/split.js";
 import { LabelState } from "../memory/labels.js";
 import { modelMismatch, resolveModel } from "../model/net.js";
 import { createRunDir, EventLog, readJson, readRunConfig, writeJson } from "../report/runfolder.js";
-
-export { readRunConfig };
-
 import { softmax } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
 import { noGrad, type Tensor } from "../torch/tensor.js";
@@ -20,6 +16,8 @@ import { inferenceNet, loadCheckpoint, loadTeacherLabels, type TrainState } from
 import { normalizedTensor, type PreparedData, prepareData } from "./data.js";
 import { buildState, disposeState, evaluateState, train } from "./loop.js";
 import type { Summary, TrainEvent } from "./types.js";
+
+export { readRunConfig };
 
 export interface DataInfo {
   inputShape: number[];
@@ -94,14 +92,13 @@ function resumeConfig(cfg: Config, runDir: string): Config {
 
 /** Data paths made absolute, so a run folder reopens from any working directory (built-in names stay). */
 function absolutePaths(cfg: Config): Config {
-  const abs = (p: string | null): string | null => (p !== null && !isBuiltinDataset(p) && existsSync(p) ? resolve(p) : p);
   return {
     ...cfg,
-    data: abs(cfg.data) as string,
-    labels: abs(cfg.labels),
-    test: abs(cfg.test),
-    testLabels: abs(cfg.testLabels),
-    teacher: abs(cfg.teacher),
+    data: absoluteDataPath(cfg.data),
+    labels: absoluteDataPath(cfg.labels),
+    test: absoluteDataPath(cfg.test),
+    testLabels: absoluteDataPath(cfg.testLabels),
+    teacher: absoluteDataPath(cfg.teacher),
   };
 }
 

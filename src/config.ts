@@ -59,6 +59,7 @@ export interface Config {
   ema: number;
   alignment: "none" | "prior";
   minConfidence: number;
+  irWeight: number;
   teacher: string | null;
   seed: number;
   threads: number | null;
@@ -173,6 +174,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     source:
       "0 = off (paper: every pseudo-label counts, weighted by c). c > 0: an unlabelled point whose target confidence is below it is trained as its own instance (no L_C, L_A = L_IR, as before its first visit), and bank rows below it join no class in L_A (named departure: FixMatch's confidence threshold, Sohn et al. 2020, 0.95)",
   },
+  irWeight: {
+    value: 0,
+    source:
+      "0 = off (paper: LLP epochs train on Eq. 4 alone). beta > 0: every example of an LLP step also takes beta * L_IR = -beta log P(i|v_i), the Instance Recognition loss against its own bank row, so the embedding keeps telling images apart while it aggregates pseudo-classes (named departure: an instance term beside the class term, as CoMatch, Li et al. 2021, and SimMatch, Zheng et al. 2022, keep one)",
+  },
   teacher: {
     value: null,
     source:
@@ -257,6 +263,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   ema: num(0, 0.99999),
   alignment: oneOf("none", "prior"),
   minConfidence: num(0, 1),
+  irWeight: num(0, 100),
   teacher: orNull(str),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),

@@ -169,6 +169,23 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
         stats.categorization = blend(lc, lcB, mix).mean().item();
         stats.aggregation = blend(la.values, laB.values, mix).mean().item();
       }
+      // --ir-weight beta: beside Eq. 4, beta * L_IR against each example's own bank row.
+      if (cfg.irWeight > 0) {
+        const ir = bankSetLoss(
+          v,
+          bank.V,
+          full([bank.n], -1, "int64"),
+          full([b], -1, "int64"),
+          index,
+          cfg.tau,
+          ctx.numClasses,
+          full([b], cfg.irWeight / b),
+        );
+        const irMean = ir.values.mean(); // scalar
+        loss = loss.add(ir.objective);
+        reported = (reported as Tensor).add(irMean.mul(cfg.irWeight));
+        stats.instance = irMean.item();
+      }
       Object.assign(stats, monitors(batch.index, labels, cT, now?.y ?? yT, ctx.trueLabels));
     }
     opt.zeroGrad();

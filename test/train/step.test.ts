@@ -270,3 +270,30 @@ test("--teacher: a student's LLP step trains on the stored labels exactly as 'st
   assert.deepEqual(student.moved, stored.moved, "the bank still takes the batch's embeddings");
   assert.ok(student.moved.length > 0);
 });
+
+test("--ir-weight: an LLP step adds beta times the IR step's loss to Eq. 4, and changes the update", () => {
+  // the same network, bank, labels and batch each time: the losses are taken before the update
+  const step = (irWeight: number, phase: Phase) => {
+    const before = liveTensors();
+    const ctx = context(resolveConfig({ propagation: "llp+classifier", irWeight }));
+    const index = Int32Array.from({ length: 16 }, (_, k) => (7 * k + 2) % N);
+    const x = new Generator(15).randn([16, 1, 28, 28]);
+    const label = Int32Array.from(index, (i) => (ctx.labels.isLabelled[i] ? (ctx.labels.y[i] as number) : -1));
+    const st = trainStep(ctx, { index, x, label }, phase);
+    const weights = tidy(() => ctx.net.parameters()[0]!.flatten().toNumbers());
+    for (const t of [x, ctx.labelledIdx, ctx.labelledY]) t.dispose();
+    for (const m of [ctx.net, ctx.opt, ctx.bank]) m.dispose();
+    assert.equal(liveTensors(), before, "no tensor outlives the step");
+    return { st, weights };
+  };
+  const plain = step(0, "llp");
+  const ir = step(0, "ir");
+  const both = step(0.5, "llp");
+  assert.equal(plain.st.instance, 0, "off: no instance term");
+  assert.equal(both.st.categorization, plain.st.categorization);
+  assert.equal(both.st.aggregation, plain.st.aggregation);
+  assert.ok(Math.abs(both.st.instance - ir.st.instance) < 1e-5, `L_IR ${both.st.instance} vs the IR step's ${ir.st.instance}`);
+  const expected = plain.st.total + 0.5 * ir.st.instance;
+  assert.ok(Math.abs(both.st.total - expected) < 1e-4, `total ${both.st.total} = Eq. 4 + 0.5 L_IR = ${expected}`);
+  assert.notDeepEqual(both.weights, plain.weights, "the instance term moves the weights");
+});

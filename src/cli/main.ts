@@ -39,6 +39,8 @@ train options (default, where it comes from):
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // `llp train --help` (any command): the help, not a run
+  if (rest.some((a) => a === "--help" || a === "-h")) return main(["--help"]);
   switch (cmd) {
     case "train":
       return trainCmd(rest);

@@ -40,3 +40,23 @@ test("choice() and onlyConfig() refuse what a command would otherwise ignore", (
     /takes no --epochs, --labels-per-class/,
   );
 });
+
+test("--help after any command prints the help and runs nothing", async () => {
+  const { main } = await import("../../src/cli/main.js");
+  const write = process.stdout.write.bind(process.stdout);
+  let out = "";
+  process.stdout.write = ((s: string) => {
+    out += s;
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    for (const argv of [["train", "--help"], ["eval", "/no/such/run", "-h"], ["predict", "--help"], ["--help"]]) {
+      out = "";
+      assert.equal(await main(argv), 0, argv.join(" "));
+      assert.match(out, /^llp: semi-supervised learning/);
+      assert.match(out, /^ {2}--ir-weight /m);
+    }
+  } finally {
+    process.stdout.write = write;
+  }
+});

@@ -68,6 +68,10 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     const seen = mix ? mixImages(viewed, mix) : viewed; // [B, C, H, W] or [B, F]
     const { v, logits } = net.heads(seen); // [B, D], [B, C]
     const vView = weak ? weak.v : v.detach(); // [B, D] the view propagation and the bank see
+    // L_IR = -log P(i|v_i) per example, with weight w/B in the objective: the set loss with every
+    // bank row its own instance (y = -1). The IR phase takes it alone, --ir-weight beside Eq. 4.
+    const instanceLoss = (w: number) =>
+      bankSetLoss(v, bank.V, full([bank.n], -1, "int64"), full([b], -1, "int64"), index, cfg.tau, ctx.numClasses, full([b], w / b));
     let loss: Tensor; // what backward() differentiates
     let reported: Tensor | null = null; // the loss value, where loss is a gradient surrogate
     let freshLabels: { y: Int32Array; c: Float32Array } | null = null;
@@ -101,10 +105,7 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
       }
       stats.instance = loss.item();
     } else if (phase === "ir") {
-      // L_IR = -log P(i|v_i): the set loss with every row its own instance (y = -1)
-      const noLabels = full([bank.n], -1, "int64"); // [N]
-      const ownOnly = full([b], -1, "int64"); // [B]
-      const ir = bankSetLoss(v, bank.V, noLabels, ownOnly, index, cfg.tau, ctx.numClasses, full([b], 1 / b));
+      const ir = instanceLoss(1);
       loss = ir.objective;
       reported = ir.values.mean();
       stats.instance = reported.item();
@@ -171,16 +172,7 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
       }
       // --ir-weight beta: beside Eq. 4, beta * L_IR against each example's own bank row.
       if (cfg.irWeight > 0) {
-        const ir = bankSetLoss(
-          v,
-          bank.V,
-          full([bank.n], -1, "int64"),
-          full([b], -1, "int64"),
-          index,
-          cfg.tau,
-          ctx.numClasses,
-          full([b], cfg.irWeight / b),
-        );
+        const ir = instanceLoss(cfg.irWeight);
         const irMean = ir.values.mean(); // scalar
         loss = loss.add(ir.objective);
         reported = (reported as Tensor).add(irMean.mul(cfg.irWeight));

@@ -8,7 +8,7 @@ import type { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
 import type { SGD } from "../torch/optim.js";
 import type { Generator } from "../torch/random.js";
-import { loadFile, saveFile } from "../torch/safetensors.js";
+import { loadFile, type Metadata, saveFile } from "../torch/safetensors.js";
 import { dispose } from "../torch/scope.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
 import type { WeightAverage } from "./ema.js";
@@ -71,10 +71,7 @@ export function saveCheckpoint(runDir: string, s: TrainState, loop: LoopState, c
  */
 export function loadTeacherLabels(teacherDir: string, labels: LabelState): void {
   const path = checkpointPath(teacherDir);
-  if (!existsSync(path)) throw new Error(`${optionName("teacher")}: ${teacherDir} has no checkpoint (${path} missing)`);
-  const { tensors, metadata } = loadFile(path);
-  try {
-    if (metadata.format !== "llp-checkpoint-1") throw new Error(`${path}: not an llp checkpoint`);
+  withCheckpoint(path, `${optionName("teacher")}: ${teacherDir} has no checkpoint (${path} missing)`, (tensors) => {
     const y = tensors.get("labels.y")?.toArray() as Int32Array | undefined;
     const c = tensors.get("labels.c")?.toArray() as Float32Array | undefined;
     if (!y || !c) throw new Error(`${path}: incomplete checkpoint (no label state)`);
@@ -83,6 +80,16 @@ export function loadTeacherLabels(teacherDir: string, labels: LabelState): void 
       if (y[i] !== labels.y[i])
         throw new Error(`${optionName("teacher")}: ${teacherDir} labels point ${i} ${y[i]}, this run ${labels.y[i]}`);
     labels.restore(y, c);
+  });
+}
+
+/** Opens an llp checkpoint (`missing` is the error when there is none), hands its tensors to `use`, then frees them. */
+function withCheckpoint<T>(path: string, missing: string, use: (tensors: Map<string, Tensor>, metadata: Metadata) => T): T {
+  if (!existsSync(path)) throw new Error(missing);
+  const { tensors, metadata } = loadFile(path);
+  try {
+    if (metadata.format !== "llp-checkpoint-1") throw new Error(`${path}: not an llp checkpoint`);
+    return use(tensors, metadata);
   } finally {
     dispose([...tensors.values()]);
   }
@@ -91,10 +98,7 @@ export function loadTeacherLabels(teacherDir: string, labels: LabelState): void 
 /** Restores everything saved by saveCheckpoint into freshly built state; returns the loop state. */
 export function loadCheckpoint(runDir: string, s: TrainState): { loop: LoopState; config: string } {
   const path = checkpointPath(runDir);
-  if (!existsSync(path)) throw new Error(`${runDir}: no checkpoint to resume from (${path} missing)`);
-  const { tensors, metadata } = loadFile(path);
-  try {
-    if (metadata.format !== "llp-checkpoint-1") throw new Error(`${path}: not an llp checkpoint`);
+  return withCheckpoint(path, `${runDir}: no checkpoint to resume from (${path} missing)`, (tensors, metadata) => {
     const pick = (prefix: string) =>
       new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
     s.net.loadStateDict(pick("model."));
@@ -113,7 +117,5 @@ export function loadCheckpoint(runDir: string, s: TrainState): { loop: LoopState
     s.labels.restore(y.toArray() as Int32Array, c.toArray() as Float32Array);
     s.gen.setState(rng.toArray() as Uint8Array);
     return { loop: JSON.parse(metadata.loop as string) as LoopState, config: metadata.config as string };
-  } finally {
-    dispose([...tensors.values()]);
-  }
+  });
 }

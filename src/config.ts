@@ -38,6 +38,7 @@ export interface Config {
   K: number;
   T: number;
   propagation: PropagationKind;
+  propagationQuery: "embedding" | "bank";
   labelScheme: LabelScheme;
   irEpochs: number;
   irLoss: "softmax" | "nce";
@@ -126,6 +127,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   K: { value: 10, source: "paper Sec. 4, K = 10 labelled voters" },
   T: { value: 25, source: "paper Sec. 4, T = 25 density neighbours (released code: 50)" },
   propagation: { value: "llp", source: "paper Eq. 8" },
+  propagationQuery: {
+    value: "embedding",
+    source:
+      "embedding: an unlabelled point's vote is taken for this visit's embedding v = f(x) (original code). bank: for the bank row this visit writes, normalise(m v_i + (1 - m) f(x)), an average over the point's recent visits and views, the paper's V-bar standing in for V (Sec. 3, Memory Bank) on the query side too (named departure)",
+  },
   labelScheme: { value: "stored", source: "original code: train on the label stored at the previous visit" },
   irEpochs: { value: 10, source: "paper Sec. 4: 10 epochs of Instance Recognition first" },
   irLoss: { value: "softmax", source: "full-bank softmax (exact); 'nce' with a running Z for very large N (Wu et al. 2018)" },
@@ -242,6 +248,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   K: num(1, 10000, true),
   T: num(1, 10000, true),
   propagation: oneOf("llp", "weighted-knn", "classifier", "llp+classifier"),
+  propagationQuery: oneOf("embedding", "bank"),
   labelScheme: oneOf("stored", "fresh"),
   irEpochs: num(0, 10000, true),
   irLoss: oneOf("softmax", "nce"),

@@ -21,13 +21,17 @@ export class MemoryBank {
 
   /** v_i <- normalise(m v_i + (1-m) v) for i in index. index: [B] int64, v: [B, D] */
   update(index: Tensor, v: Tensor): void {
+    noGrad(() => tidy(() => this.V.indexCopy_(0, index, this.blend(index, v))));
+  }
+
+  /** What update(index, v) would write, without writing it: [B, D], no gradient. */
+  blend(index: Tensor, v: Tensor): Tensor {
     if (v.ndim !== 2 || v.size(1) !== this.d || index.numel !== v.size(0))
       throw new Error(`MemoryBank.update: index [${index.shape}] and v [${v.shape}] must be [B] and [B, ${this.d}]`);
-    noGrad(() =>
+    return noGrad(() =>
       tidy(() => {
         const old = this.V.indexSelect(0, index); // [B, D]
-        const mixed = F.normalize(old.mul(this.momentum).add(v.detach().mul(1 - this.momentum)), 1);
-        this.V.indexCopy_(0, index, mixed);
+        return F.normalize(old.mul(this.momentum).add(v.detach().mul(1 - this.momentum)), 1);
       }),
     );
   }

@@ -112,8 +112,10 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     } else {
       // Fresh pseudo-labels for this batch (Eq. 8, or a named variant).
       const fromClassifier = () => classifierLabels(weak ? weak.logits : logits);
+      // --propagation-query bank: vote for the row this visit writes to the bank, not for v alone
+      const query = cfg.propagationQuery === "bank" ? bank.blend(index, vView) : vView; // [B, D]
       const fromBank = () =>
-        propagate(vView, bank.V.indexSelect(0, ctx.labelledIdx), ctx.labelledY, {
+        propagate(query, bank.V.indexSelect(0, ctx.labelledIdx), ctx.labelledY, {
           K: cfg.K,
           tau: cfg.tau,
           numClasses: ctx.numClasses,

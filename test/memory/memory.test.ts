@@ -12,6 +12,8 @@ test("bank update: m-weighted mix, renormalised, only the given rows change", ()
   tidy(() => {
     const old = bank.V.clone();
     const v = F.normalize(tensor([1, 0, 0, 0, 1, 0], [2, 3]), 1);
+    const blended = bank.blend(tensor([1, 4], [2], "int64"), v); // what update() will write
+    assertClose(bank.V, old.toArray() as Float32Array, { rtol: 0, atol: 0 }); // blend writes nothing
     bank.update(tensor([1, 4], [2], "int64"), v);
     const rows = (t: typeof old, i: number) => Array.from(t.select(0, i).toArray() as Float32Array);
     for (const [k, i] of [
@@ -29,6 +31,7 @@ test("bank update: m-weighted mix, renormalised, only the given rows change", ()
       );
     }
     for (const i of [0, 2, 3, 5]) assertClose(bank.V.select(0, i), rows(old, i), { rtol: 0, atol: 0 });
+    assertClose(bank.V.indexSelect(0, tensor([1, 4], [2], "int64")), blended.toArray() as Float32Array, { rtol: 0, atol: 0 });
     assertClose(bank.V.square().sum(1), [1, 1, 1, 1, 1, 1], { rtol: 1e-5 });
   });
   assert.throws(() => tidy(() => bank.update(tensor([0], [1], "int64"), tensor([1, 0], [1, 2]))), /\[1\].*\[1,2\]/);

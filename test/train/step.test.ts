@@ -6,6 +6,7 @@ import { type Config, resolveConfig } from "../../src/config.js";
 import { MemoryBank } from "../../src/memory/bank.js";
 import { LabelState } from "../../src/memory/labels.js";
 import { buildNet, type ModelSpec } from "../../src/model/net.js";
+import { propagate } from "../../src/propagation/propagate.js";
 import { F, Generator, keep, liveTensors, noGrad, SGD, tensor, tidy } from "../../src/torch/index.js";
 import { WeightAverage } from "../../src/train/ema.js";
 import { labelledTensors } from "../../src/train/loop.js";
@@ -296,4 +297,46 @@ test("--ir-weight: an LLP step adds beta times the IR step's loss to Eq. 4, and 
   const expected = plain.st.total + 0.5 * ir.st.instance;
   assert.ok(Math.abs(both.st.total - expected) < 1e-4, `total ${both.st.total} = Eq. 4 + 0.5 L_IR = ${expected}`);
   assert.notDeepEqual(both.weights, plain.weights, "the instance term moves the weights");
+});
+
+test("--propagation-query bank: the vote is taken for the bank row the visit writes, not for f(x)", () => {
+  const step = (propagationQuery: Config["propagationQuery"], oracleQuery: Config["propagationQuery"]) => {
+    const before = liveTensors();
+    const ctx = context(resolveConfig({ propagation: "weighted-knn", propagationQuery }));
+    const index = Int32Array.from({ length: 16 }, (_, k) => (3 * k + 1) % N); // row 25 is the only labelled one
+    const x = new Generator(16).randn([16, 1, 28, 28]);
+    const label = Int32Array.from(index, (i) => (ctx.labels.isLabelled[i] ? (ctx.labels.y[i] as number) : -1));
+    // the oracle: Eqs. 5-6 by hand-picked query, from the state before the step (same batch, train mode)
+    const want = tidy(() => {
+      const v = noGrad(() => ctx.net.heads(x).v); // [16, D]
+      const idx = tensor(index, [16], "int64");
+      const bankRow = F.normalize(ctx.bank.V.indexSelect(0, idx).mul(0.5).add(v.mul(0.5)), 1); // m = 0.5
+      const p = propagate(oracleQuery === "bank" ? bankRow : v, ctx.bank.V.indexSelect(0, ctx.labelledIdx), ctx.labelledY, {
+        K: ctx.cfg.K,
+        tau: ctx.cfg.tau,
+        numClasses: 4,
+        logRho: null,
+      });
+      return { y: Array.from(p.y.toArray() as BigInt64Array, Number), c: Array.from(p.c.toArray() as Float32Array) };
+    });
+    trainStep(ctx, { index, x, label }, "llp");
+    const un = [...index.keys()].filter((k) => !ctx.labels.isLabelled[index[k] as number]);
+    const got = {
+      y: un.map((k) => ctx.labels.y[index[k] as number] as number),
+      c: un.map((k) => ctx.labels.c[index[k] as number] as number),
+    };
+    const expected = { y: un.map((k) => want.y[k] as number), c: un.map((k) => want.c[k] as number) };
+    for (const t of [x, ctx.labelledIdx, ctx.labelledY]) t.dispose();
+    for (const m of [ctx.net, ctx.opt, ctx.bank]) m.dispose();
+    assert.equal(liveTensors(), before, "no tensor outlives the step");
+    return { got, expected };
+  };
+  for (const q of ["embedding", "bank"] as const) {
+    const { got, expected } = step(q, q);
+    assert.deepEqual(got.y, expected.y, `${q}: the labels written back`);
+    for (const [k, c] of got.c.entries())
+      assert.ok(Math.abs(c - (expected.c[k] as number)) < 1e-5, `${q}: confidence ${k}: ${c} vs ${expected.c[k]}`);
+  }
+  const other = step("bank", "embedding");
+  assert.notDeepEqual(other.got.c, other.expected.c, "the two queries give different votes");
 });

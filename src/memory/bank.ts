@@ -27,7 +27,7 @@ export class MemoryBank {
   /** What update(index, v) would write, without writing it: [B, D], no gradient. */
   blend(index: Tensor, v: Tensor): Tensor {
     if (v.ndim !== 2 || v.size(1) !== this.d || index.numel !== v.size(0))
-      throw new Error(`MemoryBank.update: index [${index.shape}] and v [${v.shape}] must be [B] and [B, ${this.d}]`);
+      throw new Error(`MemoryBank: index [${index.shape}] and v [${v.shape}] must be [B] and [B, ${this.d}]`);
     return noGrad(() =>
       tidy(() => {
         const old = this.V.indexSelect(0, index); // [B, D]

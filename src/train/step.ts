@@ -112,15 +112,19 @@ export function trainStep(ctx: StepContext, batch: Batch, phase: Phase): StepSta
     } else {
       // Fresh pseudo-labels for this batch (Eq. 8, or a named variant).
       const fromClassifier = () => classifierLabels(weak ? weak.logits : logits);
-      // --propagation-query bank: vote for the row this visit writes to the bank, not for v alone
-      const query = cfg.propagationQuery === "bank" ? bank.blend(index, vView) : vView; // [B, D]
+      // --propagation-query bank: the vote is for the row this visit writes to the bank, not v alone
       const fromBank = () =>
-        propagate(query, bank.V.indexSelect(0, ctx.labelledIdx), ctx.labelledY, {
-          K: cfg.K,
-          tau: cfg.tau,
-          numClasses: ctx.numClasses,
-          logRho: usesDensity(cfg.propagation) ? ctx.logRho : null,
-        });
+        propagate(
+          cfg.propagationQuery === "bank" ? bank.blend(index, vView) : vView,
+          bank.V.indexSelect(0, ctx.labelledIdx),
+          ctx.labelledY,
+          {
+            K: cfg.K,
+            tau: cfg.tau,
+            numClasses: ctx.numClasses,
+            logRho: usesDensity(cfg.propagation) ? ctx.logRho : null,
+          },
+        );
       const fresh = () => {
         const raw =
           cfg.propagation === "classifier"

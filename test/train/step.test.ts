@@ -303,7 +303,7 @@ test("--propagation-query bank: the vote is taken for the bank row the visit wri
   const step = (propagationQuery: Config["propagationQuery"], oracleQuery: Config["propagationQuery"]) => {
     const before = liveTensors();
     const ctx = context(resolveConfig({ propagation: "weighted-knn", propagationQuery }));
-    const index = Int32Array.from({ length: 16 }, (_, k) => (3 * k + 1) % N); // row 25 is the only labelled one
+    const index = Int32Array.from({ length: 16 }, (_, k) => (3 * k + 1) % N); // rows 16 and 40 are labelled
     const x = new Generator(16).randn([16, 1, 28, 28]);
     const label = Int32Array.from(index, (i) => (ctx.labels.isLabelled[i] ? (ctx.labels.y[i] as number) : -1));
     // the oracle: Eqs. 5-6 by hand-picked query, from the state before the step (same batch, train mode)

@@ -45,6 +45,13 @@ function context(cfg: Config): StepContext {
   };
 }
 
+/** Frees what context() built: the labelled tensors, the network, optimiser, bank and weight average. */
+function release(ctx: StepContext): void {
+  for (const t of [ctx.labelledIdx, ctx.labelledY]) t.dispose();
+  for (const m of [ctx.net, ctx.opt, ctx.bank]) m.dispose();
+  ctx.ema?.dispose();
+}
+
 function run(
   view: Config["trainView"],
   phases: Phase[],
@@ -73,12 +80,8 @@ function run(
     norms.every((n) => Math.abs(n - 1) < 1e-5),
     "bank rows stay unit-norm",
   );
-  for (const t of [ctx.labelledIdx, ctx.labelledY]) t.dispose();
-  ctx.net.dispose();
-  ctx.opt.dispose();
-  ctx.bank.dispose();
   if (ctx.ema) assert.equal(ctx.ema.steps, phases.length, "one weight-average update per step");
-  ctx.ema?.dispose();
+  release(ctx);
   return stats;
 }
 
@@ -142,8 +145,8 @@ test("--ir-view: IR's loss sees the other view, against a bank row first blended
   const got = tidy(() => ctx.bank.V.indexSelect(0, idx).toNumbers());
   for (const [i, g] of got.entries()) assert.ok(Math.abs(g - (want[i] as number)) < 1e-5, `bank row value ${i}: ${g} vs ${want[i]}`);
   assert.ok(Math.abs(st.instance - wantLoss) < 1e-4, `IR loss ${st.instance} vs oracle ${wantLoss}`);
-  for (const t of [x, idx, ctx.labelledIdx, ctx.labelledY]) t.dispose();
-  for (const m of [ctx.net, ctx.opt, ctx.bank]) m.dispose();
+  for (const t of [x, idx]) t.dispose();
+  release(ctx);
 });
 
 test("mixup changes what the LLP and supervised losses see, not the IR phase", () => {
@@ -184,8 +187,8 @@ test("--ema: IR steps are unchanged; LLP takes its weak view from the weight ave
   trainStep(ctx, { index, x, label: Int32Array.from(index, (i) => ctx.labels.y[i] as number) }, "llp");
   const got = tidy(() => ctx.bank.V.indexSelect(0, idx).toNumbers());
   for (const [i, g] of got.entries()) assert.ok(Math.abs(g - (want[i] as number)) < 1e-5, `bank row value ${i}: ${g} vs ${want[i]}`);
-  for (const t of [x, idx, ctx.labelledIdx, ctx.labelledY]) t.dispose();
-  for (const m of [ctx.net, ctx.opt, ctx.bank, ema]) m.dispose();
+  for (const t of [x, idx]) t.dispose();
+  release(ctx); // ema is ctx.ema
 });
 
 test("--alignment prior: fresh pseudo-labels move away from the class the stored ones pile into", () => {
@@ -198,10 +201,7 @@ test("--alignment prior: fresh pseudo-labels move away from the class the stored
     trainStep(ctx, { index, x, label: new Int32Array(index.length).fill(-1) }, "llp");
     x.dispose();
     const zeros = Array.from(index).filter((i) => ctx.labels.y[i] === 0).length;
-    for (const t of [ctx.labelledIdx, ctx.labelledY]) t.dispose();
-    ctx.net.dispose();
-    ctx.opt.dispose();
-    ctx.bank.dispose();
+    release(ctx);
     return { zeros, n: index.length };
   };
   const plain = written("none");
@@ -225,8 +225,7 @@ test("--min-confidence: pseudo-labels below it train exactly as points with no l
       "llp",
     );
     x.dispose();
-    for (const t of [ctx.labelledIdx, ctx.labelledY]) t.dispose();
-    for (const m of [ctx.net, ctx.opt, ctx.bank]) m.dispose();
+    release(ctx);
     assert.equal(liveTensors(), before, "no tensor outlives the step");
     return [st.total, st.categorization, st.aggregation];
   };
@@ -258,8 +257,8 @@ test("--teacher: a student's LLP step trains on the stored labels exactly as 'st
     );
     const moved = tidy(() => ctx.bank.V.sub(bankBefore).abs().sum(1).gt(0).toArray() as Uint8Array);
     const kept = ctx.labels.y.every((y, i) => y === y0[i]) && ctx.labels.c.every((c, i) => c === c0[i]);
-    for (const t of [x, bankBefore, ctx.labelledIdx, ctx.labelledY]) t.dispose();
-    for (const m of [ctx.net, ctx.opt, ctx.bank]) m.dispose();
+    for (const t of [x, bankBefore]) t.dispose();
+    release(ctx);
     assert.equal(liveTensors(), before, "no tensor outlives the step");
     return { losses: [st.total, st.categorization, st.aggregation, st.confidence], kept, moved: [...moved.keys()].filter((i) => moved[i]) };
   };
@@ -282,8 +281,8 @@ test("--ir-weight: an LLP step adds beta times the IR step's loss to Eq. 4, and 
     const label = Int32Array.from(index, (i) => (ctx.labels.isLabelled[i] ? (ctx.labels.y[i] as number) : -1));
     const st = trainStep(ctx, { index, x, label }, phase);
     const weights = tidy(() => ctx.net.parameters()[0]!.flatten().toNumbers());
-    for (const t of [x, ctx.labelledIdx, ctx.labelledY]) t.dispose();
-    for (const m of [ctx.net, ctx.opt, ctx.bank]) m.dispose();
+    x.dispose();
+    release(ctx);
     assert.equal(liveTensors(), before, "no tensor outlives the step");
     return { st, weights };
   };
@@ -326,8 +325,8 @@ test("--propagation-query bank: the vote is taken for the bank row the visit wri
       c: un.map((k) => ctx.labels.c[index[k] as number] as number),
     };
     const expected = { y: un.map((k) => want.y[k] as number), c: un.map((k) => want.c[k] as number) };
-    for (const t of [x, ctx.labelledIdx, ctx.labelledY]) t.dispose();
-    for (const m of [ctx.net, ctx.opt, ctx.bank]) m.dispose();
+    x.dispose();
+    release(ctx);
     assert.equal(liveTensors(), before, "no tensor outlives the step");
     return { got, expected };
   };

@@ -23,5 +23,6 @@ fi
 if [ ! -f build/Release/llp_native.node ] || [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
   npm ci --no-audit --no-fund
 else
+  npm run install --silent  # rebuilds the addon only when a native source is newer than it
   npm run prepare --silent
 fi

@@ -36,6 +36,9 @@ LLP_FN(GetNumThreads) { LLP_BODY(return Napi::Number::New(info.Env(), at::get_nu
 LLP_FN(LiveTensors) { return Napi::Number::New(info.Env(), static_cast<double>(g_live.load())); }
 LLP_FN(AllocatorTuned) { return Napi::Boolean::New(info.Env(), g_mallopt_applied); }
 LLP_FN(MallocTrim) { return Napi::Number::New(info.Env(), malloc_trim(0)); }
+// Bytes glibc holds in mmapped blocks now (mallinfo2's hblkhd): what the tuning above should
+// keep from growing, read from the allocator itself rather than from g_mallopt_applied.
+LLP_FN(MmappedBytes) { return Napi::Number::New(info.Env(), static_cast<double>(mallinfo2().hblkhd)); }
 LLP_FN(Version) { return Napi::String::New(info.Env(), TORCH_VERSION); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -45,6 +48,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   LLP_EXPORT(exports, LiveTensors);
   LLP_EXPORT(exports, AllocatorTuned);
   LLP_EXPORT(exports, MallocTrim);
+  LLP_EXPORT(exports, MmappedBytes);
   LLP_EXPORT(exports, Version);
   InitTensor(env, exports);
   InitMath(env, exports);

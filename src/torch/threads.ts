@@ -17,6 +17,10 @@ export function defaultThreads(): number {
 export function allocatorTuned(): boolean {
   return native.AllocatorTuned() as boolean;
 }
+/** Bytes glibc's malloc currently serves from mmapped blocks (mallinfo2().hblkhd). */
+export function mmappedBytes(): number {
+  return native.MmappedBytes() as number;
+}
 export function torchVersion(): string {
   return native.Version() as string;
 }

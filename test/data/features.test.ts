@@ -85,10 +85,17 @@ test("uint8 .npy (N,H,W) is pixels: shape [1,H,W], scaled by 1/255 per batch", a
   t.dispose();
 });
 
-test("NaN/Inf in a feature matrix; label counts and values", async () => {
+test("NaN, +/-Inf and out-of-range values in a feature matrix; label counts and values", async () => {
   const nan = write("nan.npy", npyBytes("<f4", [2, 1], new Uint8Array(Float32Array.from([1, Number.NaN]).buffer)));
   const y2 = write("y2.npy", npyBytes("<i8", [2], new Uint8Array(BigInt64Array.from([0n, 1n]).buffer)));
   await assert.rejects(loadDataset(nan, { labels: y2 }), errorFor(nan, /non-finite value NaN at row 1/));
+  // +/-Inf in float32 and float64 files, and a float64 value float32 cannot hold
+  const inf32 = write("inf32.npy", npyBytes("<f4", [2, 2], new Uint8Array(Float32Array.from([1, 2, 3, Number.POSITIVE_INFINITY]).buffer)));
+  await assert.rejects(loadDataset(inf32, { labels: y2 }), errorFor(inf32, /non-finite value Infinity at row 1/));
+  const ninf64 = write("ninf64.npy", npyBytes("<f8", [2, 1], new Uint8Array(Float64Array.from([Number.NEGATIVE_INFINITY, 0]).buffer)));
+  await assert.rejects(loadDataset(ninf64, { labels: y2 }), errorFor(ninf64, /non-finite value -Infinity at row 0/));
+  const big = write("big.npy", npyBytes("<f8", [2, 1], new Uint8Array(Float64Array.from([0, 1e39]).buffer)));
+  await assert.rejects(loadDataset(big, { labels: y2 }), errorFor(big, /value 1e\+39 at row 1 is outside float32's range/));
   const x = write("x3.npy", fromBase64(NP.f8));
   await assert.rejects(loadDataset(x, { labels: y2 }), errorFor(y2, /2 labels but .*x3.npy has 3 examples/));
   const frac = write("frac.npy", npyBytes("<f8", [3], new Uint8Array(Float64Array.from([0, 1.5, 1]).buffer)));

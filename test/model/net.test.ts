@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { buildNet, type ModelName } from "../../src/model/net.js";
-import { Generator, liveTensors, noGrad, tidy } from "../../src/torch/index.js";
+import { Generator, liveTensors, noGrad, SGD, tidy } from "../../src/torch/index.js";
 import { assertClose } from "../helpers.js";
+
+const convs = (n: number) => Array.from({ length: n }, (_, i) => `backbone.conv${i + 1}.conv.weight`);
+const heads = ["embed.weight", "classifier.weight"];
+/** Decayed parameters by name, written out for the two small networks. */
+const EXACT: Partial<Record<ModelName, string[]>> = {
+  "small-cnn": [...convs(5), ...heads],
+  mlp: ["backbone.net.0.weight", "backbone.net.3.weight", ...heads],
+};
 
 const cases: [ModelName, number[], number][] = [
   // model, input shape, width
@@ -29,12 +37,31 @@ for (const [model, shape, width] of cases) {
       assertClose(a, b, { rtol: 0, atol: 0 });
       net.train();
     });
-    // weight decay skips batch-norm parameters and biases
-    const noDecay = [...net.namedParameters()].filter(([, , o]) => !o.decay).map(([n]) => n);
-    assert.ok(
-      noDecay.every((n) => /(^|\.)(bn\w*|bn_out|net\.\d+)\.(weight|bias)$|\.bias$/.test(n)),
-      noDecay.join(","),
+    // weight decay takes exactly the conv and linear weights (the parameters of two or more
+    // dimensions); batch-norm weights and biases and every bias (one dimension) are skipped
+    const params = [...net.namedParameters()];
+    const decayed = params.filter(([, , o]) => o.decay).map(([n]) => n);
+    assert.deepEqual(
+      decayed,
+      params.filter(([, p]) => p.shape.length >= 2).map(([n]) => n),
     );
+    assert.ok(decayed.length > 0 && decayed.length < params.length, "both sets are non-empty");
+    const exact = EXACT[model];
+    if (exact) assert.deepEqual(decayed, exact, `${model}: the decayed parameters by name`);
+    // and the optimiser applies it so: with zero gradients, one SGD step shrinks exactly those by lr * lambda
+    const opt = SGD.forModule(net, { lr: 0.5, momentum: 0.9, weightDecay: 0.1 });
+    const old = new Map(params.map(([n, p]) => [n, p.toArray() as Float32Array]));
+    tidy(() => {
+      const { v, logits } = net.heads(gen.randn([2, ...shape]));
+      v.sum().add(logits.sum()).mul(0).backward(); // every gradient exists and is zero
+    });
+    opt.step();
+    for (const [n, p] of params) {
+      const f = decayed.includes(n) ? 1 - 0.5 * 0.1 : 1;
+      const want = (old.get(n) as Float32Array).map((w) => w * f);
+      assertClose(p, Array.from(want), { rtol: 1e-6, atol: 1e-7, msg: `${n}: factor ${f}` });
+    }
+    opt.dispose();
     net.dispose();
     assert.equal(liveTensors(), before);
   });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { setImmediate as tick } from "node:timers/promises";
 import v8 from "node:v8";
@@ -174,7 +175,30 @@ test("a training step run 100 times leaks no tensors and no memory", () =>
     assert.equal(liveTensors(), before);
   }));
 
-test("the addon tunes glibc's allocator at load unless the environment chose a malloc setting", () => {
+test("the addon's allocator setting takes effect: a 64 MiB tensor comes from the heap, not from mmap", () => {
+  // Observed from glibc itself (mallinfo2's mmapped bytes) in a fresh process, not from the flag
+  // the addon sets: with the setting, a block over glibc's 32 MiB maximum mmap threshold still
+  // stays off mmap (M_MMAP_MAX = 0); with the user's own MALLOC_* variable the addon leaves
+  // malloc alone, and the same block is mmapped.
+  const probe = (env: Record<string, string>) => {
+    const script = `
+      const t = await import(${JSON.stringify(new URL("../../src/torch/index.js", import.meta.url).href)});
+      const before = t.mmappedBytes();
+      const x = t.zeros([16 * 2 ** 20]); // 64 MiB of float32
+      const grew = t.mmappedBytes() - before;
+      x.dispose();
+      console.log(JSON.stringify({ tuned: t.allocatorTuned(), grew }));`;
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MALLOC_")));
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { env: { ...clean, ...env }, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { tuned: boolean; grew: number };
+  };
+  const tuned = probe({});
+  assert.deepEqual(tuned, { tuned: true, grew: 0 }, "llp's setting: no mmapped block");
+  const user = probe({ MALLOC_MMAP_THRESHOLD_: "131072" });
+  assert.equal(user.tuned, false, "the user's MALLOC_* setting wins");
+  assert.ok(user.grew >= 64 * 2 ** 20, `glibc's own setting mmaps the block (${user.grew} bytes)`);
+  // this process follows the same rule
   const chosen = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_MAX_"].some((v) => process.env[v] !== undefined);
   assert.equal(allocatorTuned(), !chosen);
 });

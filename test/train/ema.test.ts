@@ -53,9 +53,27 @@ test("WeightAverage.update: theta' <- d_t theta' + (1 - d_t) theta for parameter
     for (const [i, g] of got.entries()) assert.ok(Math.abs(g - (want[i] as number)) < 1e-5, `${n}[${i}]: ${g} vs ${want[i]}`);
   }
   assert.equal(avg.steps, 1);
-  // the decay reaches its cap: the average then lags the network by exactly d
-  for (let t = 1; t < 40; t++) avg.update(net);
-  assert.equal(emaDecay(0.5, 39), 0.5);
+  // 39 more updates toward the same network, each with its own d_t = min(0.5, (1 + t)/(10 + t)):
+  // the oracle repeats the recursion in float64 from the values after the first update
+  const expected = new Map([...avg.net.stateDict()].map(([n, t]) => [n, Float64Array.from(t.toArray() as Float32Array)]));
+  for (let t = 1; t < 40; t++) {
+    avg.update(net);
+    const d = Math.min(0.5, (1 + t) / (10 + t)); // 0.1818 at t = 1, the cap 0.5 from t = 8 on
+    for (const [n, e] of expected) {
+      const src = net.stateDict().get(n)?.toArray() as Float32Array;
+      for (let i = 0; i < e.length; i++) e[i] = d * (e[i] as number) + (1 - d) * (src[i] as number);
+    }
+  }
+  for (const [n, t] of avg.net.stateDict()) {
+    const got = t.toArray() as Float32Array;
+    const want = expected.get(n) as Float64Array;
+    const src = net.stateDict().get(n)?.toArray() as Float32Array;
+    for (const [i, g] of got.entries())
+      assert.ok(Math.abs(g - (want[i] as number)) < 1e-5, `after 40 updates ${n}[${i}]: ${g} vs ${want[i]}`);
+    // and by now the average has all but reached the network it follows
+    for (const [i, g] of got.entries()) assert.ok(Math.abs(g - (src[i] as number)) < 1e-4, `${n}[${i}] converged`);
+  }
+  assert.equal(avg.steps, 40);
   net.dispose();
   avg.dispose();
   assert.equal(liveTensors(), before, "nothing leaks");

@@ -14,11 +14,22 @@ test("plateau: drop after `patience` evaluations without improvement, stop after
   assert.deepEqual(drops, [3, 6]);
   assert.equal(s.stop, true);
   assert.equal(s.drops, 2);
-  // pure: the same inputs give the same outputs
-  assert.deepEqual(
-    plateauStep(initialPlateau(), 0.3, { patience: 1, maxDrops: 1 }),
-    plateauStep(initialPlateau(), 0.3, { patience: 1, maxDrops: 1 }),
-  );
+});
+
+test("plateau: each step's state by hand, minDelta, and the input state is never modified", () => {
+  const o = { patience: 1, maxDrops: 1, minDelta: 0.01 };
+  const s0 = Object.freeze(initialPlateau()); // a write to it would throw in strict mode
+  const r1 = plateauStep(s0, 0.3, o); // first evaluation: a new best
+  assert.deepEqual(r1, { state: { best: 0.3, sinceBest: 0, drops: 0, stop: false }, drop: false });
+  assert.deepEqual(s0, { best: -1, sinceBest: 0, drops: 0, stop: false }, "the input state is unchanged");
+  const r2 = plateauStep(Object.freeze(r1.state), 0.305, o); // +0.005 < minDelta: no new best, patience 1 -> drop
+  assert.deepEqual(r2, { state: { best: 0.3, sinceBest: 0, drops: 1, stop: false }, drop: true });
+  const r3 = plateauStep(Object.freeze(r2.state), 0.32, o); // +0.02 >= minDelta: a new best
+  assert.deepEqual(r3, { state: { best: 0.32, sinceBest: 0, drops: 1, stop: false }, drop: false });
+  const r4 = plateauStep(Object.freeze(r3.state), 0.1, o); // plateau after the last drop: stop, no drop
+  assert.deepEqual(r4, { state: { best: 0.32, sinceBest: 1, drops: 1, stop: true }, drop: false });
+  const r5 = plateauStep(r4.state, 0.9, o); // stopped stays stopped, whatever comes
+  assert.deepEqual(r5, { state: r4.state, drop: false });
 });
 
 test("lr after drops and milestones", () => {

@@ -18,9 +18,25 @@ test("cutoutMask zeroes one size x size square per image, centred on the drawn p
   assert.deepEqual([m[64], m[65], m[72], m[73], m[66], m[74 + 8]], [0, 0, 0, 0, 1, 1]);
 });
 
-test("cutoutMask is a pure function of its uniforms and checks its inputs", () => {
+test("cutoutMask equals a per-pixel oracle for clipped squares and checks its inputs", () => {
   const u = Float64Array.from([0.1, 0.9, 0.7, 0.3, 0.99, 0.01]);
-  assert.deepEqual(cutoutMask(3, 28, 28, 14, u), cutoutMask(3, 28, 28, 14, u));
+  // oracle, pixel by pixel: (y, x) is cut when it lies in the size x size square whose top-left
+  // corner is (floor(u_row h) - floor(size / 2), floor(u_col w) - floor(size / 2))
+  const m = cutoutMask(3, 28, 28, 14, u);
+  for (let k = 0; k < 3; k++) {
+    const [top, left] = [Math.floor((u[2 * k] as number) * 28) - 7, Math.floor((u[2 * k + 1] as number) * 28) - 7];
+    for (let y = 0; y < 28; y++)
+      for (let x = 0; x < 28; x++) {
+        const cut = y >= top && y < top + 14 && x >= left && x < left + 14;
+        assert.equal(m[k * 784 + y * 28 + x], cut ? 0 : 1, `image ${k} (${y},${x})`);
+      }
+  }
+  // by hand: (0.1, 0.9) -> rows -5..8 clipped to 0..8 (9), cols 18..31 clipped to 18..27 (10): 90 cut;
+  // (0.7, 0.3) -> rows 12..25, cols 1..14: 196; (0.99, 0.01) -> rows 20..27 (8), cols 0..6 (7): 56
+  assert.deepEqual(
+    [0, 1, 2].map((k) => zeros(m, k * 784, 784)),
+    [90, 196, 56],
+  );
   assert.throws(() => cutoutMask(3, 28, 28, 14, u.subarray(0, 5)), /need 6/);
   assert.throws(() => cutoutMask(1, 28, 28, 0, u), /positive integer/);
 });

@@ -103,14 +103,36 @@ tidyTest("only the K labelled points with the highest P^L vote", () => {
   }
 });
 
-tidyTest("blocked top-k equals one-block top-k", () => {
+tidyTest("blocked top-k equals a plain-JS top-k at every block size, and refuses k above the keys", () => {
   const gen = new Generator(1);
   const Q = F.normalize(gen.randn([37, 8]), 1);
   const K = F.normalize(gen.randn([50, 8]), 1);
-  const a = blockedTopk(Q, K, 5, 1000);
-  const b = blockedTopk(Q, K, 5, 4);
-  assertClose(b.values, a.values);
-  assert.deepEqual(b.indices.toNumbers(), a.indices.toNumbers());
+  const [q, k] = [Q.toArray() as Float32Array, K.toArray() as Float32Array];
+  // oracle: every dot product in float64, sorted descending
+  const want = Array.from({ length: 37 }, (_, i) =>
+    Array.from({ length: 50 }, (_, j) => {
+      let s = 0;
+      for (let d = 0; d < 8; d++) s += (q[i * 8 + d] as number) * (k[j * 8 + d] as number);
+      return { j, s };
+    })
+      .sort((a, b) => b.s - a.s)
+      .slice(0, 5),
+  );
+  for (const block of [1000, 37, 36, 4, 1]) {
+    const { values, indices } = blockedTopk(Q, K, 5, block);
+    assert.deepEqual(indices.shape, [37, 5]);
+    assert.deepEqual(
+      indices.toNumbers(),
+      want.flatMap((r) => r.map((e) => e.j)),
+      `block ${block}: indices`,
+    );
+    assertClose(
+      values,
+      want.flatMap((r) => r.map((e) => e.s)),
+      { atol: 1e-6, msg: `block ${block}: values` },
+    );
+  }
+  assert.throws(() => blockedTopk(Q, K, 51), /k=51 exceeds the 50 keys/);
 });
 
 test("shape errors name both shapes", () => {

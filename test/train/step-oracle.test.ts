@@ -1,0 +1,366 @@
+// Value oracles for the training step, computed without the code under test: losses, monitors,
+// pseudo-labels (Eq. 8 and its variants) and bank rows in plain JS (float64) from the network's
+// outputs, and the parameter update from autograd through plain tensor ops (log-softmax and masks
+// over the whole bank, not the closed-form bank loss the step runs) and SGD by hand.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { type Config, resolveConfig } from "../../src/config.js";
+import { F, Generator, keep, liveTensors, noGrad, type Tensor, tensor, tidy } from "../../src/torch/index.js";
+import { trainStep } from "../../src/train/step.js";
+import type { Phase } from "../../src/train/types.js";
+import { cutoutMask } from "../../src/train/views.js";
+import { context, N, release } from "./step-context.js";
+
+const [C, TAU, LR, WD] = [4, 0.07, 0.03, 1e-4]; // the context's classes and optimiser
+/** 12 distinct rows: labelled 0, 8, 16, 40, 64; unlabelled with a stored pseudo-label 3, 21, 30;
+ * unlabelled never visited 13, 47, 55, 77 */
+const INDEX = [0, 3, 8, 13, 16, 21, 30, 40, 47, 55, 64, 77];
+const SUPERVISED_INDEX = [0, 8, 16, 24, 32, 40, 48, 56];
+
+type Rows = number[][];
+const rows = (t: Tensor): Rows => {
+  const [r, c] = t.shape as [number, number];
+  const a = t.toArray() as Float32Array;
+  return Array.from({ length: r }, (_, i) => Array.from(a.subarray(i * c, (i + 1) * c)));
+};
+const dot = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * (b[i] as number), 0);
+const lse = (xs: number[]) => {
+  const m = Math.max(...xs);
+  return m + Math.log(xs.reduce((s, x) => s + Math.exp(x - m), 0));
+};
+const meanOf = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+const argmax = (p: number[]) => p.reduce((best, x, j) => (x > (p[best] as number) ? j : best), 0);
+const softmax = (z: number[]) => {
+  const l = lse(z);
+  return z.map((x) => Math.exp(x - l));
+};
+
+/** Eq. 8 (density) or Eqs. 5-6 (logRho null) for one embedding, by sorting every labelled score. */
+function vote(v: number[], V: Rows, labelledRows: number[], labelledY: number[], logRho: number[] | null, k: number): number[] {
+  const scores = labelledRows.map((j, m) => ({ m, s: dot(V[j] as number[], v) / TAU - (logRho ? (logRho[m] as number) : 0) }));
+  scores.sort((a, b) => b.s - a.s);
+  const top = scores.slice(0, k);
+  const w = new Array<number>(C).fill(0);
+  for (const { m, s } of top) w[labelledY[m] as number] += Math.exp(s - (top[0] as { s: number }).s);
+  const total = w.reduce((a, b) => a + b, 0);
+  return w.map((x) => x / total);
+}
+
+interface Fixture {
+  ctx: ReturnType<typeof context>;
+  x: Tensor; // [B, 1, 28, 28]
+  index: Int32Array;
+  logRho: number[];
+}
+
+/** The context with stored pseudo-labels on some unlabelled rows, a density, true labels i % 4. */
+function fixture(cfg: Partial<Config>, index: number[]): Fixture {
+  const ctx = context(resolveConfig(cfg));
+  const unl = Int32Array.from({ length: N }, (_, i) => i).filter((i) => !ctx.labels.isLabelled[i] && i % 3 === 0);
+  ctx.labels.write(
+    unl,
+    Int32Array.from(unl, (i) => (i * 7) % C),
+    Float32Array.from(unl, (i) => 0.3 + (i % 7) / 10),
+  );
+  const logRho = Array.from(ctx.labels.labelledRows, (_, m) => Math.log(0.5 + (m % 5) / 4));
+  ctx.logRho = keep(tensor(logRho, [logRho.length], "float32"));
+  ctx.trueLabels = Int32Array.from({ length: N }, (_, i) => i % C);
+  return { ctx, x: keep(new Generator(21).randn([index.length, 1, 28, 28])), index: Int32Array.from(index), logRho };
+}
+
+function free(f: Fixture): void {
+  f.x.dispose();
+  f.ctx.logRho?.dispose();
+  release(f.ctx);
+}
+
+/** The step's targets for each example and the plain-JS Eq. 4 terms. */
+interface Oracle {
+  yT: number[]; // -1 = own instance
+  cT: number[];
+  ce: number[]; // L_C per example (0 for own instances)
+  la: number[]; // L_A (= L_IR for own instances)
+  total: number;
+  written: { y: number[]; c: number[] }; // label state of the batch's rows after the step
+  bank: Rows; // the batch's bank rows after the step
+  confidence: number;
+  pseudoLabelAccuracy: number;
+}
+
+/**
+ * What an LLP step must compute. vLoss/logitsLoss: the view the losses see; vWeak/logitsWeak:
+ * the view propagation and the bank take (the same rows without a strong view).
+ */
+function llpOracle(f: Fixture, vLoss: Rows, logitsLoss: Rows, vWeak: Rows, logitsWeak: Rows): Oracle {
+  const { ctx, index } = f;
+  const cfg = ctx.cfg;
+  const V = rows(ctx.bank.V);
+  const labelledRows = Array.from(ctx.labels.labelledRows);
+  const labelledY = labelledRows.map((j) => ctx.labels.y[j] as number);
+  const yBank = Array.from(ctx.labels.y);
+  const fresh = Array.from(index, (i, k) => {
+    const density = vote(vWeak[k] as number[], V, labelledRows, labelledY, f.logRho, cfg.K);
+    const knn = vote(vWeak[k] as number[], V, labelledRows, labelledY, null, cfg.K);
+    const head = softmax(logitsWeak[k] as number[]);
+    const p = {
+      llp: density,
+      "weighted-knn": knn,
+      classifier: head,
+      "llp+classifier": density.map((x, j) => (x + (head[j] as number)) / 2),
+    }[cfg.propagation];
+    const y = argmax(p);
+    return { y, c: p[y] as number, labelled: ctx.labels.isLabelled[i] === 1 };
+  });
+  const yT: number[] = [];
+  const cT: number[] = [];
+  const ce: number[] = [];
+  const la: number[] = [];
+  index.forEach((i, k) => {
+    const fromStore = cfg.labelScheme === "stored" || ctx.labels.isLabelled[i];
+    const y = fromStore ? (ctx.labels.y[i] as number) : (fresh[k]?.y as number);
+    const c = fromStore ? (ctx.labels.c[i] as number) : (fresh[k]?.c as number);
+    const s = V.map((row) => dot(row, vLoss[k] as number[]) / TAU); // log P(j|v) + log Z
+    const inA = s.filter((_, j) => j === i || (y >= 0 && yBank[j] === y));
+    yT.push(y);
+    cT.push(c);
+    la.push(lse(s) - lse(inA));
+    ce.push(y >= 0 ? lse(logitsLoss[k] as number[]) - ((logitsLoss[k] as number[])[y] as number) : 0);
+  });
+  const perExample = la.map((l, k) => ((yT[k] as number) >= 0 ? (cT[k] as number) * ((ce[k] as number) + l) : l));
+  const unl = [...index.keys()].filter((k) => !fresh[k]?.labelled);
+  return {
+    yT,
+    cT,
+    ce,
+    la,
+    total: meanOf(perExample),
+    written: {
+      y: Array.from(index, (i, k) => (fresh[k]?.labelled ? (ctx.labels.y[i] as number) : (fresh[k]?.y as number))),
+      c: Array.from(index, (_, k) => (fresh[k]?.labelled ? 1 : (fresh[k]?.c as number))),
+    },
+    bank: bankAfter(V, index, vWeak),
+    confidence: meanOf(unl.map((k) => cT[k] as number)),
+    pseudoLabelAccuracy: meanOf(unl.map((k) => (fresh[k]?.y === (index[k] as number) % C ? 1 : 0))),
+  };
+}
+
+/** normalise(0.5 V_i + 0.5 v) for the batch's rows (m = 0.5). */
+function bankAfter(V: Rows, index: Int32Array, v: Rows): Rows {
+  return Array.from(index, (i, k) => {
+    const r = (V[i] as number[]).map((x, d) => 0.5 * x + 0.5 * ((v[k] as number[])[d] as number));
+    const n = Math.sqrt(dot(r, r));
+    return r.map((x) => x / n);
+  });
+}
+
+/** The network's outputs for x before the step (train mode, as the step's own forward). */
+function outputs(f: Fixture, x: Tensor): { v: Rows; logits: Rows } {
+  return tidy(() => {
+    const o = noGrad(() => f.ctx.net.heads(x));
+    return { v: rows(o.v), logits: rows(o.logits) };
+  });
+}
+
+/**
+ * The parameters one SGD step (lr 0.03, momentum 0.9 from a zero buffer, weight decay 1e-4 on the
+ * weights) must give, from the gradient of `loss` taken by autograd before the step.
+ */
+function expectedUpdate(f: Fixture, x: Tensor, loss: (v: Tensor, logits: Tensor) => Tensor): Map<string, number[]> {
+  const params = [...f.ctx.net.namedParameters()];
+  f.ctx.opt.zeroGrad();
+  tidy(() => {
+    const { v, logits } = f.ctx.net.heads(x);
+    loss(v, logits).backward();
+  });
+  // a parameter outside the loss's graph has no gradient and is left alone (PyTorch's rule)
+  const want = new Map(
+    params.map(([n, p, o]) => {
+      const w = p.toArray() as Float32Array;
+      const g = tidy(() => p.grad?.toArray() as Float32Array | undefined);
+      return [n, Array.from(w, (wi, i) => (g ? wi - LR * ((g[i] as number) + (o.decay ? WD * wi : 0)) : wi))];
+    }),
+  );
+  f.ctx.opt.zeroGrad();
+  return want;
+}
+
+function assertUpdate(f: Fixture, before: Map<string, number[]>, want: Map<string, number[]>): void {
+  for (const [n, p] of f.ctx.net.namedParameters()) {
+    const got = Array.from(p.toArray() as Float32Array);
+    const old = before.get(n) as number[];
+    const exp = want.get(n) as number[];
+    const scale = Math.max(...exp.map((e, i) => Math.abs(e - (old[i] as number))));
+    for (const [i, g] of got.entries())
+      assert.ok(Math.abs(g - (exp[i] as number)) <= 2e-3 * scale + 1e-7, `${n}[${i}]: ${g} vs ${exp[i]} (step scale ${scale})`);
+  }
+}
+
+const snapshot = (f: Fixture) => new Map([...f.ctx.net.namedParameters()].map(([n, p]) => [n, Array.from(p.toArray() as Float32Array)]));
+
+/** Eq. 4's objective written with plain ops: mean of c (L_C + L_A), L_IR for own instances. */
+function eq4(V: Tensor, o: Oracle, index: Int32Array, yBank: Int32Array) {
+  return (v: Tensor, logits: Tensor) => {
+    const b = index.length;
+    const logP = F.logSoftmax(v.mm(V.T).div(TAU), 1); // [B, N]
+    const maskA = new Float32Array(b * N).fill(-1e4); // log-domain mask of A
+    const onehot = new Float32Array(b * C);
+    index.forEach((i, k) => {
+      const y = o.yT[k] as number;
+      for (let j = 0; j < N; j++) if (j === i || (y >= 0 && yBank[j] === y)) maskA[k * N + j] = 0;
+      if (y >= 0) onehot[k * C + y] = 1;
+    });
+    const la = logP
+      .add(tensor(maskA, [b, N]))
+      .logsumexp(1)
+      .neg(); // [B]
+    const ce = F.logSoftmax(logits, 1)
+      .mul(tensor(onehot, [b, C]))
+      .sum(1)
+      .neg(); // [B]
+    const wC = tensor(
+      o.cT.map((c, k) => ((o.yT[k] as number) >= 0 ? c : 0)),
+      [b],
+    );
+    const wA = tensor(
+      o.cT.map((c, k) => ((o.yT[k] as number) >= 0 ? c : 1)),
+      [b],
+    );
+    return ce.mul(wC).add(la.mul(wA)).mean();
+  };
+}
+
+function runStep(f: Fixture, x: Tensor, phase: Phase) {
+  const label = Int32Array.from(f.index, (i) => (f.ctx.labels.isLabelled[i] ? (f.ctx.labels.y[i] as number) : -1));
+  const st = trainStep(f.ctx, { index: f.index, x, label }, phase);
+  const bank = tidy(() => rows(f.ctx.bank.V.indexSelect(0, tensor(f.index, [f.index.length], "int64"))));
+  return {
+    st,
+    bank,
+    y: Array.from(f.index, (i) => f.ctx.labels.y[i] as number),
+    c: Array.from(f.index, (i) => f.ctx.labels.c[i] as number),
+  };
+}
+
+const near = (got: number, want: number, what: string, tol = 1e-4) =>
+  assert.ok(Math.abs(got - want) <= tol * Math.max(1, Math.abs(want)), `${what}: ${got} vs oracle ${want}`);
+const nearRows = (got: Rows, want: Rows, what: string) => {
+  for (const [k, r] of got.entries())
+    for (const [d, g] of r.entries()) near(g, (want[k] as number[])[d] as number, `${what} row ${k}[${d}]`, 1e-5);
+};
+
+for (const propagation of ["llp", "weighted-knn", "classifier", "llp+classifier"] as const)
+  for (const labelScheme of ["stored", "fresh"] as const)
+    test(`LLP step (${propagation}, ${labelScheme}): Eq. 4's terms, the labels written back, the bank rows and the monitors equal a plain-JS oracle`, () => {
+      const before = liveTensors();
+      const f = fixture({ propagation, labelScheme }, INDEX);
+      const out = outputs(f, f.x);
+      const o = llpOracle(f, out.v, out.logits, out.v, out.logits);
+      // the fixture exercises every kind of target
+      assert.ok(o.yT.some((y, k) => y >= 0 && (o.cT[k] as number) < 1) && o.yT.includes(-1) === (labelScheme === "stored"));
+      const got = runStep(f, f.x, "llp");
+      near(got.st.total, o.total, "loss/total");
+      near(got.st.categorization, meanOf(o.ce), "loss/categorization");
+      near(got.st.aggregation, meanOf(o.la), "loss/aggregation");
+      near(got.st.confidence, o.confidence, "monitor/confidence", 1e-5);
+      near(got.st.pseudoLabelAccuracy, o.pseudoLabelAccuracy, "monitor/pseudoLabelAccuracy", 1e-9);
+      assert.deepEqual(got.y, o.written.y, "pseudo-labels written back");
+      got.c.forEach((c, k) => {
+        near(c, o.written.c[k] as number, `confidence written back, row ${f.index[k]}`, 1e-5);
+      });
+      nearRows(got.bank, o.bank, "bank");
+      free(f);
+      assert.equal(liveTensors(), before, "no tensor outlives the step");
+    });
+
+test("LLP step: the parameter update is one SGD step on Eq. 4 differentiated by autograd through plain ops", () => {
+  const before = liveTensors();
+  const f = fixture({ propagation: "llp" }, INDEX);
+  const out = outputs(f, f.x);
+  const o = llpOracle(f, out.v, out.logits, out.v, out.logits);
+  const V = keep(f.ctx.bank.V.clone());
+  const yBank = f.ctx.labels.y.slice();
+  const want = expectedUpdate(f, f.x, eq4(V, o, f.index, yBank));
+  const old = snapshot(f);
+  runStep(f, f.x, "llp");
+  assertUpdate(f, old, want);
+  V.dispose();
+  free(f);
+  assert.equal(liveTensors(), before);
+});
+
+test("LLP step with --train-view cutout: the losses see the cut images, propagation and the bank the uncut ones", () => {
+  const before = liveTensors();
+  const f = fixture({ propagation: "llp", trainView: "cutout" }, INDEX);
+  const b = INDEX.length;
+  const cutGen = new Generator(0).setState(f.ctx.gen.getState()); // the draws the step's cutout takes
+  const cut = keep(tidy(() => f.x.mul(tensor(cutoutMask(b, 28, 28, 14, cutGen.uniforms(2 * b)), [b, 1, 28, 28], "float32"))));
+  const weak = outputs(f, f.x);
+  const seen = outputs(f, cut);
+  const o = llpOracle(f, seen.v, seen.logits, weak.v, weak.logits);
+  const V = keep(f.ctx.bank.V.clone());
+  const want = expectedUpdate(f, cut, eq4(V, o, f.index, f.ctx.labels.y.slice()));
+  const old = snapshot(f);
+  const got = runStep(f, f.x, "llp");
+  near(got.st.total, o.total, "loss/total");
+  near(got.st.aggregation, meanOf(o.la), "loss/aggregation");
+  assert.deepEqual(got.y, o.written.y, "pseudo-labels from the uncut view");
+  nearRows(got.bank, o.bank, "bank (uncut view)");
+  assertUpdate(f, old, want);
+  for (const t of [V, cut]) t.dispose();
+  free(f);
+  assert.equal(liveTensors(), before);
+});
+
+test("IR step: L_IR = -log P(i|v_i) over the whole bank, the bank rows, the update; labels untouched", () => {
+  const before = liveTensors();
+  const f = fixture({}, INDEX);
+  const out = outputs(f, f.x);
+  const V = rows(f.ctx.bank.V);
+  const ir = Array.from(f.index, (i, k) => {
+    const s = V.map((row) => dot(row, out.v[k] as number[]) / TAU);
+    return lse(s) - (s[i] as number);
+  });
+  const Vt = keep(f.ctx.bank.V.clone());
+  const idx = keep(tensor(f.index, [f.index.length], "int64"));
+  // the classifier head is outside L_IR's graph: it takes no update, not even weight decay
+  const want = expectedUpdate(f, f.x, (v) => F.logSoftmax(v.mm(Vt.T).div(TAU), 1).gather(1, idx.unsqueeze(1)).neg().mean());
+  const [y0, c0] = [f.ctx.labels.y.slice(), f.ctx.labels.c.slice()];
+  const old = snapshot(f);
+  const got = runStep(f, f.x, "ir");
+  near(got.st.instance, meanOf(ir), "loss/instance");
+  near(got.st.total, meanOf(ir), "loss/total");
+  nearRows(got.bank, bankAfter(V, f.index, out.v), "bank");
+  assertUpdate(f, old, want);
+  assert.deepEqual([f.ctx.labels.y, f.ctx.labels.c], [y0, c0], "IR writes no label");
+  for (const t of [Vt, idx]) t.dispose();
+  free(f);
+  assert.equal(liveTensors(), before);
+});
+
+test("supervised step: mean cross-entropy of the labelled batch, the update; bank and labels untouched", () => {
+  const before = liveTensors();
+  const f = fixture({ method: "supervised" }, SUPERVISED_INDEX);
+  const out = outputs(f, f.x);
+  const y = Array.from(f.index, (i) => f.ctx.labels.y[i] as number);
+  const ce = out.logits.map((z, k) => lse(z) - (z[y[k] as number] as number));
+  const onehot = tensor(
+    y.flatMap((c) => Array.from({ length: C }, (_, j) => (j === c ? 1 : 0))),
+    [y.length, C],
+  );
+  const want = expectedUpdate(f, f.x, (_v, logits) => F.logSoftmax(logits, 1).mul(onehot).sum(1).neg().mean());
+  onehot.dispose();
+  const bank0 = tidy(() => rows(f.ctx.bank.V));
+  const old = snapshot(f);
+  const got = runStep(f, f.x, "supervised");
+  near(got.st.total, meanOf(ce), "loss/total");
+  near(got.st.categorization, meanOf(ce), "loss/categorization");
+  assert.equal(got.st.aggregation, 0);
+  assertUpdate(f, old, want);
+  assert.deepEqual(
+    tidy(() => rows(f.ctx.bank.V)),
+    bank0,
+    "the bank is not written",
+  );
+  free(f);
+  assert.equal(liveTensors(), before);
+});

@@ -4,7 +4,8 @@
 //   llp-closed-form   bankSetLoss: one native call, gradient in closed form (what training runs)
 //   llp-autograd      aggregation(bankExp(...)): the same loss through autograd (the reference)
 //   pytorch-*         Debian's PyTorch 1.13 (bench/bank_pytorch.py): masked log-sum-exp, and
-//                     the one-hot product llp's reference uses
+//                     the one-hot product llp's reference uses; run under llp's malloc setting
+//                     (LLP_MALLOC in common.ts), checked from inside the worker
 //
 //   npm run bench:bank -- [--rounds 7] [--threads N] [--no-write]
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -12,8 +13,8 @@ import { availableParallelism, cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { aggregation, bankExp, bankSetLoss } from "../src/losses/losses.js";
-import { F, Generator, keep, setNumThreads, type Tensor, tidy, torchVersion } from "../src/torch/index.js";
-import { mean, median, r2, type Timing, timeSteps, Worker } from "./common.js";
+import { allocatorTuned, F, Generator, keep, setNumThreads, type Tensor, tidy, torchVersion } from "../src/torch/index.js";
+import { assertLlpMalloc, LLP_MALLOC, mean, median, r2, type Timing, timeSteps, Worker } from "./common.js";
 
 const [B, N, D, C, TAU] = [128, 55000, 128, 10, 0.07];
 const STEPS = 5;
@@ -53,7 +54,10 @@ function llpStep(variant: "closed-form" | "autograd"): () => void {
 }
 
 const loadBefore = loadavg()[0] as number;
-const py = await new Worker("/usr/bin/python3", [`${repo}bench/bank_pytorch.py`, String(threads)], {}, threads).start();
+// both sides under llp's malloc setting: the addon applies it here, the environment in PyTorch's worker
+if (!allocatorTuned()) throw new Error("llp's allocator setting is off (a MALLOC_* variable is set): unset it to benchmark");
+const py = await new Worker("/usr/bin/python3", [`${repo}bench/bank_pytorch.py`, String(threads)], LLP_MALLOC, threads).start();
+const pyAllocator = assertLlpMalloc(py.ready, "PyTorch worker");
 const sides: [string, (n: number) => Promise<Timing>][] = [
   ["llp-closed-form", async (n) => timeSteps(llpStep("closed-form"), n)],
   ["llp-autograd", async (n) => timeSteps(llpStep("autograd"), n)],
@@ -79,6 +83,7 @@ const report = {
     load_average: [r2(loadBefore), r2(loadavg()[0] as number)],
   },
   threads,
+  allocator: { llp_allocator_tuned: allocatorTuned(), pytorch_env: LLP_MALLOC, pytorch: pyAllocator },
   shape: { B, N, D, C, tau: TAU },
   work: "L_A (Eq. 3) over the full bank, per-row weights, forward + backward to v [B, D]",
   command: `npm run bench:bank -- ${process.argv.slice(2).join(" ")}`.trim(),

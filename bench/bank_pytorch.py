@@ -12,6 +12,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from malloc_probe import allocator_state
+
 B, N, D, C, TAU = 128, 55000, 128, 10, 0.07  # as bench/bank.ts
 torch.set_num_threads(int(sys.argv[1]))
 g = torch.Generator().manual_seed(0)
@@ -48,7 +50,8 @@ def step(f):
 
 
 def serve():
-    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "allocator": allocator_state()}), flush=True)
     for line in sys.stdin:
         req = json.loads(line)
         if req.get("quit"):

@@ -2,6 +2,28 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 
+/**
+ * glibc malloc settings, as environment variables for a worker process. LLP_MALLOC is what llp's
+ * addon sets at load (native/addon.cc): every side of a headline comparison runs under it.
+ */
+export const LLP_MALLOC = { MALLOC_MMAP_THRESHOLD_: "33554432", MALLOC_TRIM_THRESHOLD_: "1073741824", MALLOC_MMAP_MAX_: "0" };
+/** The thresholds raised, mmap still on (a common PyTorch tuning), and glibc's initial values fixed. */
+export const THRESHOLDS_MALLOC = { MALLOC_MMAP_THRESHOLD_: "33554432", MALLOC_TRIM_THRESHOLD_: "1073741824" };
+export const LOW_MMAP_MALLOC = { MALLOC_MMAP_THRESHOLD_: "131072", MALLOC_TRIM_THRESHOLD_: "131072" };
+
+/** What a PyTorch worker reports of its allocator (bench/malloc_probe.py). */
+export interface AllocatorState {
+  threshold_raised: boolean;
+  mmap_off: boolean;
+}
+
+/** Fails unless a worker started under LLP_MALLOC really runs with it. */
+export function assertLlpMalloc(ready: Record<string, unknown>, who: string): AllocatorState {
+  const a = ready.allocator as AllocatorState | undefined;
+  if (!a?.threshold_raised || !a.mmap_off) throw new Error(`${who}: llp's malloc setting did not take effect (${JSON.stringify(a)})`);
+  return a;
+}
+
 export interface Timing {
   /** Wall-clock ms per step. */
   ms: number[];

@@ -3,17 +3,16 @@
 //
 // Every engine runs as a persistent worker that times N steps per request (JSON lines over
 // stdin/stdout), so all stay warm; each round asks every worker in turn, alternating the order,
-// and each side's median over rounds is reported. Workers:
-//   llp               this process (its addon raises glibc's mmap/trim thresholds and turns
-//                     mmap off at load, see native/addon.cc)
-//   pytorch           bench/engine_pytorch.py with glibc's mmap/trim thresholds raised by
-//                     MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_: PyTorch at its best as
-//                     usually configured
+// and each side's median over rounds is reported. Every headline side runs under llp's malloc
+// setting (LLP_MALLOC in common.ts: mmap and trim thresholds raised, mmap off), checked from
+// inside each process. Workers:
+//   llp               this process (its addon applies the setting at load, see native/addon.cc)
+//   pytorch           bench/engine_pytorch.py started with the setting as MALLOC_* variables
 // Context workers, for the nets in --context (default small-cnn; resnet18 takes many minutes):
 //   pytorch-malloc    PyTorch with glibc's default malloc
-//   pytorch-nommap    PyTorch with llp's full setting (also MALLOC_MMAP_MAX_=0)
+//   pytorch-thresholds PyTorch with the thresholds raised but mmap on (a common tuning)
 //   llp-low-mmap      llp in a child process with MALLOC_MMAP_THRESHOLD_=131072 (the addon then
-//                     leaves malloc alone): what the allocator tuning is worth
+//                     leaves malloc alone): what the allocator setting is worth
 //
 //   npm run bench:engine -- [--rounds 5] [--threads N] [--nets small-cnn,resnet18] [--context small-cnn] [--no-write]
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -23,7 +22,18 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { allocatorTuned, F, Generator, keep, SGD, setNumThreads, type Tensor, tidy, torchVersion } from "../src/torch/index.js";
-import { mean, median, r2, type Timing, timeSteps, Worker } from "./common.js";
+import {
+  assertLlpMalloc,
+  LLP_MALLOC,
+  LOW_MMAP_MALLOC,
+  mean,
+  median,
+  r2,
+  THRESHOLDS_MALLOC,
+  type Timing,
+  timeSteps,
+  Worker,
+} from "./common.js";
 import { ResNet18, smallCnn } from "./nets.js";
 
 type Net = "small-cnn" | "resnet18";
@@ -32,9 +42,6 @@ const BATCH = 128;
 const STEPS: Record<Net, number> = { "small-cnn": 8, resnet18: 2 };
 const WARMUP = 2;
 const PYTHON = "/usr/bin/python3"; // Debian's python3-torch: the same libtorch 1.13 as the addon
-const TUNED_MALLOC = { MALLOC_MMAP_THRESHOLD_: "33554432", MALLOC_TRIM_THRESHOLD_: "1073741824" };
-const NO_MMAP = { ...TUNED_MALLOC, MALLOC_MMAP_MAX_: "0" };
-const LOW_MMAP = { MALLOC_MMAP_THRESHOLD_: "131072", MALLOC_TRIM_THRESHOLD_: "131072" }; // glibc's initial defaults, fixed
 
 const { values: args } = parseArgs({
   options: {
@@ -96,16 +103,17 @@ async function main(): Promise<void> {
   const nets = (args.nets as string).split(",") as Net[];
   const context = new Set((args.context as string).split(",").filter((s) => s !== ""));
   const script = `${repo}bench/engine_pytorch.py`;
-  const py = await new Worker(PYTHON, [script, String(threads)], TUNED_MALLOC, threads).start();
-  if (py.ready.mmap_threshold_raised !== true) throw new Error("MALLOC_MMAP_THRESHOLD_ did not take effect in PyTorch's process");
+  if (!allocatorTuned()) throw new Error("llp's allocator setting is off (a MALLOC_* variable is set): unset it to benchmark");
+  const py = await new Worker(PYTHON, [script, String(threads)], LLP_MALLOC, threads).start();
+  const pyAllocator = assertLlpMalloc(py.ready, "PyTorch worker");
   const useContext = nets.some((n) => context.has(n));
   const pyMalloc = useContext ? await new Worker(PYTHON, [script, String(threads)], {}, threads).start() : null;
-  const pyNoMmap = useContext ? await new Worker(PYTHON, [script, String(threads)], NO_MMAP, threads).start() : null;
+  const pyThresholds = useContext ? await new Worker(PYTHON, [script, String(threads)], THRESHOLDS_MALLOC, threads).start() : null;
   const llpLow = useContext
     ? await new Worker(
         process.execPath,
         [fileURLToPath(import.meta.url), "--worker", "--threads", String(threads)],
-        LOW_MMAP,
+        LOW_MMAP_MALLOC,
         threads,
       ).start()
     : null;
@@ -118,10 +126,10 @@ async function main(): Promise<void> {
       ["llp", async (k) => timeLlp(net, k)],
       ["pytorch", (k) => py.time({ net, steps: k })],
     ];
-    if (context.has(net) && pyMalloc && pyNoMmap && llpLow) {
+    if (context.has(net) && pyMalloc && pyThresholds && llpLow) {
       sides.push(
         ["pytorch-malloc", (k) => pyMalloc.time({ net, steps: k })],
-        ["pytorch-nommap", (k) => pyNoMmap.time({ net, steps: k })],
+        ["pytorch-thresholds", (k) => pyThresholds.time({ net, steps: k })],
         ["llp-low-mmap", (k) => llpLow.time({ net, steps: k })],
       );
     }
@@ -152,12 +160,12 @@ async function main(): Promise<void> {
       llp_cpu_ms: med(cpu, "llp"),
       pytorch_cpu_ms: med(cpu, "pytorch"),
       pytorch_default_malloc_ms: med(ms, "pytorch-malloc"),
-      pytorch_nommap_ms: med(ms, "pytorch-nommap"),
+      pytorch_thresholds_ms: med(ms, "pytorch-thresholds"),
       llp_low_mmap_ms: med(ms, "llp-low-mmap"),
       rounds_ms: Object.fromEntries([...ms].map(([k, v]) => [k, v.map(r2)])),
     });
   }
-  for (const w of [py, pyMalloc, pyNoMmap, llpLow]) w?.close();
+  for (const w of [py, pyMalloc, pyThresholds, llpLow]) w?.close();
 
   const report = {
     machine: {
@@ -177,15 +185,15 @@ async function main(): Promise<void> {
     command: `npm run bench:engine -- ${process.argv.slice(2).join(" ")}`.trim(),
     allocator: {
       llp_allocator_tuned: allocatorTuned(),
-      pytorch_env: TUNED_MALLOC,
-      pytorch_nommap_env: NO_MMAP,
-      pytorch_mmap_threshold_raised: py.ready.mmap_threshold_raised,
-      llp_low_mmap_env: LOW_MMAP,
+      pytorch_env: LLP_MALLOC,
+      pytorch: pyAllocator,
+      pytorch_thresholds_env: THRESHOLDS_MALLOC,
+      llp_low_mmap_env: LOW_MMAP_MALLOC,
     },
     results,
   };
   console.log(
-    "| net | llp ms | pytorch ms | ratio | llp cpu ms | pytorch cpu ms | pytorch default-malloc ms | pytorch no-mmap ms | llp low-mmap ms | runs |",
+    "| net | llp ms | pytorch ms | ratio | llp cpu ms | pytorch cpu ms | pytorch default-malloc ms | pytorch thresholds-only ms | llp low-mmap ms | runs |",
   );
   console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const r of results) {
@@ -196,7 +204,7 @@ async function main(): Promise<void> {
       r.llp_cpu_ms,
       r.pytorch_cpu_ms,
       r.pytorch_default_malloc_ms ?? "-",
-      r.pytorch_nommap_ms ?? "-",
+      r.pytorch_thresholds_ms ?? "-",
       r.llp_low_mmap_ms ?? "-",
       r.runs,
     ];

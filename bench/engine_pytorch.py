@@ -5,10 +5,9 @@ Run by bench/engine.ts with Debian's /usr/bin/python3 (python3-torch, same libto
 Protocol, one JSON object per line:
   stdin  {"net": "small-cnn", "steps": 5}   -> stdout {"ms": [wall ms per step], "cpu_ms": [process CPU ms per step]}
   stdin  {"quit": true}                     -> exits
-On start it prints {"ready": true, "torch": ..., "threads": ..., "mmap_threshold_raised": ...}.
+On start it prints {"ready": true, "torch": ..., "threads": ..., "allocator": {...}} (malloc_probe.py).
 """
 
-import ctypes
 import json
 import sys
 import time
@@ -16,6 +15,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from malloc_probe import allocator_state
 
 BATCH = 128
 
@@ -97,25 +98,12 @@ def make(net):
     return step
 
 
-def mmap_threshold_raised():
-    """True when glibc serves a 1 MiB malloc from the heap, not from mmap: the chunk header's
-    IS_MMAPPED bit (0x2) is clear. With glibc's default 128 KiB threshold it is set."""
-    libc = ctypes.CDLL("libc.so.6")
-    libc.malloc.restype = ctypes.c_void_p
-    libc.malloc.argtypes = [ctypes.c_size_t]
-    libc.free.argtypes = [ctypes.c_void_p]
-    p = libc.malloc(1 << 20)
-    size_field = ctypes.c_size_t.from_address(p - ctypes.sizeof(ctypes.c_size_t)).value
-    libc.free(p)
-    return (size_field & 0x2) == 0
-
-
 def main():
     threads = int(sys.argv[1])
     torch.set_num_threads(threads)
     steps = {}
     print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "mmap_threshold_raised": mmap_threshold_raised()}), flush=True)
+                      "allocator": allocator_state()}), flush=True)
     for line in sys.stdin:
         req = json.loads(line)
         if req.get("quit"):

@@ -81,7 +81,9 @@ test("llp eval repeats the run's final test score and breaks it down by class", 
     assert.equal(out.per_class[j].n, nTest / classes);
     assert.equal(out.per_class[j].top1, (m[j] as number[])[j] / (nTest / classes));
   }
-  assert.ok(out.top1 > 1 / classes, `top-1 ${out.top1} should beat chance on separated clusters`);
+  // measured on these clusters (1 IR + 3 LLP epochs): seeds 0-4 0.93, 1, 1, 0.95, 0.67 (this run is seed 0);
+  // supervised-only 0.98-1. Chance is 1/3.
+  assert.ok(out.top1 >= 0.85, `top-1 ${out.top1} on well-separated clusters`);
 });
 
 test("llp predict gives every row a class, its confidence and a sorted top-k that agree with eval", () => {

@@ -2,6 +2,7 @@
 // resuming from a checkpoint gives the uninterrupted result, and LLP beats supervised-only
 // training of the same network on the same labels and step budget.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,7 +38,10 @@ test("a seeded LLP run repeats exactly, step by step", async () => {
   assert.deepEqual(lossTrace(join(dir, "b")), ta, "same seed, same loss at every step");
   assert.equal(b.test_top1, a.test_top1);
   assert.equal(b.knn_top1, a.knn_top1);
-  assert.ok(a.test_top1 > 0.3, `the short run learned something (test top-1 ${a.test_top1})`);
+  // measured (this short run, seeds 7-11, 2 threads): test top-1 0.680, 0.535, 0.669, 0.638, 0.580,
+  // kNN on the bank 0.668, 0.521, 0.641, 0.604, 0.593; chance is 0.1
+  assert.ok(a.test_top1 > 0.5, `the short run learned (test top-1 ${a.test_top1})`);
+  assert.ok((a.knn_top1 as number) > 0.5, `its bank holds the classes (kNN top-1 ${a.knn_top1})`);
   assert.equal(liveTensors(), before, "no tensor outlives a run");
 });
 
@@ -91,35 +95,54 @@ test("a resume continues the saved config: another config is refused, a checkpoi
 });
 
 // The paper's central claim at test scale: LLP above supervised-only training of the same
-// network on the same 200 labels, each trained to convergence on the same step budget. At this
-// scale LLP needs its longer schedule and the classifier averaged into the pseudo-labels
-// (--propagation llp+classifier, a named departure); measured at 1 thread (README "Accuracy"):
-// seed 7 LLP 0.7520 vs supervised-only 0.7345, seed 8 0.7677 vs 0.7443, seed 9 0.7831 vs
-// 0.7626. With Eq. 8 alone the same schedule gave 0.7434 (seed 7): a margin too small to assert.
-const CLAIM = { ...BASE, threads: 1 };
+// network on the same 200 labels and step budget, as the mean margin over five seeds (each seed
+// draws its own labels, subset and validation set). Measured at 1 thread (README "Test scale"),
+// test top-1 LLP (llp+classifier) vs supervised-only: seed 7 0.7539 vs 0.7346, 8 0.7657 vs
+// 0.7448, 9 0.7870 vs 0.7676, 10 0.7488 vs 0.7445, 11 0.7516 vs 0.7550: margins +1.93, +2.09,
+// +1.94, +0.43, -0.34 points, mean +1.21. The assertion (mean above +0.6) fails a change that
+// loses half the gain. Eq. 8 alone gave +0.96, +0.91, +0.91, -1.26, -1.33 (mean -0.16): at this
+// scale the paper's rule is not ahead, so the test holds the classifier-averaged rule (a named
+// departure, the best measured setting). Runs are child processes, two at a time, 1 thread each.
+const SEEDS = [7, 8, 9, 10, 11];
+const CLAIM = { ...BASE, threads: 1, labelledPerBatch: 32 };
 const LLP_LONG = {
   ...CLAIM,
   method: "llp",
   irEpochs: 1,
   epochs: 40,
   milestones: [35],
-  labelledPerBatch: 32,
   propagation: "llp+classifier",
 } satisfies Partial<Config>;
-const SUP_LONG = {
-  ...CLAIM,
-  method: "supervised",
-  irEpochs: 0,
-  epochs: 41,
-  milestones: [36],
-  labelledPerBatch: 32,
-} satisfies Partial<Config>;
+const SUP_LONG = { ...CLAIM, method: "supervised", irEpochs: 0, epochs: 41, milestones: [36] } satisfies Partial<Config>;
 
-test("LLP beats supervised-only on the same labels and step budget", async (t) => {
-  const llp = await runTraining(resolveConfig({ ...LLP_LONG, out: join(dir, "llp") }), join(dir, "llp"), { resume: false });
-  const sup = await runTraining(resolveConfig({ ...SUP_LONG, out: join(dir, "sup") }), join(dir, "sup"), { resume: false });
-  const labelled = (d: string) => JSON.parse(readFileSync(join(dir, d, "split.json"), "utf8")).labelled;
-  assert.deepEqual(labelled("sup"), labelled("llp"), "same labels");
-  t.diagnostic(`test top-1: LLP ${llp.test_top1}, supervised-only ${sup.test_top1}`);
-  assert.ok(llp.test_top1 > sup.test_top1 + 0.005, `LLP ${llp.test_top1} vs supervised-only ${sup.test_top1}`);
+/** Trains cfg in a child process; its test top-1. */
+function trainApart(cfg: Partial<Config>, out: string): Promise<number> {
+  const script = `
+    const { resolveConfig } = await import(${JSON.stringify(new URL("../../src/config.js", import.meta.url).href)});
+    const { runTraining } = await import(${JSON.stringify(new URL("../../src/train/run.js", import.meta.url).href)});
+    const cfg = resolveConfig(${JSON.stringify({ ...cfg, out })});
+    const s = await runTraining(cfg, cfg.out, { resume: false });
+    console.log(JSON.stringify(s.test_top1));`;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${out}: ${stderr}`)) : resolve(JSON.parse(stdout.trim().split("\n").at(-1) as string)),
+    );
+  });
+}
+
+test("LLP beats supervised-only on the same labels and step budget, by its mean margin over five seeds", async (t) => {
+  const margins: number[] = [];
+  for (const seed of SEEDS) {
+    const [llp, sup] = await Promise.all([
+      trainApart({ ...LLP_LONG, seed }, join(dir, `llp-${seed}`)),
+      trainApart({ ...SUP_LONG, seed }, join(dir, `sup-${seed}`)),
+    ]);
+    const labelled = (d: string) => JSON.parse(readFileSync(join(dir, d, "split.json"), "utf8")).labelled;
+    assert.deepEqual(labelled(`sup-${seed}`), labelled(`llp-${seed}`), "same labels");
+    margins.push(100 * (llp - sup));
+    t.diagnostic(`seed ${seed}: LLP ${llp}, supervised-only ${sup}, margin ${(100 * (llp - sup)).toFixed(2)} points`);
+  }
+  const mean = margins.reduce((a, b) => a + b, 0) / margins.length;
+  t.diagnostic(`mean margin ${mean.toFixed(2)} points`);
+  assert.ok(mean > 0.6, `mean margin ${mean.toFixed(2)} points over seeds ${SEEDS} (measured +1.21)`);
 });

@@ -59,7 +59,9 @@ test("a student trains on its teacher's split and final pseudo-labels, frozen; a
   cpSync(teacher, moved, { recursive: true });
   rmSync(teacher, { recursive: true });
   const run = await openRun(student);
-  assert.ok((await evaluateRun(run, "validation")).top1 >= 0.5);
+  // measured: 6/6 for this teacher (seed 1) with students of seeds 9, 10 and 11; teacher seed 2 the
+  // same, seed 3 4/6. Chance reaches 5/6 of these 3 well-separated classes 1.8% of the time.
+  assert.ok((await evaluateRun(run, "validation")).top1 >= 5 / 6);
   run.dispose();
   cpSync(moved, teacher, { recursive: true });
   assert.equal(liveTensors(), before);

@@ -123,8 +123,10 @@ function trainApart(cfg: Partial<Config>, out: string): Promise<number> {
     const cfg = resolveConfig(${JSON.stringify({ ...cfg, out })});
     const s = await runTraining(cfg, cfg.out, { resume: false });
     console.log(JSON.stringify(s.test_top1));`;
+  const file = `${out}.mjs`; // a file, not -e: the run's data workers inherit the process's flags
+  writeFileSync(file, script);
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" }, (err, stdout, stderr) =>
+    execFile(process.execPath, [file], { encoding: "utf8" }, (err, stdout, stderr) =>
       err ? reject(new Error(`${out}: ${stderr}`)) : resolve(JSON.parse(stdout.trim().split("\n").at(-1) as string)),
     );
   });

@@ -1,0 +1,35 @@
+// An exact-repeat oracle across code changes: three short seeded runs (the paper's rule, the best
+// measured setting, supervised-only) recorded before the training step was restructured into
+// method modules (fixtures/seeded-runs.json, with the commit that made it). A refactor that keeps
+// LLP's arithmetic must reproduce every step's loss and the final accuracies bit for bit.
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { type Config, resolveConfig } from "../../src/config.js";
+import { runTraining } from "../../src/train/run.js";
+
+const dir = mkdtempSync(join(tmpdir(), "llp-seeded-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const fixture = JSON.parse(readFileSync(new URL("../../../test/train/fixtures/seeded-runs.json", import.meta.url), "utf8")) as {
+  recorded_at: string;
+  runs: Record<string, { config: Partial<Config>; losses: number[]; test_top1: number; knn_top1: number | null; val_top1: number }>;
+};
+
+for (const [name, want] of Object.entries(fixture.runs))
+  test(`seeded ${name} run repeats the run recorded at ${fixture.recorded_at}, step by step`, async () => {
+    const out = join(dir, name);
+    const s = await runTraining(resolveConfig({ ...want.config, out }), out, { resume: false });
+    const losses = readFileSync(join(out, "events.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.type === "step")
+      .map((e) => e["loss/total"]);
+    assert.deepEqual(losses, want.losses, "every step's loss");
+    assert.deepEqual(
+      [s.test_top1, s.val_top1, Number.isNaN(s.knn_top1) ? null : s.knn_top1],
+      [want.test_top1, want.val_top1, want.knn_top1],
+    );
+  });

@@ -2,13 +2,10 @@
 // resolveConfig() rejects unknown keys and out-of-range values; the resolved config is saved
 // with every run and checkpoint.
 import type { ModelName } from "./model/net.js";
+import { PROPAGATION_KINDS, type PropagationKind } from "./propagation/rules.js";
 
+export type { PropagationKind };
 export type Method = "llp" | "supervised";
-/**
- * llp: Eq. 8 with density (paper default); weighted-knn: Eqs. 5-6; classifier: released code's
- * variant; llp+classifier: the mean of Eq. 8's p and the classifier's softmax (named departure)
- */
-export type PropagationKind = "llp" | "weighted-knn" | "classifier" | "llp+classifier";
 /**
  * stored: each step trains on the label/confidence stored at the point's previous visit and
  * writes the fresh one back (the original code's scheme); fresh: trains on labels propagated
@@ -38,11 +35,8 @@ export interface Config {
   K: number;
   T: number;
   propagation: PropagationKind;
-  propagationQuery: "embedding" | "bank";
   labelScheme: LabelScheme;
   irEpochs: number;
-  irLoss: "softmax" | "nce";
-  nceNoise: number;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -55,13 +49,7 @@ export interface Config {
   labelledPerBatch: number;
   augment: "auto" | "pad-crop" | "resized-crop" | "none";
   trainView: "weak" | "cutout" | "strong";
-  irView: "weak" | "cutout" | "strong";
   mixup: number;
-  ema: number;
-  alignment: "none" | "prior";
-  minConfidence: number;
-  irWeight: number;
-  teacher: string | null;
   seed: number;
   threads: number | null;
   out: string | null;
@@ -127,15 +115,8 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   K: { value: 10, source: "paper Sec. 4, K = 10 labelled voters" },
   T: { value: 25, source: "paper Sec. 4, T = 25 density neighbours (released code: 50)" },
   propagation: { value: "llp", source: "paper Eq. 8" },
-  propagationQuery: {
-    value: "embedding",
-    source:
-      "embedding: an unlabelled point's vote is taken for this visit's embedding v = f(x) (original code). bank: for the bank row this visit writes, normalise(m v_i + (1 - m) f(x)), an average over the point's recent visits and views, the paper's V-bar standing in for V (Sec. 3, Memory Bank) on the query side too (named departure)",
-  },
   labelScheme: { value: "stored", source: "original code: train on the label stored at the previous visit" },
   irEpochs: { value: 10, source: "paper Sec. 4: 10 epochs of Instance Recognition first" },
-  irLoss: { value: "softmax", source: "full-bank softmax (exact); 'nce' with a running Z for very large N (Wu et al. 2018)" },
-  nceNoise: { value: 4096, source: "noise samples per example for irLoss 'nce' (Wu et al. 2018: 4096)" },
   epochs: { value: 300, source: "upper bound on LLP epochs (paper: 200-400); plateau drops usually stop earlier" },
   batchSize: { value: 128, source: "paper Sec. 4" },
   lr: { value: 0.03, source: "paper Sec. 4" },
@@ -155,40 +136,10 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     source:
       "weak: losses on the batch as augmented (paper); cutout: losses on a copy with a random half-side square zeroed, pseudo-labels and bank rows from the weak view (named departure, FixMatch-style); strong: a random affine warp (rotate 30, shear 0.3, scale 0.85-1.15, shift 25%) then cutout (test scale: 3-5 points below weak for both methods; README)",
   },
-  irView: {
-    value: "weak",
-    source:
-      "weak: IR epochs train on the batch as augmented, the bank row written after the step (paper; Wu et al. 2018). cutout|strong: two views in IR, the bank row first blended with the weak view's embedding (computed without gradient, a key as in MoCo, He et al. 2020), then the IR loss of the cutout|strong view against that bank (named departure)",
-  },
   mixup: {
     value: 0,
     source:
       "0 = off (paper). alpha > 0: the losses see each image mixed with another of the batch, lambda ~ Beta(alpha, alpha) folded to max(lambda, 1 - lambda), targets and weights mixed alike; pseudo-labels and bank rows from the unmixed view (named departure: mixup, Zhang et al. 2018, against confirmation bias in pseudo-labelling as in Arazo et al. 2019)",
-  },
-  ema: {
-    value: 0,
-    source:
-      "0 = off (paper). d > 0: a weight average theta' <- d theta' + (1 - d) theta after every step, ramped in as (1 + t)/(10 + t) (mean teacher, Tarvainen & Valpola 2017); it is what evaluation, predict and embed use, and during LLP it gives the weak view that pseudo-labels and bank rows come from (named departure; MoCo's momentum encoder, He et al. 2020, uses 0.999)",
-  },
-  alignment: {
-    value: "none",
-    source:
-      "none (paper). prior: before a fresh pseudo-label is taken, p_j is multiplied by prior_j / share_j and renormalised, prior = the labelled points' class shares, share = the class shares of the unlabelled points' stored pseudo-labels (both add-one smoothed; ratio clamped to [1/4, 4]); against pseudo-labels drifting into some classes (named departure: distribution alignment, Berthelot et al. 2020, ReMixMatch)",
-  },
-  minConfidence: {
-    value: 0,
-    source:
-      "0 = off (paper: every pseudo-label counts, weighted by c). c > 0: an unlabelled point whose target confidence is below it is trained as its own instance (no L_C, L_A = L_IR, as before its first visit), and bank rows below it join no class in L_A (named departure: FixMatch's confidence threshold, Sohn et al. 2020, 0.95)",
-  },
-  irWeight: {
-    value: 0,
-    source:
-      "0 = off (paper: LLP epochs train on Eq. 4 alone). beta > 0: every example of an LLP step also takes beta * L_IR = -beta log P(i|v_i), the Instance Recognition loss against its own bank row, so the embedding keeps telling images apart while it aggregates pseudo-classes (named departure: an instance term beside the class term, as CoMatch, Li et al. 2021, and SimMatch, Zheng et al. 2022, keep one)",
-  },
-  teacher: {
-    value: null,
-    source:
-      "null (paper). RUN_DIR of a finished llp run on the same data: this run starts a fresh network on that run's split and trains on its final pseudo-labels and confidences, frozen (no propagation, nothing written back), as a student on a teacher's labels (named departure: self-training with a re-initialised student, Xie et al. 2020, Noisy Student; Cascante-Bonilla et al. 2021)",
   },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },
@@ -196,6 +147,36 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   checkpointEvery: { value: 1, source: "epochs between checkpoints" },
   evalEvery: { value: 1, source: "epochs between validation evaluations" },
 };
+
+/**
+ * Options earlier versions had, with the value that meant "off" (the paper's setting). Each was a
+ * named departure that measured flat; its measurements are in docs/experiments.md. A saved run
+ * that used one at its off value reopens without it; one that turned it on is refused by name.
+ */
+export const REMOVED_OPTIONS: Record<string, unknown> = {
+  propagationQuery: "embedding",
+  irLoss: "softmax",
+  nceNoise: 4096,
+  irView: "weak",
+  ema: 0,
+  alignment: "none",
+  minConfidence: 0,
+  irWeight: 0,
+  teacher: null,
+};
+
+const removedWhy = (k: string) => `option "${k}" (--${kebab(k)}) was removed: it measured flat (docs/experiments.md)`;
+
+/** A saved config without the removed options left at their off value; one turned on is an error. */
+export function dropRemovedOptions(saved: Record<string, unknown>, where: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(saved)) {
+    if (!(k in REMOVED_OPTIONS)) out[k] = v;
+    else if (JSON.stringify(v) !== JSON.stringify(REMOVED_OPTIONS[k]))
+      throw new Error(`${where}: trained with ${k} = ${JSON.stringify(v)}; ${removedWhy(k)}, so this version cannot continue or reopen it`);
+  }
+  return out;
+}
 
 type Check = (v: unknown) => string | null;
 const oneOf =
@@ -247,12 +228,9 @@ const CHECKS: { [K in keyof Config]: Check } = {
   bankMomentum: num(0, 0.999),
   K: num(1, 10000, true),
   T: num(1, 10000, true),
-  propagation: oneOf("llp", "weighted-knn", "classifier", "llp+classifier"),
-  propagationQuery: oneOf("embedding", "bank"),
+  propagation: oneOf(...PROPAGATION_KINDS),
   labelScheme: oneOf("stored", "fresh"),
   irEpochs: num(0, 10000, true),
-  irLoss: oneOf("softmax", "nce"),
-  nceNoise: num(1, 1e6, true),
   epochs: num(0, 100000, true),
   batchSize: num(2, 65536, true),
   lr: num(0, 10),
@@ -265,13 +243,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   labelledPerBatch: num(0, 65536, true),
   augment: oneOf("auto", "pad-crop", "resized-crop", "none"),
   trainView: oneOf("weak", "cutout", "strong"),
-  irView: oneOf("weak", "cutout", "strong"),
   mixup: num(0, 8),
-  ema: num(0, 0.99999),
-  alignment: oneOf("none", "prior"),
-  minConfidence: num(0, 1),
-  irWeight: num(0, 100),
-  teacher: orNull(str),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),
   out: orNull(str),
@@ -286,7 +258,7 @@ export function defaultConfig(): Config {
 /** Fills defaults, rejects unknown keys and invalid values (all problems in one message). */
 export function resolveConfig(partial: Partial<Config>): Config {
   const errors: string[] = [];
-  for (const k of Object.keys(partial)) if (!(k in DEFAULTS)) errors.push(`unknown option "${k}"`);
+  for (const k of Object.keys(partial)) if (!(k in DEFAULTS)) errors.push(k in REMOVED_OPTIONS ? removedWhy(k) : `unknown option "${k}"`);
   const cfg = defaultConfig() as unknown as Record<string, unknown>;
   for (const [k, v] of Object.entries(partial)) if (k in DEFAULTS && v !== undefined) cfg[k] = v;
   for (const [k, check] of Object.entries(CHECKS)) {
@@ -306,8 +278,6 @@ export function resolveConfig(partial: Partial<Config>): Config {
         ? `${optionName("irEpochs")} and ${optionName("epochs")} are both 0: nothing to train`
         : `${optionName("epochs")} is 0: nothing to train`,
     );
-  if (c.teacher !== null && c.method !== "llp")
-    errors.push(`${optionName("teacher")} trains an llp run on another run's pseudo-labels; method must be llp (got ${c.method})`);
   if (c.labelledPerBatch >= c.batchSize)
     errors.push(`${optionName("labelledPerBatch")} = ${c.labelledPerBatch} must be below ${optionName("batchSize")} = ${c.batchSize}`);
   if (errors.length > 0) throw new Error(`invalid config:\n  ${errors.join("\n  ")}`);

@@ -1,5 +1,5 @@
 // Command-line flags -> config keys: --labels-per-class 10 -> labelsPerClass: 10.
-import { DEFAULTS, kebab } from "../config.js";
+import { DEFAULTS, kebab, REMOVED_OPTIONS } from "../config.js";
 
 // --k and --t are accepted for the paper's K and T as well.
 const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -48,6 +48,8 @@ export function parseFlags(
       flags[name] = extra[name] === "boolean" ? inline !== "false" : take();
     } else if (name in DEFAULTS) {
       config[name] = parseValue(name, take());
+    } else if (name in REMOVED_OPTIONS) {
+      throw new Error(`--${rawName} was removed: it measured flat (docs/experiments.md)`);
     } else {
       throw new Error(`unknown option --${rawName} (see llp --help)`);
     }

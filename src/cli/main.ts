@@ -8,7 +8,8 @@ import { type LoadOptions, loadDataset } from "../data/load.js";
 import { embedAll, perClass } from "../eval/metrics.js";
 import { LabelState } from "../memory/labels.js";
 import { logDensity } from "../propagation/density.js";
-import { propagateBlocked, usesClassifier, usesDensity } from "../propagation/propagate.js";
+import { propagateBlocked } from "../propagation/propagate.js";
+import { RULES } from "../propagation/rules.js";
 import { writeNpy } from "../report/npy.js";
 import { defaultRunDir, writeJson } from "../report/runfolder.js";
 import { F } from "../torch/index.js";
@@ -193,10 +194,8 @@ async function propagateCmd(argv: string[]): Promise<number> {
   const out = config.out as string | undefined;
   if (!embFile || !labelsFile || !out) throw new Error("usage: llp propagate --embeddings X.npy --labels Y.npy|.csv --out FILE.csv");
   const cfg = resolveConfig({ ...config, labels: labelsFile, out });
-  if (usesClassifier(cfg.propagation))
+  if (RULES[cfg.propagation].needsClassifier)
     throw new Error(`--propagation ${cfg.propagation} needs a classifier head; llp propagate has only embeddings`);
-  if (cfg.alignment !== "none")
-    throw new Error("--alignment reads the pseudo-labels stored during training; llp propagate labels everything in one pass");
   const ds = await loadNpyFeatures(embFile, { labels: labelsFile }); // checks shapes, NaN/Inf, label range
   if (ds.shape.length !== 1) throw new Error(`${embFile}: expected a [N, D] matrix of embeddings`);
   const n = ds.n;
@@ -208,7 +207,7 @@ async function propagateCmd(argv: string[]): Promise<number> {
   const res = tidy(() => {
     const { idx, y: YL } = labelledTensors(state); // [M], [M]
     const VL = V.indexSelect(0, idx); // [M, D]
-    const logRho = usesDensity(cfg.propagation) ? logDensity(VL, V, cfg.T, cfg.tau) : null;
+    const logRho = RULES[cfg.propagation].needsDensity ? logDensity(VL, V, cfg.T, cfg.tau) : null;
     const p = propagateBlocked(V, VL, YL, { K: cfg.K, tau: cfg.tau, numClasses: C, logRho });
     return { y: p.y.toNumbers(), c: p.c.toNumbers() };
   });

@@ -95,32 +95,3 @@ export function llpLoss(lc: Tensor, la: Tensor, c: Tensor, y: Tensor, share?: Te
 export function aggregationWeight(c: Tensor, y: Tensor): Tensor {
   return where(y.ge(0), c, 1);
 }
-
-/**
- * Noise-contrastive estimate of Instance Recognition for very large N (Wu et al. 2018, Sec. 3.2):
- * P(i|v) ~ exp(v_i.v / tau) / Z with Z a running estimate, m noise rows drawn uniformly
- * (P_n = 1/N); L = -log h(i, v) - sum_noise log(1 - h(j, v)), h = P / (P + m P_n).
- * v: [B, D]; bank: [N, D]; index: [B] int64; noise: [B, m] int64 -> { loss [B], meanExp }
- * meanExp (mean of exp(v_j.v/tau) over the sampled rows, a number) is what the caller folds into Z.
- */
-export function nceInstance(
-  v: Tensor,
-  bank: Tensor,
-  index: Tensor,
-  noise: Tensor,
-  tau: number,
-  Z: number,
-): { loss: Tensor; meanExp: number } {
-  const [b, m] = noise.shape as [number, number];
-  const n = bank.size(0);
-  const rows = bank.indexSelect(0, index); // [B, D]
-  const pos = rows.mul(v).sum(1).div(tau).exp(); // [B]
-  const neg = bank.indexSelect(0, noise.flatten()).reshape([b, m, -1]).bmm(v.unsqueeze(2)).squeeze(2).div(tau).exp(); // [B, m]
-  const meanExp = neg.detach().mean().item();
-  const mPn = m / n;
-  const pPos = pos.div(Z); // [B]
-  const pNeg = neg.div(Z); // [B, m]
-  const hPos = pPos.div(pPos.add(mPn)); // [B]
-  const hNegC = pNeg.add(mPn).reciprocal().mul(mPn); // [B, m] = 1 - h
-  return { loss: hPos.log().add(hNegC.log().sum(1)).neg(), meanExp };
-}

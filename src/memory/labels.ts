@@ -50,34 +50,6 @@ export class LabelState {
     this.c.set(c);
   }
 
-  /**
-   * Add-one smoothed class shares [C] of the labelled points (prior) and of the unlabelled points'
-   * stored pseudo-labels (pseudo): (count_j + 1) / (total + C). Read-only.
-   */
-  classShares(numClasses: number): { prior: Float64Array; pseudo: Float64Array } {
-    const prior = new Float64Array(numClasses).fill(1);
-    const pseudo = new Float64Array(numClasses).fill(1);
-    for (let i = 0; i < this.n; i++) {
-      const y = this.y[i] as number;
-      if (y < 0 || y >= numClasses) continue;
-      if (this.isLabelled[i]) prior[y]++;
-      else pseudo[y]++;
-    }
-    const norm = (a: Float64Array) => {
-      const t = a.reduce((x, v) => x + v, 0);
-      return a.map((v) => v / t);
-    };
-    return { prior: norm(prior), pseudo: norm(pseudo) };
-  }
-
-  /**
-   * The labels [N] the losses may use: y, with every unlabelled point whose confidence is below
-   * minC set to -1 (its own instance). minC <= 0 returns y itself (no copy). Read-only.
-   */
-  trusted(minC: number): Int32Array {
-    return trustedLabels(this.y, this.c, this.isLabelled, minC);
-  }
-
   /** Fraction of unlabelled points that have a pseudo-label. */
   coverage(): number {
     let have = 0;
@@ -89,15 +61,4 @@ export class LabelState {
     }
     return total === 0 ? 1 : have / total;
   }
-}
-
-/**
- * y [n] with every entry that is not labelled and whose confidence c [n] is below minC set to -1
- * (its own instance); minC <= 0 returns y itself (no copy). The one place --min-confidence's rule
- * lives: the label state applies it to the bank's labels, the step to a batch's targets.
- */
-export function trustedLabels(y: Int32Array, c: Float32Array, isLabelled: Uint8Array, minC: number): Int32Array {
-  if (minC <= 0) return y;
-  const min = Math.fround(minC); // compared as stored (float32)
-  return y.map((l, i) => (!isLabelled[i] && (c[i] as number) < min ? -1 : l));
 }

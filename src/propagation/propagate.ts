@@ -1,9 +1,8 @@
 // Label propagation (paper Eqs. 5-8). Pure: embeddings and labelled points in, pseudo-labels
 // and confidences out. Serves training, `llp propagate` and evaluation alike.
-import type { PropagationKind } from "../config.js";
 import { softmax } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
-import { cat, noGrad, type Tensor, tensor, zeros } from "../torch/tensor.js";
+import { cat, noGrad, type Tensor, zeros } from "../torch/tensor.js";
 
 export interface Propagated {
   y: Tensor; // [B] int64 pseudo-label: argmax_j p_j(v)
@@ -97,31 +96,3 @@ export function meanLabels(a: Propagated, b: Propagated): Propagated {
     }),
   );
 }
-
-/**
- * Distribution alignment (ReMixMatch's, toward a known prior): p~_j = p_j r_j / sum_k p_k r_k with
- * r_j = prior_j / share_j clamped to [1/maxRatio, maxRatio]; y = argmax p~, c = p~_y.
- * p.p: [B, C]; prior, share: [C] class shares (positive).
- */
-export function alignToPrior(p: Propagated, prior: ArrayLike<number>, share: ArrayLike<number>, maxRatio = 4): Propagated {
-  const C = p.p.size(1);
-  if (prior.length !== C || share.length !== C)
-    throw new Error(`alignToPrior: p has ${C} classes, prior ${prior.length}, share ${share.length}`);
-  const r = Float32Array.from({ length: C }, (_, j) =>
-    Math.min(maxRatio, Math.max(1 / maxRatio, (prior[j] as number) / (share[j] as number))),
-  );
-  return noGrad(() =>
-    tidy(() => {
-      const w = p.p.mul(tensor(r, [1, C], "float32")); // [B, C]
-      const q = w.div(w.sum(1, true)); // [B, C]
-      const [c, y] = q.maxDim(1);
-      return { y, c, p: q };
-    }),
-  );
-}
-
-/** Whether a propagation kind divides by the density rho (and so needs it refreshed). */
-export const usesDensity = (kind: PropagationKind): boolean => kind === "llp" || kind === "llp+classifier";
-
-/** Whether a propagation kind needs the classifier head (so not `llp propagate` on bare embeddings). */
-export const usesClassifier = (kind: PropagationKind): boolean => kind === "classifier" || kind === "llp+classifier";

@@ -2,7 +2,7 @@
 // Every JSON file is written atomically; events.jsonl is appended one line per event.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { type Config, resolveConfig } from "../config.js";
+import { type Config, dropRemovedOptions, resolveConfig } from "../config.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
 import type { TrainEvent } from "../train/types.js";
 
@@ -22,10 +22,10 @@ export function readRunConfig(runDir: string): Config {
   if (!("poolGrid" in saved) && saved.model === "small-cnn") saved.poolGrid = 1;
   // runs saved before --color existed decoded image folders as rgb
   if (!("color" in saved)) saved.color = "rgb";
-  return resolveConfig(saved);
+  return resolveConfig(dropRemovedOptions(saved, runDir) as Partial<Config>);
 }
 
-/** runs/<dataset>.<labels>@<seed>-<method>, as FixMatch names runs by their split; a student (--teacher) adds -student. */
+/** runs/<dataset>.<labels>@<seed>-<method>, as FixMatch names runs by their split. */
 export function defaultRunDir(cfg: Config): string {
   const ds =
     cfg.data
@@ -33,7 +33,7 @@ export function defaultRunDir(cfg: Config): string {
       .replace(/^_+|_+$/g, "")
       .slice(-40) || "data";
   const lab = cfg.labelled ?? (cfg.labelsPerClass !== null ? `${cfg.labelsPerClass}pc` : "given");
-  return join("runs", `${ds}.${lab.replace("%", "pct")}@${cfg.seed}-${cfg.method}${cfg.teacher !== null ? "-student" : ""}`);
+  return join("runs", `${ds}.${lab.replace("%", "pct")}@${cfg.seed}-${cfg.method}`);
 }
 
 /** What a run writes besides config/split/data.json, which a fresh run rewrites anyway. */

@@ -1,17 +1,14 @@
-// Checkpoints: model, optimiser, bank, label state, RNG state and loop state in one
-// safetensors file, written atomically (temporary file, fsync, rename).
+// Checkpoints: model, optimiser, the method's state (LLP: bank and label state), RNG state and
+// loop state in one safetensors file, written atomically (temporary file, fsync, rename).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { optionName } from "../config.js";
-import type { MemoryBank } from "../memory/bank.js";
-import type { LabelState } from "../memory/labels.js";
+import type { Method } from "../methods/method.js";
 import type { LLPNet } from "../model/net.js";
 import type { SGD } from "../torch/optim.js";
 import type { Generator } from "../torch/random.js";
 import { loadFile, type Metadata, saveFile } from "../torch/safetensors.js";
 import { dispose } from "../torch/scope.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
-import type { WeightAverage } from "./ema.js";
 import type { PlateauState } from "./schedule.js";
 
 export interface LoopState {
@@ -20,21 +17,18 @@ export interface LoopState {
   plateau: PlateauState;
   wallS: number;
   bestVal: number;
-  nceZ: number | null; // NCE's running Z (irLoss "nce")
 }
 
+/** What a run holds: the network and optimiser, the run's generator, and the method with its own state. */
 export interface TrainState {
   net: LLPNet;
   opt: SGD;
-  bank: MemoryBank | null;
-  labels: LabelState;
   gen: Generator;
-  /** --ema > 0: the weight average (evaluation, predict, embed; LLP's weak view) */
-  ema: WeightAverage | null;
+  method: Method;
 }
 
-/** The network that evaluates, predicts and embeds: the weight average when there is one. */
-export const inferenceNet = (s: TrainState): LLPNet => s.ema?.net ?? s.net;
+/** The network that evaluates, predicts and embeds (the method's choice). */
+export const inferenceNet = (s: TrainState): LLPNet => s.method.evalNet();
 
 export const checkpointPath = (runDir: string) => join(runDir, "checkpoint.safetensors");
 
@@ -43,44 +37,25 @@ export function saveCheckpoint(runDir: string, s: TrainState, loop: LoopState, c
   const owned: Tensor[] = [];
   for (const [k, t] of s.net.stateDict()) m.set(`model.${k}`, t);
   for (const [k, t] of s.opt.stateDict()) m.set(`optim.${k}`, t);
-  if (s.bank) m.set("bank.V", s.bank.V);
-  if (s.ema) for (const [k, t] of s.ema.net.stateDict()) m.set(`ema.${k}`, t);
+  for (const [k, t] of s.method.stateDict()) m.set(k, t);
   const add = (k: string, t: Tensor) => {
     owned.push(t);
     m.set(k, t);
   };
-  add("labels.y", tensor(s.labels.y, [s.labels.n], "int32"));
-  add("labels.c", tensor(s.labels.c, [s.labels.n], "float32"));
+  const labels = s.method.labels;
+  if (labels) {
+    add("labels.y", tensor(labels.y, [labels.n], "int32"));
+    add("labels.c", tensor(labels.c, [labels.n], "float32"));
+  }
   const rng = s.gen.getState();
   add("rng.state", tensor(rng, [rng.length], "uint8"));
   const path = checkpointPath(runDir);
   try {
-    const meta: Record<string, string> = { config: configJson, loop: JSON.stringify(loop), format: "llp-checkpoint-1" };
-    if (s.ema) meta.emaSteps = String(s.ema.steps);
-    saveFile(path, m, meta);
+    saveFile(path, m, { config: configJson, loop: JSON.stringify(loop), format: "llp-checkpoint-1" });
   } finally {
     dispose(owned);
   }
   return path;
-}
-
-/**
- * --teacher: the final label state (y, c for all N) of the teacher run's checkpoint, into a
- * student's fresh label state. The labelled points must carry the same labels in both (the
- * student reads the teacher's split, so only a teacher trained on other data fails here).
- */
-export function loadTeacherLabels(teacherDir: string, labels: LabelState): void {
-  const path = checkpointPath(teacherDir);
-  withCheckpoint(path, `${optionName("teacher")}: ${teacherDir} has no checkpoint (${path} missing)`, (tensors) => {
-    const y = tensors.get("labels.y")?.toArray() as Int32Array | undefined;
-    const c = tensors.get("labels.c")?.toArray() as Float32Array | undefined;
-    if (!y || !c) throw new Error(`${path}: incomplete checkpoint (no label state)`);
-    if (y.length !== labels.n) throw new Error(`${optionName("teacher")}: ${teacherDir} holds ${y.length} points, this run ${labels.n}`);
-    for (const i of labels.labelledRows)
-      if (y[i] !== labels.y[i])
-        throw new Error(`${optionName("teacher")}: ${teacherDir} labels point ${i} ${y[i]}, this run ${labels.y[i]}`);
-    labels.restore(y, c);
-  });
 }
 
 /** Opens an llp checkpoint (`missing` is the error when there is none), hands its tensors to `use`, then frees them. */
@@ -103,19 +78,19 @@ export function loadCheckpoint(runDir: string, s: TrainState): { loop: LoopState
       new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
     s.net.loadStateDict(pick("model."));
     s.opt.loadStateDict(pick("optim."));
-    if (s.ema) {
-      if (metadata.emaSteps === undefined) throw new Error(`${path}: saved without a weight average: ${optionName("ema")} was 0`);
-      s.ema.net.loadStateDict(pick("ema."));
-      s.ema.steps = Number(metadata.emaSteps);
-    }
-    const V = tensors.get("bank.V");
-    if (s.bank && V) s.bank.V.copy_(V);
-    const y = tensors.get("labels.y");
-    const c = tensors.get("labels.c");
+    s.method.loadStateDict(tensors, path);
     const rng = tensors.get("rng.state");
-    if (!y || !c || !rng) throw new Error(`${path}: incomplete checkpoint`);
-    s.labels.restore(y.toArray() as Int32Array, c.toArray() as Float32Array);
+    if (!rng) throw new Error(`${path}: incomplete checkpoint`);
+    const labels = s.method.labels;
+    if (labels) {
+      const y = tensors.get("labels.y");
+      const c = tensors.get("labels.c");
+      if (!y || !c) throw new Error(`${path}: incomplete checkpoint (no label state)`);
+      labels.restore(y.toArray() as Int32Array, c.toArray() as Float32Array);
+    }
     s.gen.setState(rng.toArray() as Uint8Array);
-    return { loop: JSON.parse(metadata.loop as string) as LoopState, config: metadata.config as string };
+    const loop = JSON.parse(metadata.loop as string) as LoopState & { nceZ?: unknown };
+    delete loop.nceZ; // written by versions that had the NCE loss
+    return { loop, config: metadata.config as string };
   });
 }

@@ -7,12 +7,11 @@ import { type AugmentOptions, defaultAugment, type Normalization, normalizeBatch
 import type { Dataset } from "../data/dataset.js";
 import { DataError } from "../data/errors.js";
 import { findIdxPair } from "../data/idx.js";
-import { absoluteDataPath, isBuiltinDataset, type LoadOptions, loadDataset } from "../data/load.js";
+import { isBuiltinDataset, type LoadOptions, loadDataset } from "../data/load.js";
 import { DataLoader } from "../data/loader.js";
 import { makeSplit, readSplit, type Split, splitDatasets, writeSplit } from "../data/split.js";
 import { channelStats } from "../data/stats.js";
 import { SubsetDataset } from "../data/subset.js";
-import { readRunConfig } from "../report/runfolder.js";
 import { Generator } from "../torch/random.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
 import type { Batch, EvalSet, TrainData } from "./types.js";
@@ -31,10 +30,7 @@ export async function prepareData(cfg: Config, runDir: string | null): Promise<P
   const splitFile = runDir ? join(runDir, "split.json") : null;
   let split: Split;
   if (splitFile && existsSync(splitFile)) split = readSplit(splitFile, ds);
-  else if (cfg.teacher !== null) {
-    split = teacherSplit(cfg, ds);
-    if (runDir) writeSplit(runDir, split);
-  } else {
+  else {
     split = makeSplit(ds, splitOptions(cfg, ds), new Generator(cfg.seed));
     if (runDir) writeSplit(runDir, split);
   }
@@ -45,34 +41,6 @@ export async function prepareData(cfg: Config, runDir: string | null): Promise<P
   );
   const augment = augmentFor(cfg.augment, ds.shape);
   return { data: toTrainData(train, validation, test, normalization, augment, cfg), split, normalization, augment };
-}
-
-/** The options that decide which examples a run trains on and which of their labels it sees. */
-const SPLIT_KEYS = ["data", "labels", "labelColumn", "imageSize", "color", "labelled", "labelsPerClass", "validation", "subset"] as const;
-
-/**
- * --teacher: the teacher run's own split, so the student's labelled points, training pool and
- * validation set are the teacher's. A student asking for other data or another split is refused,
- * naming each difference (its pseudo-labels belong to the teacher's rows).
- */
-function teacherSplit(cfg: Config, ds: Dataset): Split {
-  const dir = cfg.teacher as string;
-  const configFile = join(dir, "config.json");
-  if (!existsSync(configFile)) throw new Error(`${optionName("teacher")}: ${dir} is not a run folder (no config.json)`);
-  const saved = readRunConfig(dir);
-  if (saved.method !== "llp") throw new Error(`${optionName("teacher")}: ${dir} is a ${String(saved.method)} run; a teacher is an llp run`);
-  // a run stopped (or still running) mid-way may hold no pseudo-labels yet: only finished runs teach
-  if (!existsSync(join(dir, "summary.json")))
-    throw new Error(`${optionName("teacher")}: ${dir} has not finished (no summary.json); resume it to the end first`);
-  // paths compare as absolute (the teacher saved them so); other values as given
-  const compared = (k: (typeof SPLIT_KEYS)[number], c: Config) =>
-    JSON.stringify(k === "data" || k === "labels" ? absoluteDataPath(c[k]) : c[k]);
-  const differ = SPLIT_KEYS.filter((k) => compared(k, saved) !== compared(k, cfg)).map(
-    (k) => `${optionName(k)} (teacher ${JSON.stringify(saved[k])}, here ${JSON.stringify(cfg[k])})`,
-  );
-  if (differ.length > 0)
-    throw new Error(`${optionName("teacher")}: the student trains on the teacher's data and split, but ${differ.join(", ")} differ`);
-  return readSplit(join(dir, "split.json"), ds);
 }
 
 /** How to read cfg.data: --labels, and the options of its kind (--image-size, --color, --label-column). */

@@ -1,21 +1,20 @@
-// The training loop: Instance Recognition epochs, then LLP epochs (refresh density, propagate,
-// optimise, write back, evaluate), with LR drops on validation plateaus. It yields typed
+// The training loop, one for every method (src/methods/): each epoch the method's phase and
+// learning rate, its start-of-epoch work (LLP: refresh the density), its steps on the batches the
+// data side draws and views, validation, LR drops on plateaus, checkpoints. It yields typed
 // events; the CLI, the run folder writer and the tests consume them. Library code never prints.
 import { type Config, optionName } from "../config.js";
+import { makeView } from "../data/views.js";
 import { evaluate } from "../eval/metrics.js";
-import { MemoryBank } from "../memory/bank.js";
-import { LabelState } from "../memory/labels.js";
+import type { LabelState } from "../memory/labels.js";
+import { createMethod } from "../methods/index.js";
 import { buildNet, resolveModel } from "../model/net.js";
-import { logDensity } from "../propagation/density.js";
 import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
-import { dispose, keep, tidy } from "../torch/scope.js";
-import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
-import { inferenceNet, type LoopState, loadCheckpoint, loadTeacherLabels, saveCheckpoint, type TrainState } from "./checkpoint.js";
-import { WeightAverage } from "./ema.js";
+import { dispose } from "../torch/scope.js";
+import { type Tensor, tensor } from "../torch/tensor.js";
+import { type LoopState, loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.js";
 import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep } from "./schedule.js";
-import { type StepContext, trainStep } from "./step.js";
-import type { EpochEvent, EvalSet, Phase, StepEvent, TrainData, TrainEvent } from "./types.js";
+import type { EpochEvent, EvalSet, Phase, TrainData, TrainEvent } from "./types.js";
 
 export interface TrainOptions {
   runDir: string | null; // checkpoints go here when set
@@ -26,69 +25,49 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
   const t0 = Date.now();
   if (cfg.trainView !== "weak" && data.inputShape.length !== 3)
     throw new Error(`${optionName("trainView")} = ${cfg.trainView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
-  if (cfg.irView !== "weak" && data.inputShape.length !== 3)
-    throw new Error(`${optionName("irView")} = ${cfg.irView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
   const s = buildState(cfg, data);
-  const labelled = labelledTensors(s.labels);
-  const labelledIdx = keep(labelled.idx); // [M]
-  const labelledY = keep(labelled.y); // [M]
-  const totalEpochs = (cfg.method === "llp" ? cfg.irEpochs : 0) + cfg.epochs;
-  let loop: LoopState = { epoch: 0, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: -1, nceZ: null };
-  const ctx: StepContext = {
-    cfg,
-    net: s.net,
-    opt: s.opt,
-    bank: s.bank as MemoryBank,
-    labels: s.labels,
-    numClasses: data.numClasses,
-    labelledIdx,
-    labelledY,
-    logRho: null,
-    trueLabels: data.trueLabels,
-    gen: s.gen,
-    nceZ: null, // the NCE normaliser, once estimated (restored below on a resume)
-    ema: s.ema,
-  };
+  const { method } = s;
+  let loop: LoopState = { epoch: 0, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: -1 };
   // from here on, a failure (a checkpoint that does not fit this network included) frees the
   // state built above in the finally below
   try {
     if (o.resume && o.runDir) loop = loadCheckpoint(o.runDir, s).loop;
-    else {
-      if (s.bank) await initBank(s.bank, s, data);
-      if (cfg.teacher !== null) loadTeacherLabels(cfg.teacher, s.labels); // frozen targets (a student)
-    }
-    ctx.nceZ = loop.nceZ;
+    else await method.start();
     const wallBefore = loop.wallS; // epoch time of the sessions before a resume
     yield {
       type: "start",
       config: cfg,
       n: data.n,
-      labelled: s.labels.labelledRows.length,
+      labelled: countLabelled(data.labels),
       stepsPerEpoch: data.stepsPerEpoch,
       resumedFrom: o.resume ? loop.epoch : null,
     };
-    for (let epoch = loop.epoch; epoch < totalEpochs && !loop.plateau.stop; epoch++) {
+    for (let epoch = loop.epoch; epoch < method.totalEpochs && !loop.plateau.stop; epoch++) {
       const tEpoch = Date.now();
-      const phase: Phase = cfg.method === "supervised" ? "supervised" : epoch < cfg.irEpochs ? "ir" : "llp";
-      const phaseEpoch = phase === "ir" ? 0 : epoch - (cfg.method === "llp" ? cfg.irEpochs : 0);
-      const drops = cfg.milestones ? dropsAtEpoch(cfg.milestones, phaseEpoch) : loop.drops;
+      const phase = method.phase(epoch);
+      const scheduled = method.scheduleEpoch(epoch); // null: outside the LR schedule (IR)
+      const drops = cfg.milestones ? dropsAtEpoch(cfg.milestones, scheduled ?? 0) : loop.drops;
       s.opt.lr = lrAfterDrops(cfg.lr, drops, cfg.lrDrop);
-      if (phase === "llp" && s.bank && cfg.teacher === null) refreshDensity(ctx, s.bank); // rho once per epoch (Sec. 4)
+      method.beginEpoch(phase);
+      const view = method.view(phase);
       let step = 0;
       let lossSum = 0;
-      for await (const batch of data.epoch(s.gen, { labelledOnly: phase === "supervised", labelledPerBatch: cfg.labelledPerBatch })) {
-        const st = trainStep(ctx, batch, phase);
+      for await (const batch of data.epoch(s.gen, method.sampling(phase))) {
+        const strong = view === "weak" ? null : makeView(view, batch.x, s.gen);
+        const st = method.step({ ...batch, strong }, phase);
+        strong?.dispose();
         batch.x.dispose();
-        if (!Number.isFinite(st.total)) {
+        const total = st["loss/total"];
+        if (!Number.isFinite(total)) {
           throw new Error(
-            `the loss is ${st.total} at epoch ${epoch}, step ${step}: training diverged: try a lower ${optionName("lr")}, or the inputs hold values too large for float32`,
+            `the loss is ${total} at epoch ${epoch}, step ${step}: training diverged: try a lower ${optionName("lr")}, or the inputs hold values too large for float32`,
           );
         }
-        lossSum += st.total;
-        yield stepEvent(epoch, step++, phase, s.opt.lr, st);
+        lossSum += total;
+        yield { type: "step", epoch, step: step++, phase, ...st, "monitor/lr": s.opt.lr };
       }
       const val = await evaluateState(s, data.validation, cfg, data.numClasses);
-      if (phase !== "ir" && epoch % cfg.evalEvery === 0) {
+      if (scheduled !== null && epoch % cfg.evalEvery === 0) {
         const r = plateauStep(loop.plateau, val.top1, { patience: cfg.patience, maxDrops: cfg.maxDrops });
         loop.plateau = r.state;
         if (r.drop && !cfg.milestones) {
@@ -98,11 +77,10 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         if (cfg.milestones) loop.plateau.stop = false;
       }
       loop.epoch = epoch + 1;
-      loop.nceZ = ctx.nceZ;
       loop.bestVal = Math.max(loop.bestVal, val.top1);
       loop.wallS += (Date.now() - tEpoch) / 1000;
       yield epochEvent(epoch, phase, s, data, val, lossSum / Math.max(1, step), loop.wallS, (Date.now() - tEpoch) / 1000);
-      if (o.runDir && (loop.epoch % cfg.checkpointEvery === 0 || loop.epoch === totalEpochs || loop.plateau.stop)) {
+      if (o.runDir && (loop.epoch % cfg.checkpointEvery === 0 || loop.epoch === method.totalEpochs || loop.plateau.stop)) {
         yield { type: "checkpoint", epoch, path: saveCheckpoint(o.runDir, s, loop, JSON.stringify(cfg)) };
       }
     }
@@ -121,27 +99,18 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       },
     };
   } finally {
-    ctx.logRho?.dispose();
-    labelledIdx.dispose();
-    labelledY.dispose();
     disposeState(s);
   }
 }
 
-/** Network, optimiser, bank and label state, all from the run's seed. */
+const countLabelled = (labels: Int32Array) => labels.reduce((n, l) => n + (l >= 0 ? 1 : 0), 0);
+
+/** Network, optimiser and the method's own state, all from the run's seed. */
 export function buildState(cfg: Config, data: TrainData): TrainState {
   const gen = new Generator(cfg.seed);
   const net = buildNet(netSpec(cfg, data), gen);
   const opt = SGD.forModule(net, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
-  const bank = cfg.method === "llp" ? new MemoryBank(data.n, cfg.embeddingDim, gen, cfg.bankMomentum) : null;
-  let ema: WeightAverage | null = null;
-  if (cfg.ema > 0) {
-    // same architecture; its own throwaway generator, so the run's stream is the same with or without
-    const copy = buildNet(netSpec(cfg, data), new Generator(cfg.seed));
-    ema = new WeightAverage(copy, cfg.ema);
-    ema.reset(net);
-  }
-  return { net, opt, bank, labels: new LabelState(data.labels), gen, ema };
+  return { net, opt, gen, method: createMethod({ cfg, data, net, opt, gen }) };
 }
 
 function netSpec(cfg: Config, data: TrainData) {
@@ -156,30 +125,9 @@ function netSpec(cfg: Config, data: TrainData) {
 }
 
 export function disposeState(s: TrainState): void {
+  s.method.dispose();
   s.net.dispose();
   s.opt.dispose();
-  s.bank?.dispose();
-  s.ema?.dispose();
-}
-
-/** Fills the bank with every training point's embedding (one no-grad pass, eval mode). */
-async function initBank(bank: MemoryBank, s: TrainState, data: TrainData, batchSize = 512): Promise<void> {
-  s.net.eval();
-  for (let start = 0; start < data.n; start += batchSize) {
-    const idx = Int32Array.from({ length: Math.min(batchSize, data.n - start) }, (_, i) => start + i);
-    const x = await data.inputs(idx);
-    noGrad(() => tidy(() => bank.set(tensor(idx, [idx.length], "int64"), s.net.heads(x).v)));
-    x.dispose();
-  }
-  s.net.train();
-}
-
-function refreshDensity(ctx: StepContext, bank: MemoryBank): void {
-  ctx.logRho?.dispose();
-  ctx.logRho =
-    ctx.labelledIdx.numel === 0
-      ? null
-      : keep(tidy(() => logDensity(bank.V.indexSelect(0, ctx.labelledIdx), bank.V, ctx.cfg.T, ctx.cfg.tau)));
 }
 
 /**
@@ -187,12 +135,11 @@ function refreshDensity(ctx: StepContext, bank: MemoryBank): void {
  * rows (Eqs. 5-6); without a bank (supervised) there is no kNN.
  */
 export async function evaluateState(s: TrainState, set: EvalSet, cfg: Config, numClasses: number) {
-  const { idx, y: Y } = labelledTensors(s.labels, s.bank ? s.labels.labelledRows : new Int32Array(0)); // [M], [M]
-  const V = s.bank ? s.bank.V.indexSelect(0, idx) : tensor(new Float32Array(0), [0, cfg.embeddingDim]); // [M, D]
+  const knn = s.method.knnRows() ?? { V: tensor(new Float32Array(0), [0, cfg.embeddingDim]), y: tensor(new Int32Array(0), [0], "int64") }; // [M, D], [M]
   try {
-    return await evaluate(inferenceNet(s), set, V, Y, { K: cfg.K, tau: cfg.tau, numClasses });
+    return await evaluate(s.method.evalNet(), set, knn.V, knn.y, { K: cfg.K, tau: cfg.tau, numClasses });
   } finally {
-    dispose([idx, Y, V]);
+    dispose([knn.V, knn.y]);
   }
 }
 
@@ -208,22 +155,6 @@ export function labelledTensors(labels: LabelState, rows: Int32Array = labels.la
   };
 }
 
-function stepEvent(epoch: number, step: number, phase: Phase, lr: number, st: ReturnType<typeof trainStep>): StepEvent {
-  return {
-    type: "step",
-    epoch,
-    step,
-    phase,
-    "loss/total": st.total,
-    "loss/categorization": st.categorization,
-    "loss/aggregation": st.aggregation,
-    "loss/instance": st.instance,
-    "monitor/confidence": st.confidence,
-    "monitor/pseudoLabelAccuracy": st.pseudoLabelAccuracy,
-    "monitor/lr": lr,
-  };
-}
-
 function epochEvent(
   epoch: number,
   phase: Phase,
@@ -234,13 +165,13 @@ function epochEvent(
   wallS: number,
   epochS: number,
 ): EpochEvent {
-  const L = s.labels;
+  const L = s.method.labels;
   let n = 0,
     have = 0,
     hits = 0,
     conf = 0;
   const counts = new Array<number>(data.numClasses).fill(0);
-  for (let i = 0; i < L.n; i++) {
+  for (let i = 0; L && i < L.n; i++) {
     if (L.isLabelled[i]) continue;
     n++;
     const y = L.y[i] as number;

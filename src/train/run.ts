@@ -1,18 +1,17 @@
 // Whole runs: train into a run folder (or resume one), and reopen a finished run for eval,
 // predict and embed. Library code: no printing; events go to the caller's callback.
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { type Config, optionName } from "../config.js";
 import type { Normalization } from "../data/augment.js";
 import { absoluteDataPath } from "../data/load.js";
 import { writeSplit } from "../data/split.js";
-import { LabelState } from "../memory/labels.js";
 import { modelMismatch, resolveModel } from "../model/net.js";
 import { createRunDir, EventLog, readJson, readRunConfig, writeJson } from "../report/runfolder.js";
 import { softmax } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
 import { noGrad, type Tensor } from "../torch/tensor.js";
 import { setNumThreads } from "../torch/threads.js";
-import { inferenceNet, loadCheckpoint, loadTeacherLabels, type TrainState } from "./checkpoint.js";
+import { inferenceNet, loadCheckpoint, type TrainState } from "./checkpoint.js";
 import { normalizedTensor, type PreparedData, prepareData } from "./data.js";
 import { buildState, disposeState, evaluateState, train } from "./loop.js";
 import type { Summary, TrainEvent } from "./types.js";
@@ -33,16 +32,10 @@ export async function runTraining(
   opts: { resume: boolean; onEvent?: (ev: TrainEvent) => void },
 ): Promise<Summary> {
   if (opts.resume) cfg = resumeConfig(cfg, runDir);
-  else if (cfg.teacher !== null && resolve(runDir) === resolve(cfg.teacher))
-    throw new Error(
-      `${optionName("teacher")}: the student's run folder is the teacher's (${runDir}); give the student its own (out, --out)`,
-    );
   if (cfg.threads !== null) setNumThreads(cfg.threads);
   // Load and split first: bad input fails before anything is written.
   const prepared = await prepareData(cfg, opts.resume ? runDir : null);
   if (!opts.resume) {
-    // a teacher whose label state does not fit these data fails here, before anything is written
-    if (cfg.teacher !== null) loadTeacherLabels(cfg.teacher, new LabelState(prepared.data.labels));
     // the network "auto" stands for is written into config.json, and a mismatch fails here
     const model = resolveModel(cfg.model, prepared.data.inputShape);
     const why = modelMismatch(model, prepared.data.inputShape);
@@ -98,7 +91,6 @@ function absolutePaths(cfg: Config): Config {
     labels: absoluteDataPath(cfg.labels),
     test: absoluteDataPath(cfg.test),
     testLabels: absoluteDataPath(cfg.testLabels),
-    teacher: absoluteDataPath(cfg.teacher),
   };
 }
 
@@ -122,7 +114,7 @@ export async function openRun(runDir: string, threads?: number): Promise<OpenRun
     disposeState(state); // a checkpoint of another shape must not leave the network's tensors behind
     throw e;
   }
-  state.net.eval(); // a weight average (--ema) is always in eval mode already
+  state.net.eval();
   return { cfg, prepared, state, info: readJson<DataInfo>(join(runDir, "data.json")), dispose: () => disposeState(state) };
 }
 
@@ -148,8 +140,8 @@ export function runInputs(run: OpenRun, raw: Uint8Array | Float32Array, b: numbe
 
 /**
  * The trained network's answer for a normalised batch x [B, ...inputShape] (from runInputs):
- * class probabilities [B, C] and embeddings v [B, D] (unit length). Uses the weight average when
- * the run kept one (--ema), as eval/predict/embed do; no gradient. Both join the caller's tidy
+ * class probabilities [B, C] and embeddings v [B, D] (unit length), from the network the method
+ * evaluates with, as eval/predict/embed do; no gradient. Both join the caller's tidy
  * scope when there is one; otherwise the caller disposes them.
  */
 export function predictRun(run: OpenRun, x: Tensor): { probs: Tensor; v: Tensor } {

@@ -54,7 +54,7 @@ test("--help after any command prints the help and runs nothing", async () => {
       out = "";
       assert.equal(await main(argv), 0, argv.join(" "));
       assert.match(out, /^llp: semi-supervised learning/);
-      assert.match(out, /^ {2}--ir-weight /m);
+      assert.match(out, /^ {2}--label-scheme /m);
     }
   } finally {
     process.stdout.write = write;

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { type Config, resolveConfig } from "../../src/config.js";
 import { writeNpy } from "../../src/report/npy.js";
 import { Generator } from "../../src/torch/random.js";
 
@@ -67,8 +68,9 @@ test("llp propagate refuses the kinds that need a classifier head", () => {
   assert.match(r.stderr, /needs a classifier head/);
 });
 
-test("llp propagate refuses --alignment, which needs the pseudo-labels stored during training", () => {
+test("a removed option is refused by name, on the command line and in a config", () => {
   const r = refused("--alignment", "prior");
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /--alignment reads the pseudo-labels stored during training/);
+  assert.match(r.stderr, /--alignment was removed: it measured flat \(docs\/experiments.md\)/);
+  assert.throws(() => resolveConfig({ teacher: "x" } as Partial<Config>), /option "teacher" \(--teacher\) was removed/);
 });

@@ -48,24 +48,3 @@ test("label state: labelled points keep their label with c = 1", () => {
   assertClose(s.c, [1, 0.6, 1, 0.9]);
   assert.equal(s.coverage(), 1);
 });
-
-test("label state: trusted labels drop unlabelled points below the confidence, never labelled ones", () => {
-  const s = new LabelState(Int32Array.from([2, -1, 0, -1, 2, -1]));
-  s.write([1, 3, 5], [1, 0, 2], [0.95, 0.5, 0.9]);
-  assert.deepEqual(Array.from(s.trusted(0.9)), [2, 1, 0, -1, 2, 2], "c >= 0.9 kept, labelled rows (c = 1) always");
-  assert.deepEqual(Array.from(s.trusted(1)), [2, -1, 0, -1, 2, -1]);
-  assert.equal(s.trusted(0), s.y, "off: y itself");
-  assert.deepEqual(Array.from(s.y), [2, 1, 0, 0, 2, 2], "read-only");
-});
-
-test("label state: add-one smoothed class shares of the labels and of the stored pseudo-labels", () => {
-  const s = new LabelState(Int32Array.from([2, -1, 0, -1, 2, -1]));
-  // nothing propagated yet: pseudo shares are the smoothing alone
-  let sh = s.classShares(3);
-  assertClose(Array.from(sh.prior), [2 / 6, 1 / 6, 3 / 6]);
-  assertClose(Array.from(sh.pseudo), [1 / 3, 1 / 3, 1 / 3]);
-  s.write([1, 3], [1, 1], [0.5, 0.5]);
-  sh = s.classShares(3);
-  assertClose(Array.from(sh.pseudo), [1 / 5, 3 / 5, 1 / 5]);
-  assertClose(Array.from(sh.prior), [2 / 6, 1 / 6, 3 / 6], { msg: "labelled points never count as pseudo-labels" });
-});

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { logDensity } from "../../src/propagation/density.js";
 import { blockedTopk } from "../../src/propagation/neighbours.js";
-import { alignToPrior, meanLabels, type Propagated, propagate } from "../../src/propagation/propagate.js";
+import { meanLabels, type Propagated, propagate } from "../../src/propagation/propagate.js";
 import { F, Generator, tensor, tidy } from "../../src/torch/index.js";
 import { assertClose, tidyTest } from "../helpers.js";
 
@@ -156,24 +156,5 @@ test("meanLabels: p is the mean of both sources, y its argmax, c its max", () =>
     assertClose(m.p, [0.4, 0.5, 0.1, 0.15, 0.15, 0.7]);
     assert.deepEqual(m.y.toNumbers(), [1, 2]); // row 0: the sources disagree; the mean sides with the surer one
     assertClose(m.c, [0.5, 0.7]);
-  });
-});
-
-test("alignToPrior: p is reweighted by prior / share and renormalised; ratios are clamped", () => {
-  tidy(() => {
-    const p = { p: tensor([0.6, 0.4, 0.3, 0.7, 1, 0], [3, 2]) } as Propagated;
-    // r = (0.5 / 0.8, 0.5 / 0.2) = (0.625, 2.5): row 0 (0.375, 1) / 1.375 flips to class 1
-    const a = alignToPrior(p, [0.5, 0.5], [0.8, 0.2]);
-    assertClose(a.p, [0.375 / 1.375, 1 / 1.375, 0.1875 / 1.9375, 1.75 / 1.9375, 1, 0]);
-    assert.deepEqual(a.y.toNumbers(), [1, 1, 0], "a class no voter chose stays at 0");
-    assertClose(a.c, [1 / 1.375, 1.75 / 1.9375, 1]);
-    // r = (0.5 / 0.99, 0.5 / 0.01 = 50 -> 4)
-    const b = alignToPrior(p, [0.5, 0.5], [0.99, 0.01]);
-    const r0 = 0.5 / 0.99;
-    assertClose(b.p.slice(0, 0, 1), [(0.6 * r0) / (0.6 * r0 + 1.6), 1.6 / (0.6 * r0 + 1.6)]);
-    // a prior equal to the shares changes nothing
-    const same = alignToPrior(p, [0.3, 0.7], [0.3, 0.7]);
-    assertClose(same.p, [0.6, 0.4, 0.3, 0.7, 1, 0]);
-    assert.throws(() => alignToPrior(p, [1], [1]), /2 classes, prior 1/);
   });
 });

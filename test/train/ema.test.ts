@@ -1,16 +1,9 @@
 // The weight average (--ema) against a hand-computed oracle, and through a checkpoint.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { test } from "node:test";
-import { resolveConfig } from "../../src/config.js";
-import { LabelState } from "../../src/memory/labels.js";
 import { buildNet, type ModelSpec } from "../../src/model/net.js";
-import { Generator, liveTensors, noGrad, SGD, tidy } from "../../src/torch/index.js";
-import { inferenceNet, loadCheckpoint, saveCheckpoint, type TrainState } from "../../src/train/checkpoint.js";
+import { Generator, liveTensors, noGrad, tidy } from "../../src/torch/index.js";
 import { emaDecay, WeightAverage } from "../../src/train/ema.js";
-import { initialPlateau } from "../../src/train/schedule.js";
 
 const SPEC: ModelSpec = { model: "small-cnn", inputShape: [1, 28, 28], numClasses: 3, embeddingDim: 8, width: 2 };
 
@@ -77,51 +70,4 @@ test("WeightAverage.update: theta' <- d_t theta' + (1 - d_t) theta for parameter
   net.dispose();
   avg.dispose();
   assert.equal(liveTensors(), before, "nothing leaks");
-});
-
-test("a checkpoint keeps the weight average and its step count; inferenceNet picks it", () => {
-  const dir = mkdtempSync(join(tmpdir(), "llp-ema-"));
-  const state = (seed: number): TrainState => {
-    const net = buildNet(SPEC, new Generator(seed));
-    const ema = new WeightAverage(buildNet(SPEC, new Generator(seed + 1)), 0.9);
-    ema.reset(net);
-    return {
-      net,
-      opt: SGD.forModule(net, { lr: 0.1, momentum: 0.9 }),
-      bank: null,
-      labels: new LabelState(Int32Array.from([0, -1, 2])),
-      gen: new Generator(seed),
-      ema,
-    };
-  };
-  try {
-    const a = state(1);
-    noGrad(() =>
-      tidy(() =>
-        a.net.stateDict().forEach((t) => {
-          t.add_(0.5);
-        }),
-      ),
-    );
-    for (let t = 0; t < 3; t++) a.ema?.update(a.net);
-    const loop = { epoch: 1, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: 0, nceZ: null };
-    saveCheckpoint(dir, a, loop, JSON.stringify(resolveConfig({ ema: 0.9 })));
-    const b = state(7);
-    loadCheckpoint(dir, b);
-    assert.equal(b.ema?.steps, 3);
-    assert.equal(inferenceNet(b), b.ema?.net);
-    for (const [n, t] of a.ema?.net.stateDict() ?? []) assert.deepEqual(b.ema?.net.stateDict().get(n)?.toNumbers(), t.toNumbers(), n);
-    // a run without a weight average cannot load into one that has it
-    const plain: TrainState = { ...state(9), ema: null };
-    saveCheckpoint(dir, plain, loop, "{}");
-    assert.throws(() => loadCheckpoint(dir, b), /without a weight average/);
-    assert.equal(inferenceNet(plain), plain.net);
-    for (const s of [a, b, plain]) {
-      s.net.dispose();
-      s.opt.dispose();
-      s.ema?.dispose();
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 });

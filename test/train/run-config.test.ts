@@ -61,9 +61,19 @@ test("resolveConfig's argument is typed: a misspelt key or a wrong type does not
   assert.throws(() => resolveConfig({ labelled: 5 }), /labelled/);
 });
 
-test("default run folders are named by data, labels, seed and method; a student's adds -student", () => {
+test("default run folders are named by data, labels, seed and method", () => {
   const cfg = resolveConfig({ labelled: "1%", seed: 2 });
   assert.equal(defaultRunDir(cfg), join("runs", "fashion-mnist.1pct@2-llp"));
-  assert.equal(defaultRunDir({ ...cfg, teacher: defaultRunDir(cfg) }), join("runs", "fashion-mnist.1pct@2-llp-student"));
   assert.equal(defaultRunDir(resolveConfig({ method: "supervised", labelsPerClass: 10 })), join("runs", "fashion-mnist.10pc@0-supervised"));
+});
+
+test("a run saved with a removed option at its off value reopens without it; one that turned it on is refused by name", () => {
+  const dir = mkdtempSync(join(tmpdir(), "llp-cfg-"));
+  const saved = { ...resolveConfig({ labelled: "1%" }), teacher: null, ema: 0, alignment: "none", irLoss: "softmax", nceNoise: 4096 };
+  writeFileSync(join(dir, "config.json"), JSON.stringify(saved));
+  const cfg = readRunConfig(dir);
+  assert.equal(cfg.labelled, "1%");
+  assert.ok(!("teacher" in cfg) && !("ema" in cfg) && !("irLoss" in cfg));
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ ...saved, ema: 0.999 }));
+  assert.throws(() => readRunConfig(dir), /trained with ema = 0\.999; option "ema" \(--ema\) was removed: it measured flat/);
 });

@@ -1,7 +1,14 @@
 // The strong view of the two-view option (--train-view cutout): the batch as the loader gave it
 // (the weak view) with a random square zeroed in every image (Cutout, DeVries & Taylor 2017).
 // Inputs are normalised, so zero is the dataset's mean pixel. Also the strong view's affine warp
-// (--train-view strong) and mixup's shares (--mixup). All pure: results from given uniforms.
+// (--train-view strong) and mixup's shares (--mixup). The mask, warp and share functions are
+// pure (results from given uniforms); the tensor views below draw those uniforms from the run's
+// generator and build the batch a step's losses see.
+
+import { affineGrid, gridSample } from "../torch/functional.js";
+import type { Generator } from "../torch/random.js";
+import { tidy } from "../torch/scope.js";
+import { type Tensor, tensor } from "../torch/tensor.js";
 
 /**
  * [B, 1, H, W] float32 mask, 0 inside each image's square, 1 elsewhere. The square has side
@@ -110,4 +117,57 @@ export function uniformStream(fill: (n: number) => Float64Array, block = 256): (
     }
     return buf[at++] as number;
   };
+}
+
+/** Which view the losses of a step see: the batch as loaded (weak), Cutout, or warp + Cutout. */
+export type ViewKind = "weak" | "cutout" | "strong";
+
+/** x [B, C, H, W] as the losses of a step see it under `kind`; draws from gen (weak: x itself, no draw). */
+export function makeView(kind: ViewKind, x: Tensor, gen: Generator): Tensor {
+  if (kind === "weak") return x;
+  if (x.ndim !== 4) throw new Error(`the ${kind} view needs images [B,C,H,W], got [${x.shape}]`);
+  return tidy(() => (kind === "cutout" ? cutout(x, gen) : strongView(x, gen))); // its masks and grids are freed
+}
+
+/** x [B, C, H, W] with a random square of half the image side zeroed in every image. */
+function cutout(x: Tensor, gen: Generator): Tensor {
+  const [b, , h, w] = x.shape as [number, number, number, number];
+  const size = Math.max(1, Math.round(Math.min(h, w) / 2));
+  return x.mul(tensor(cutoutMask(b, h, w, size, gen.uniforms(2 * b)), [b, 1, h, w], "float32"));
+}
+
+/** x [B, C, H, W] warped by a random affine map per image (zeros, the mean pixel, outside), then Cutout. */
+function strongView(x: Tensor, gen: Generator): Tensor {
+  const [b, c, h, w] = x.shape as [number, number, number, number];
+  const theta = tensor(affineThetas(b, gen.uniforms(5 * b), STRONG_AFFINE), [b, 2, 3], "float32");
+  return cutout(gridSample(x, affineGrid(theta, [b, c, h, w])), gen);
+}
+
+/** Mixup's draw for a batch: each image's own share and its partner. */
+export interface Mix {
+  lam: Tensor; // [B] each image's own share, in [0.5, 1]
+  rest: Tensor; // [B] 1 - lam, its partner's share
+  perm: Tensor; // [B] int64 the partner of each image
+}
+
+/** Mixup's draw for a batch of b: shares from Beta(alpha, alpha) folded to [0.5, 1], partners a permutation. */
+export function drawMix(b: number, alpha: number, gen: Generator): Mix {
+  const shares = mixupShares(
+    b,
+    alpha,
+    uniformStream((n) => gen.uniforms(n), 4 * b),
+  );
+  const lam = tensor(shares, [b], "float32");
+  return { lam, rest: lam.neg().add(1), perm: gen.randperm(b) };
+}
+
+/** own, partner [B, ...] -> lam_k own_k + (1 - lam_k) partner_k, the shares broadcast over the rest. */
+export function blend(own: Tensor, partner: Tensor, mix: Mix): Tensor {
+  const shape = [own.shape[0] as number, ...own.shape.slice(1).map(() => 1)]; // [B, 1, ...]
+  return own.mul(mix.lam.reshape(shape)).add(partner.mul(mix.rest.reshape(shape)));
+}
+
+/** x [B, ...] mixed: lam_k x_k + (1 - lam_k) x_perm(k). */
+export function mixImages(x: Tensor, mix: Mix): Tensor {
+  return blend(x, x.indexSelect(0, mix.perm), mix);
 }

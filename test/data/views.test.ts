@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { affineThetas, betaDraw, cutoutMask, gammaDraw, mixupShares, STRONG_AFFINE, uniformStream } from "../../src/data/views.js";
 import { F, tensor } from "../../src/torch/index.js";
-import { affineThetas, betaDraw, cutoutMask, gammaDraw, mixupShares, STRONG_AFFINE, uniformStream } from "../../src/train/views.js";
 import { assertClose, tidyTest } from "../helpers.js";
 
 const zeros = (m: Float32Array, from: number, len: number) => m.subarray(from, from + len).reduce((a, x) => a + (x === 0 ? 1 : 0), 0);

@@ -1,0 +1,16 @@
+// The methods llp trains, by name. Adding one is adding a module beside these and a line here.
+import type { Config } from "../config.js";
+import { LLP } from "./llp.js";
+import type { Method, MethodContext } from "./method.js";
+import { Supervised } from "./supervised.js";
+
+export type { Method, MethodContext, StepStats, ViewedBatch } from "./method.js";
+
+export const METHODS: Record<Config["method"], (ctx: MethodContext) => Method> = {
+  llp: (ctx) => new LLP(ctx),
+  supervised: (ctx) => new Supervised(ctx),
+};
+
+export function createMethod(ctx: MethodContext): Method {
+  return METHODS[ctx.cfg.method](ctx);
+}

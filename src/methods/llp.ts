@@ -1,0 +1,267 @@
+// Local Label Propagation (Zhuang et al. 2019): Instance Recognition epochs, then LLP epochs in
+// which each step propagates labels to its batch through the memory bank's local geometry
+// (Eqs. 5-8) and trains on them weighted by confidence (Eq. 4).
+//
+// LLP's N-long state (memory bank V, label state, density rho of the labelled points) is owned by
+// LLPState, whose three mutators are its only writers: refreshDensity() once per epoch, and
+// writeBack() after each step's update.
+import type { Config } from "../config.js";
+import { blend, drawMix, type Mix, mixImages } from "../data/views.js";
+import { aggregationWeight, bankSetLoss, categorization, llpLoss } from "../losses/losses.js";
+import { MemoryBank } from "../memory/bank.js";
+import { LabelState } from "../memory/labels.js";
+import { logDensity } from "../propagation/density.js";
+import { RULES } from "../propagation/rules.js";
+import { keep, tidy } from "../torch/scope.js";
+import { full, noGrad, type Tensor, tensor } from "../torch/tensor.js";
+import type { Phase } from "../train/types.js";
+import { emptyStats, type Method, type MethodContext, optimise, type StepStats, type ViewedBatch } from "./method.js";
+
+/** The memory bank, the label state and the density, with their writers. */
+export class LLPState {
+  readonly bank: MemoryBank; // V [N, D]
+  readonly labels: LabelState; // y, c [N]
+  readonly labelledIdx: Tensor; // [M] int64 rows of the labelled points
+  readonly labelledY: Tensor; // [M] int64 their labels
+  /** [M] log rho(v_i) of the labelled points (Eq. 7), refreshed once per epoch; null before the first */
+  logRho: Tensor | null = null;
+
+  constructor(ctx: MethodContext) {
+    const { cfg, data } = ctx;
+    this.bank = new MemoryBank(data.n, cfg.embeddingDim, ctx.gen, cfg.bankMomentum);
+    this.labels = new LabelState(data.labels);
+    const rows = this.labels.labelledRows;
+    this.labelledIdx = keep(tensor(rows, [rows.length], "int64"));
+    this.labelledY = keep(
+      tensor(
+        Int32Array.from(rows, (i) => this.labels.y[i] as number),
+        [rows.length],
+        "int64",
+      ),
+    );
+  }
+
+  /** rho of every labelled point against the whole bank (Sec. 4: once per epoch). */
+  refreshDensity(T: number, tau: number): void {
+    this.logRho?.dispose();
+    this.logRho =
+      this.labelledIdx.numel === 0 ? null : keep(tidy(() => logDensity(this.bank.V.indexSelect(0, this.labelledIdx), this.bank.V, T, tau)));
+  }
+
+  /** After a step's update: the bank takes this visit's embeddings, the label state the fresh labels (if any). */
+  writeBack(index: Int32Array, indexT: Tensor, v: Tensor, fresh: { y: Int32Array; c: Float32Array } | null): void {
+    this.bank.update(indexT, v);
+    if (fresh) this.labels.write(index, fresh.y, fresh.c);
+  }
+
+  dispose(): void {
+    this.logRho?.dispose();
+    this.labelledIdx.dispose();
+    this.labelledY.dispose();
+    this.bank.dispose();
+  }
+}
+
+export class LLP implements Method {
+  readonly name = "llp" as const;
+  readonly state: LLPState;
+  readonly totalEpochs: number;
+  readonly #ctx: MethodContext;
+
+  constructor(ctx: MethodContext) {
+    this.#ctx = ctx;
+    this.state = new LLPState(ctx);
+    this.totalEpochs = ctx.cfg.irEpochs + ctx.cfg.epochs;
+  }
+
+  get labels(): LabelState {
+    return this.state.labels;
+  }
+  phase(epoch: number): Phase {
+    return epoch < this.#ctx.cfg.irEpochs ? "ir" : "llp";
+  }
+  scheduleEpoch(epoch: number): number | null {
+    return epoch < this.#ctx.cfg.irEpochs ? null : epoch - this.#ctx.cfg.irEpochs;
+  }
+  sampling(): { labelledOnly: boolean; labelledPerBatch: number } {
+    return { labelledOnly: false, labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
+  }
+  view(phase: Phase) {
+    return phase === "ir" ? "weak" : this.#ctx.cfg.trainView; // IR trains on one view (Wu et al. 2018)
+  }
+
+  /** Fills the bank with every training point's embedding (one no-grad pass, eval mode). */
+  async start(batchSize = 512): Promise<void> {
+    const { net, data } = this.#ctx;
+    net.eval();
+    for (let start = 0; start < data.n; start += batchSize) {
+      const idx = Int32Array.from({ length: Math.min(batchSize, data.n - start) }, (_, i) => start + i);
+      const x = await data.inputs(idx);
+      noGrad(() => tidy(() => this.state.bank.set(tensor(idx, [idx.length], "int64"), net.heads(x).v)));
+      x.dispose();
+    }
+    net.train();
+  }
+
+  beginEpoch(phase: Phase): void {
+    const { cfg } = this.#ctx;
+    if (phase === "llp" && RULES[cfg.propagation].needsDensity) this.state.refreshDensity(cfg.T, cfg.tau);
+  }
+
+  step(batch: ViewedBatch, phase: Phase): StepStats {
+    return tidy(() => (phase === "ir" ? this.#irStep(batch) : this.#llpStep(batch)));
+  }
+
+  /** L_IR = -log P(i|v_i) per example (Wu et al. 2018): the set loss with every bank row its own instance. */
+  #instanceLoss(v: Tensor, index: Tensor) {
+    const { cfg, data } = this.#ctx;
+    const { bank } = this.state;
+    const b = index.numel;
+    return bankSetLoss(v, bank.V, full([bank.n], -1, "int64"), full([b], -1, "int64"), index, cfg.tau, data.numClasses, full([b], 1 / b));
+  }
+
+  #irStep(batch: ViewedBatch): StepStats {
+    const index = tensor(batch.index, [batch.index.length], "int64"); // [B]
+    const { v } = this.#ctx.net.heads(batch.x); // [B, D]
+    const ir = this.#instanceLoss(v, index);
+    optimise(this.#ctx.opt, ir.objective);
+    this.state.writeBack(batch.index, index, v.detach(), null);
+    const l = ir.values.mean().item();
+    return { ...emptyStats(), "loss/total": l, "loss/instance": l };
+  }
+
+  /**
+   * Eq. 4 on this batch. Pseudo-labels and bank rows come from the loaded view x; the losses see
+   * batch.strong when there is one (--train-view, FixMatch's split), mixed within the batch under
+   * --mixup (targets mixed alike).
+   */
+  #llpStep(batch: ViewedBatch): StepStats {
+    const { cfg, data, net, opt, gen } = this.#ctx;
+    const { bank, labels } = this.state;
+    const b = batch.index.length;
+    const index = tensor(batch.index, [b], "int64"); // [B]
+    const mix = cfg.mixup > 0 ? drawMix(b, cfg.mixup, gen) : null;
+    const seen = mix ? mixImages(batch.strong ?? batch.x, mix) : (batch.strong ?? batch.x); // [B, ...]
+    const weak = seen !== batch.x ? noGrad(() => net.heads(batch.x)) : null; // [B, D], [B, C]
+    const { v, logits } = net.heads(seen); // [B, D], [B, C]
+    const vWeak = weak ? weak.v : v.detach(); // [B, D] what propagation and the bank see
+    // fresh pseudo-labels for this batch (Eq. 8, or the rule named by --propagation)
+    const p = RULES[cfg.propagation].label({
+      v: vWeak,
+      logits: weak ? weak.logits : logits,
+      labelledV: bank.V.indexSelect(0, this.state.labelledIdx),
+      labelledY: this.state.labelledY,
+      logRho: this.state.logRho,
+      K: cfg.K,
+      tau: cfg.tau,
+      numClasses: data.numClasses,
+    });
+    const fresh = { y: p.y.to("int32").toArray() as Int32Array, c: p.c.toArray() as Float32Array }; // [B] each
+    // training targets: the label and confidence stored at the point's last visit (original
+    // code), or the fresh ones (--label-scheme fresh); labelled points keep theirs, c = 1
+    const yT = new Int32Array(b);
+    const cT = new Float32Array(b);
+    for (let k = 0; k < b; k++) {
+      const i = batch.index[k] as number;
+      const stored = cfg.labelScheme === "stored" || labels.isLabelled[i];
+      yT[k] = stored ? (labels.y[i] as number) : (fresh.y[k] as number);
+      cT[k] = stored ? (labels.c[i] as number) : (fresh.c[k] as number);
+    }
+    const y = tensor(yT, [b], "int64"); // [B], -1 = its own instance
+    const c = tensor(cT, [b], "float32"); // [B]
+    const bankY = tensor(labels.y, [labels.n], "int32"); // [N]
+    const lc = categorization(logits, y); // [B] L_C
+    const setLoss = (yy: Tensor, cc: Tensor, ii: Tensor, share: Tensor | null) =>
+      bankSetLoss(
+        v,
+        bank.V,
+        bankY,
+        yy,
+        ii,
+        cfg.tau,
+        data.numClasses,
+        share ? aggregationWeight(cc, yy).mul(share).div(b) : aggregationWeight(cc, yy).div(b),
+      );
+    const stats = emptyStats();
+    let objective: Tensor; // its gradient is Eq. 4's
+    let reported: Tensor; // Eq. 4's value
+    if (!mix) {
+      const la = setLoss(y, c, index, null); // L_A, values [B]
+      objective = lc.mul(c).mean().add(la.objective);
+      reported = llpLoss(lc, la.values, c, y);
+      stats["loss/categorization"] = lc.mean().item();
+      stats["loss/aggregation"] = la.values.mean().item();
+    } else {
+      const terms = this.#mixedTerms(mix, lc, logits, y, c, index, setLoss);
+      [objective, reported] = [terms.objective, terms.reported];
+      stats["loss/categorization"] = terms.categorization;
+      stats["loss/aggregation"] = terms.aggregation;
+    }
+    Object.assign(stats, monitors(batch.index, labels, cT, fresh.y, data.trueLabels));
+    optimise(opt, objective);
+    this.state.writeBack(batch.index, index, vWeak, fresh);
+    stats["loss/total"] = reported.item();
+    return stats;
+  }
+
+  /** Eq. 4 on a mixed image: lambda of the loss toward its own (index, y, c), the rest toward its partner's. */
+  #mixedTerms(
+    mix: Mix,
+    lc: Tensor,
+    logits: Tensor,
+    y: Tensor,
+    c: Tensor,
+    index: Tensor,
+    setLoss: (y: Tensor, c: Tensor, i: Tensor, share: Tensor) => { values: Tensor; objective: Tensor },
+  ) {
+    const { lam, rest, perm } = mix;
+    const [yB, cB, indexB] = [y.indexSelect(0, perm), c.indexSelect(0, perm), index.indexSelect(0, perm)]; // [B] each
+    const lcB = categorization(logits, yB); // [B]
+    const la = setLoss(y, c, index, lam);
+    const laB = setLoss(yB, cB, indexB, rest);
+    return {
+      objective: blend(lc.mul(c), lcB.mul(cB), mix).mean().add(la.objective).add(laB.objective),
+      reported: llpLoss(lc, la.values, c, y, lam).add(llpLoss(lcB, laB.values, cB, yB, rest)),
+      categorization: blend(lc, lcB, mix).mean().item(),
+      aggregation: blend(la.values, laB.values, mix).mean().item(),
+    };
+  }
+
+  evalNet() {
+    return this.#ctx.net;
+  }
+  knnRows(): { V: Tensor; y: Tensor } {
+    return { V: this.state.bank.V.indexSelect(0, this.state.labelledIdx), y: this.state.labelledY.clone() };
+  }
+  stateDict(): Map<string, Tensor> {
+    return new Map([["bank.V", this.state.bank.V]]);
+  }
+  loadStateDict(state: Map<string, Tensor>, path: string): void {
+    const V = state.get("bank.V");
+    if (!V) throw new Error(`${path}: no memory bank in this checkpoint (saved by another method?)`);
+    this.state.bank.V.copy_(V);
+  }
+  dispose(): void {
+    this.state.dispose();
+  }
+}
+
+/** Mean target confidence and fresh pseudo-label accuracy over the batch's unlabelled points. */
+function monitors(index: Int32Array, labels: LabelState, cT: Float32Array, freshY: Int32Array, truth: Int32Array | null) {
+  let n = 0;
+  let conf = 0;
+  let hits = 0;
+  for (let k = 0; k < index.length; k++) {
+    const i = index[k] as number;
+    if (labels.isLabelled[i]) continue;
+    n++;
+    conf += cT[k] as number;
+    if (truth && truth[i] === freshY[k]) hits++;
+  }
+  return {
+    "monitor/confidence": n ? conf / n : Number.NaN,
+    "monitor/pseudoLabelAccuracy": n && truth ? hits / n : Number.NaN,
+  };
+}
+
+export type LLPConfig = Pick<Config, "irEpochs" | "epochs" | "propagation" | "labelScheme">;

@@ -1,0 +1,84 @@
+// What a training method is to the shared loop (train/loop.ts): what it keeps, what one step
+// computes from a batch, what happens at an epoch's start. One module per method, side by side
+// (src/methods/*.ts, as google-research/fixmatch keeps its methods); all share the network, the
+// data pipeline, evaluation, checkpoints and run folders.
+import type { Config } from "../config.js";
+import type { ViewKind } from "../data/views.js";
+import type { LabelState } from "../memory/labels.js";
+import type { LLPNet } from "../model/net.js";
+import type { SGD } from "../torch/optim.js";
+import type { Generator } from "../torch/random.js";
+import type { Tensor } from "../torch/tensor.js";
+import type { Batch, Phase, TrainData } from "../train/types.js";
+
+/** One step's named terms, logged under these stable keys every step. */
+export interface StepStats {
+  "loss/total": number;
+  "loss/categorization": number;
+  "loss/aggregation": number;
+  "loss/instance": number;
+  /** mean confidence of the training targets of unlabelled points (NaN where none) */
+  "monitor/confidence": number;
+  /** fresh pseudo-labels against the true labels, unlabelled points (NaN if unknown) */
+  "monitor/pseudoLabelAccuracy": number;
+}
+
+export const emptyStats = (): StepStats => ({
+  "loss/total": 0,
+  "loss/categorization": 0,
+  "loss/aggregation": 0,
+  "loss/instance": 0,
+  "monitor/confidence": Number.NaN,
+  "monitor/pseudoLabelAccuracy": Number.NaN,
+});
+
+/** What every method is built from: the run's config and data, and the network, optimiser and generator the loop owns. */
+export interface MethodContext {
+  cfg: Config;
+  data: TrainData;
+  net: LLPNet;
+  opt: SGD;
+  gen: Generator;
+}
+
+/** A batch as a step receives it: the loaded (weak) view, and the view its losses see when that differs. */
+export interface ViewedBatch extends Batch {
+  /** [B, ...] the strong view (views.ts), or null when the losses see x itself */
+  strong: Tensor | null;
+}
+
+export interface Method {
+  readonly name: Config["method"];
+  /** epochs in all phases */
+  readonly totalEpochs: number;
+  phase(epoch: number): Phase;
+  /** epochs into the learning-rate schedule at `epoch`, or null in a phase it does not cover (IR) */
+  scheduleEpoch(epoch: number): number | null;
+  /** how the loop draws a phase's batches */
+  sampling(phase: Phase): { labelledOnly: boolean; labelledPerBatch: number };
+  /** which view of its batches a phase's losses see (the loop builds it from src/data/views.ts) */
+  view(phase: Phase): ViewKind;
+  /** a fresh run only, before its first epoch (LLP fills its memory bank) */
+  start(): Promise<void>;
+  /** at every epoch's start (LLP refreshes the density rho) */
+  beginEpoch(phase: Phase): void;
+  step(batch: ViewedBatch, phase: Phase): StepStats;
+  /** the network that evaluates, predicts and embeds */
+  evalNet(): LLPNet;
+  /** labelled bank rows V [M, D] and labels y [M] int64 for kNN evaluation (the caller disposes), or null */
+  knnRows(): { V: Tensor; y: Tensor } | null;
+  /** the N-long pseudo-label state the epoch monitors read, or null */
+  readonly labels: LabelState | null;
+  /** what a checkpoint keeps besides the network, optimiser and generator (views of the method's own tensors) */
+  stateDict(): Map<string, Tensor>;
+  /** restores stateDict() from a checkpoint's tensors (keys as saved); extra keys are ignored */
+  loadStateDict(state: Map<string, Tensor>, path: string): void;
+  dispose(): void;
+}
+
+/** One SGD step on `objective` (its gradient is what is optimised, its value need not be the loss). */
+export function optimise(opt: SGD, objective: Tensor): void {
+  opt.zeroGrad();
+  objective.backward();
+  opt.step();
+}

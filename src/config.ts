@@ -5,7 +5,7 @@ import type { ModelName } from "./model/net.js";
 import { PROPAGATION_KINDS, type PropagationKind } from "./propagation/rules.js";
 
 export type { PropagationKind };
-export type Method = "llp" | "supervised";
+export type Method = "llp" | "supervised" | "mean-teacher";
 /**
  * stored: each step trains on the label/confidence stored at the point's previous visit and
  * writes the fresh one back (the original code's scheme); fresh: trains on labels propagated
@@ -50,6 +50,9 @@ export interface Config {
   augment: "auto" | "pad-crop" | "resized-crop" | "none";
   trainView: "weak" | "cutout" | "strong";
   mixup: number;
+  consistency: number;
+  consistencyRampup: number;
+  emaDecay: number;
   seed: number;
   threads: number | null;
   out: string | null;
@@ -77,7 +80,10 @@ interface Default<T> {
 }
 
 export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
-  method: { value: "llp", source: "the product; 'supervised' is the labelled-only baseline" },
+  method: {
+    value: "llp",
+    source: "llp (the product); supervised (the labelled points alone); mean-teacher (Tarvainen & Valpola 2017): the baselines, on the same network, data and evaluation",
+  },
   data: { value: "fashion-mnist", source: "built-in default dataset (Debian's dataset-fashion-mnist)" },
   labels: { value: null, source: "labels file for a .npy/CSV feature matrix" },
   test: { value: null, source: "the dataset's own test split when it has one" },
@@ -141,6 +147,12 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     source:
       "0 = off (paper). alpha > 0: the losses see each image mixed with another of the batch, lambda ~ Beta(alpha, alpha) folded to max(lambda, 1 - lambda), targets and weights mixed alike; pseudo-labels and bank rows from the unmixed view (named departure: mixup, Zhang et al. 2018, against confirmation bias in pseudo-labelling as in Arazo et al. 2019)",
   },
+  consistency: {
+    value: 100,
+    source: "mean-teacher: the consistency cost's weight after ramp-up (Tarvainen & Valpola's released code, CIFAR-10: 100, softmax MSE / C)",
+  },
+  consistencyRampup: { value: 5, source: "mean-teacher: epochs of the sigmoid ramp-up of the consistency weight (their released code, CIFAR-10: 5)" },
+  emaDecay: { value: 0.97, source: "mean-teacher: the teacher's EMA decay (their released code, CIFAR-10: 0.97)" },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },
   out: { value: null, source: "run folder; null = runs/<dataset>.<labelled>@<seed>-<method>" },
@@ -202,7 +214,7 @@ const intList: Check = (v) =>
   Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0) ? null : "must be a list of epoch numbers";
 
 const CHECKS: { [K in keyof Config]: Check } = {
-  method: oneOf("llp", "supervised"),
+  method: oneOf("llp", "supervised", "mean-teacher"),
   data: str,
   labels: orNull(str),
   test: orNull(str),
@@ -244,6 +256,9 @@ const CHECKS: { [K in keyof Config]: Check } = {
   augment: oneOf("auto", "pad-crop", "resized-crop", "none"),
   trainView: oneOf("weak", "cutout", "strong"),
   mixup: num(0, 8),
+  consistency: num(0, 1e6),
+  consistencyRampup: num(0, 10000, true),
+  emaDecay: num(0, 0.99999),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),
   out: orNull(str),
@@ -278,6 +293,8 @@ export function resolveConfig(partial: Partial<Config>): Config {
         ? `${optionName("irEpochs")} and ${optionName("epochs")} are both 0: nothing to train`
         : `${optionName("epochs")} is 0: nothing to train`,
     );
+  if (c.method === "mean-teacher" && c.mixup > 0)
+    errors.push(`${optionName("mixup")} is an llp and supervised option; mean-teacher has its own consistency noise (got ${c.mixup})`);
   if (c.labelledPerBatch >= c.batchSize)
     errors.push(`${optionName("labelledPerBatch")} = ${c.labelledPerBatch} must be below ${optionName("batchSize")} = ${c.batchSize}`);
   if (errors.length > 0) throw new Error(`invalid config:\n  ${errors.join("\n  ")}`);

@@ -11,7 +11,7 @@
 // (one native call, no autograd graph over the [B, N] scores). `instanceRecognition` and
 // `aggregation` are the same quantities written with autograd ops; the tests hold the closed
 // form to them (values and gradients), and they remain the readable statement of Eqs. 1-3.
-import { crossEntropy, oneHot, setNll } from "../torch/functional.js";
+import { crossEntropy, oneHot, setNll, softmax } from "../torch/functional.js";
 import { type Tensor, where } from "../torch/tensor.js";
 
 /** E [B, N]: exp((v_j.v - 1) / tau) for every bank row j. v: [B, D], bank: [N, D] */
@@ -94,4 +94,14 @@ export function llpLoss(lc: Tensor, la: Tensor, c: Tensor, y: Tensor, share?: Te
 /** The weight Eq. 4 puts on L_A: c where there is a (pseudo-)label, 1 for an own instance. c, y: [B] -> [B] */
 export function aggregationWeight(c: Tensor, y: Tensor): Tensor {
   return where(y.ge(0), c, 1);
+}
+
+/**
+ * Mean Teacher's consistency cost (Tarvainen & Valpola 2017, "mse" in their code): the squared
+ * distance between the student's and the teacher's class probabilities, divided by C, per
+ * example. The teacher's side is a target (no gradient). logits, teacherLogits: [B, C] -> [B]
+ */
+export function consistencyMse(logits: Tensor, teacherLogits: Tensor): Tensor {
+  const c = logits.size(1);
+  return softmax(logits, 1).sub(softmax(teacherLogits.detach(), 1)).square().sum(1).div(c);
 }

@@ -1,6 +1,7 @@
 // The methods llp trains, by name. Adding one is adding a module beside these and a line here.
 import type { Config } from "../config.js";
 import { LLP } from "./llp.js";
+import { MeanTeacher } from "./mean-teacher.js";
 import type { Method, MethodContext } from "./method.js";
 import { Supervised } from "./supervised.js";
 
@@ -9,6 +10,7 @@ export type { Method, MethodContext, StepStats, ViewedBatch } from "./method.js"
 export const METHODS: Record<Config["method"], (ctx: MethodContext) => Method> = {
   llp: (ctx) => new LLP(ctx),
   supervised: (ctx) => new Supervised(ctx),
+  "mean-teacher": (ctx) => new MeanTeacher(ctx),
 };
 
 export function createMethod(ctx: MethodContext): Method {

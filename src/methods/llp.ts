@@ -103,7 +103,7 @@ export class LLP implements Method {
     net.train();
   }
 
-  beginEpoch(phase: Phase): void {
+  beginEpoch(_epoch: number, phase: Phase): void {
     const { cfg } = this.#ctx;
     if (phase === "llp" && RULES[cfg.propagation].needsDensity) this.state.refreshDensity(cfg.T, cfg.tau);
   }

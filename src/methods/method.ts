@@ -21,6 +21,11 @@ export interface StepStats {
   "monitor/confidence": number;
   /** fresh pseudo-labels against the true labels, unlabelled points (NaN if unknown) */
   "monitor/pseudoLabelAccuracy": number;
+  /** Mean Teacher: the consistency cost and its ramped weight */
+  "loss/consistency"?: number;
+  "monitor/consistencyWeight"?: number;
+  /** FixMatch: the share of unlabelled points above the confidence threshold */
+  "monitor/mask"?: number;
 }
 
 export const emptyStats = (): StepStats => ({
@@ -39,6 +44,8 @@ export interface MethodContext {
   net: LLPNet;
   opt: SGD;
   gen: Generator;
+  /** a fresh network of the same architecture, from its own generator (the run's stream is untouched) */
+  makeNet(): LLPNet;
 }
 
 /** A batch as a step receives it: the loaded (weak) view, and the view its losses see when that differs. */
@@ -61,7 +68,7 @@ export interface Method {
   /** a fresh run only, before its first epoch (LLP fills its memory bank) */
   start(): Promise<void>;
   /** at every epoch's start (LLP refreshes the density rho) */
-  beginEpoch(phase: Phase): void;
+  beginEpoch(epoch: number, phase: Phase): void;
   step(batch: ViewedBatch, phase: Phase): StepStats;
   /** the network that evaluates, predicts and embeds */
   evalNet(): LLPNet;

@@ -1,7 +1,7 @@
-// A weight average of the network (--ema d): after every optimiser step,
-//   theta' <- d_t theta' + (1 - d_t) theta,   d_t = min(d, (1 + t) / (10 + t)),
-// over parameters and batch-norm running statistics alike (the mean teacher of Tarvainen &
-// Valpola 2017, whose code ramps d_t this way; MoCo's momentum encoder, He et al. 2020).
+// A weight average of the network, Mean Teacher's teacher: after every optimiser step,
+//   theta' <- d_t theta' + (1 - d_t) theta,   d_t = min(d, 1 - 1 / (t + 1)),
+// over parameters and batch-norm running statistics alike (Tarvainen & Valpola 2017; the ramp
+// is their released code's: the first update copies the network, later ones average).
 // The averaged copy is always in eval mode. update() is its only writer.
 import type { LLPNet } from "../model/net.js";
 import { tidy } from "../torch/scope.js";
@@ -9,7 +9,7 @@ import { noGrad } from "../torch/tensor.js";
 
 /** The decay used at update t (0-based): the mean teacher's ramp, capped at d. */
 export function emaDecay(d: number, t: number): number {
-  return Math.min(d, (1 + t) / (10 + t));
+  return Math.min(d, 1 - 1 / (t + 1));
 }
 
 export class WeightAverage {

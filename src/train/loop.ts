@@ -48,7 +48,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       const scheduled = method.scheduleEpoch(epoch); // null: outside the LR schedule (IR)
       const drops = cfg.milestones ? dropsAtEpoch(cfg.milestones, scheduled ?? 0) : loop.drops;
       s.opt.lr = lrAfterDrops(cfg.lr, drops, cfg.lrDrop);
-      method.beginEpoch(phase);
+      method.beginEpoch(epoch, phase);
       const view = method.view(phase);
       let step = 0;
       let lossSum = 0;
@@ -110,7 +110,8 @@ export function buildState(cfg: Config, data: TrainData): TrainState {
   const gen = new Generator(cfg.seed);
   const net = buildNet(netSpec(cfg, data), gen);
   const opt = SGD.forModule(net, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
-  return { net, opt, gen, method: createMethod({ cfg, data, net, opt, gen }) };
+  const makeNet = () => buildNet(netSpec(cfg, data), new Generator(cfg.seed));
+  return { net, opt, gen, method: createMethod({ cfg, data, net, opt, gen, makeNet }) };
 }
 
 function netSpec(cfg: Config, data: TrainData) {

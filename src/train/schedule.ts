@@ -39,3 +39,13 @@ export function lrAfterDrops(base: number, drops: number, factor: number): numbe
 export function dropsAtEpoch(milestones: number[], e: number): number {
   return milestones.filter((m) => e >= m).length;
 }
+
+/**
+ * Mean Teacher's sigmoid ramp-up of the consistency weight (Laine & Aila 2017, as Tarvainen &
+ * Valpola's code): exp(-5 (1 - t/length)^2) for t in [0, length], 1 after; length 0 is 1.
+ */
+export function sigmoidRampup(t: number, length: number): number {
+  if (length === 0) return 1;
+  const phase = 1 - Math.min(Math.max(t, 0), length) / length;
+  return Math.exp(-5 * phase * phase);
+}

@@ -1,5 +1,6 @@
 // What the training loop consumes and what it yields.
 import type { Config } from "../config.js";
+import type { StepStats } from "../methods/method.js";
 import type { Generator } from "../torch/random.js";
 import type { Tensor } from "../torch/tensor.js";
 
@@ -40,19 +41,14 @@ export interface TrainData {
   dataWaitFraction(): number;
 }
 
-export type Phase = "ir" | "llp" | "supervised";
+/** What an epoch trains: LLP's two phases, or the one phase of a baseline method. */
+export type Phase = "ir" | "llp" | "supervised" | "mean-teacher";
 
-export interface StepEvent {
+export interface StepEvent extends StepStats {
   type: "step";
   epoch: number;
   step: number;
   phase: Phase;
-  "loss/total": number;
-  "loss/categorization": number;
-  "loss/aggregation": number;
-  "loss/instance": number;
-  "monitor/confidence": number;
-  "monitor/pseudoLabelAccuracy": number;
   "monitor/lr": number;
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { aggregation, bankExp, bankSetLoss, categorization, instanceRecognition, llpLoss } from "../../src/losses/losses.js";
+import { aggregation, bankExp, bankSetLoss, categorization, consistencyMse, instanceRecognition, llpLoss } from "../../src/losses/losses.js";
 import { F, Generator, tensor } from "../../src/torch/index.js";
 import { assertClose, tidyTest } from "../helpers.js";
 
@@ -139,4 +139,17 @@ tidyTest("bankSetLoss rejects labels, indices and shapes out of range", () => {
   assert.throws(() => call([0, 1], [0, 1], lab, 1), /bankLabels must lie in/);
   assert.throws(() => call([0, 1], [0, 1], tensor([0, 1, 0], [3], "int64")), /bankLabels must be \[N\]/);
   assert.throws(() => bankSetLoss(v, V, lab, tensor([0, 1], [2], "int64"), tensor([0, 1], [2], "float32"), 0.1, 2, w), /integer|float/i);
+});
+
+tidyTest("consistencyMse: |softmax(student) - softmax(teacher)|^2 / C per example, no gradient to the teacher", () => {
+  // row 0: p = (1/2, 1/2), q = (3/4, 1/4): (1/16 + 1/16) / 2 = 1/16; row 1: equal logits give 0
+  const student = tensor([0, 0, 1, 2], [2, 2]).requiresGrad_();
+  const teacher = tensor([Math.log(3), 0, 1, 2], [2, 2]).requiresGrad_();
+  const l = consistencyMse(student, teacher);
+  assertClose(l, [1 / 16, 0], { atol: 1e-7 });
+  l.sum().backward();
+  assert.equal(teacher.grad, null, "the teacher is a target");
+  // d/dz0 of (p0 - 3/4)^2 + (p1 - 1/4)^2 over 2, p = softmax(z): p0 p1 = 1/4, dp0/dz0 = 1/4, dp1/dz0 = -1/4
+  // = [2 (1/2 - 3/4)(1/4) + 2 (1/2 - 1/4)(-1/4)] / 2 = -1/8
+  assertClose(student.grad as never, [-1 / 8, 1 / 8, 0, 0], { atol: 1e-7 });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep } from "../../src/train/schedule.js";
+import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep, sigmoidRampup } from "../../src/train/schedule.js";
 
 test("plateau: drop after `patience` evaluations without improvement, stop after maxDrops", () => {
   let s = initialPlateau();
@@ -39,4 +39,13 @@ test("lr after drops and milestones", () => {
     [0, 9, 10, 19, 20].map((e) => dropsAtEpoch([10, 20], e)),
     [0, 0, 1, 1, 2],
   );
+});
+
+test("sigmoidRampup: exp(-5 (1 - t/L)^2) on [0, L], 1 after, 1 for L = 0", () => {
+  assert.equal(sigmoidRampup(0, 5), Math.exp(-5));
+  assert.equal(sigmoidRampup(2, 5), Math.exp(-5 * 0.6 * 0.6));
+  assert.equal(sigmoidRampup(5, 5), 1);
+  assert.equal(sigmoidRampup(9, 5), 1);
+  assert.equal(sigmoidRampup(-1, 5), Math.exp(-5), "clamped below");
+  assert.equal(sigmoidRampup(0, 0), 1);
 });

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type Config, resolveConfig } from "../../src/config.js";
 import { cutoutMask } from "../../src/data/views.js";
+import type { MeanTeacher } from "../../src/methods/mean-teacher.js";
 import { F, Generator, keep, liveTensors, noGrad, type Tensor, tensor, tidy } from "../../src/torch/index.js";
 import type { Phase } from "../../src/train/types.js";
 import { context, N, release, step } from "./step-context.js";
@@ -364,6 +365,54 @@ test("supervised step: mean cross-entropy of the labelled batch, and the update"
   near(got.st.categorization, meanOf(ce), "loss/categorization");
   assert.equal(got.st.aggregation, 0);
   assertUpdate(f, old, want);
+  free(f);
+  assert.equal(liveTensors(), before);
+});
+
+test("Mean Teacher step: CE on the labelled points + w(epoch) x softmax MSE to the EMA teacher, the update, and the teacher after two steps", () => {
+  const before = liveTensors();
+  const f = fixture({ method: "mean-teacher" }, INDEX);
+  const mt = f.ctx.method as MeanTeacher;
+  f.ctx.method.beginEpoch(2, "mean-teacher");
+  const w = 100 * Math.exp(-5 * 0.6 * 0.6); // consistency 100, ramp-up 5 epochs, epoch 2
+  assert.equal(mt.consistencyWeight(2), w);
+  const teacherRows = (x: Tensor) => tidy(() => rows(noGrad(() => mt.teacher.net.heads(x).logits)));
+  const oracle = () => {
+    const out = outputs(f, f.x);
+    const q = teacherRows(f.x).map(softmax); // the teacher's targets, eval mode
+    const label = Array.from(f.index, (i) => f.ctx.data.labels[i] as number);
+    const ce = out.logits.map((z, k) => ((label[k] as number) >= 0 ? lse(z) - (z[label[k] as number] as number) : 0));
+    const cons = out.logits.map((z, k) => softmax(z).reduce((a, p, j) => a + (p - ((q[k] as number[])[j] as number)) ** 2, 0) / C);
+    return { ce: meanOf(ce), cons: meanOf(cons), q, label };
+  };
+  const o = oracle();
+  const qT = keep(tensor(o.q.flat(), [INDEX.length, C]));
+  const onehot = keep(
+    tensor(
+      o.label.flatMap((y) => Array.from({ length: C }, (_, j) => (j === y ? 1 : 0))),
+      [INDEX.length, C],
+    ),
+  );
+  const want = expectedUpdate(f, f.x, (_v, logits) => {
+    const ce = F.logSoftmax(logits, 1).mul(onehot).sum(1).neg().mean();
+    const cons = F.softmax(logits, 1).sub(qT).square().sum(1).div(C).mean();
+    return ce.add(cons.mul(w));
+  });
+  const old = snapshot(f);
+  const got = runStep(f, f.x, "mean-teacher");
+  near(got.st.categorization, o.ce, "loss/categorization");
+  near(got.st.total, o.ce + w * o.cons, "loss/total");
+  assertUpdate(f, old, want);
+  // the first update copies the student (d_0 = 0); the second averages with d_1 = min(0.97, 1 - 1/2) = 0.5
+  const student = () => new Map([...f.ctx.net.stateDict()].map(([n, t]) => [n, Array.from(t.toArray() as Float32Array)]));
+  const teacher = () => new Map([...mt.teacher.net.stateDict()].map(([n, t]) => [n, Array.from(t.toArray() as Float32Array)]));
+  assert.deepEqual(teacher(), student(), "after one step the teacher is the student");
+  const t1 = teacher();
+  runStep(f, f.x, "mean-teacher");
+  const s2 = student();
+  for (const [n, t] of teacher())
+    for (const [i, g] of t.entries()) near(g, 0.5 * ((t1.get(n) as number[])[i] as number) + 0.5 * ((s2.get(n) as number[])[i] as number), `${n}[${i}]`, 1e-5);
+  for (const t of [qT, onehot]) t.dispose();
   free(f);
   assert.equal(liveTensors(), before);
 });

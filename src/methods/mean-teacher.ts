@@ -1,0 +1,108 @@
+// Mean Teacher (Tarvainen & Valpola 2017): a teacher whose weights are an exponential moving
+// average of the student's gives targets for every point; the student takes cross-entropy on
+// its labelled points plus a consistency cost toward the teacher's class probabilities, with a
+// sigmoid ramp-up of its weight. The teacher evaluates and predicts.
+//
+// Views: the teacher sees the batch as loaded, the student the view --train-view gives (the two
+// noises of the method's input augmentation); with --train-view weak both see the same images.
+// The teacher (WeightAverage) is this method's one piece of state; update() its only writer.
+import { categorization, consistencyMse } from "../losses/losses.js";
+import type { LLPNet } from "../model/net.js";
+import { keep, tidy } from "../torch/scope.js";
+import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
+import { WeightAverage } from "../train/ema.js";
+import { sigmoidRampup } from "../train/schedule.js";
+import type { Phase } from "../train/types.js";
+import { emptyStats, type Method, type MethodContext, optimise, type StepStats, type ViewedBatch } from "./method.js";
+
+export class MeanTeacher implements Method {
+  readonly name = "mean-teacher" as const;
+  readonly labels = null;
+  readonly totalEpochs: number;
+  readonly teacher: WeightAverage;
+  readonly #ctx: MethodContext;
+  #epoch = 0;
+  readonly #steps: Tensor; // [1] float64, the teacher's update count for checkpoints
+
+  constructor(ctx: MethodContext) {
+    this.#ctx = ctx;
+    this.totalEpochs = ctx.cfg.epochs;
+    this.teacher = new WeightAverage(ctx.makeNet(), ctx.cfg.emaDecay);
+    this.teacher.reset(ctx.net);
+    this.#steps = keep(tensor([0], [1], "float64"));
+  }
+
+  phase(): Phase {
+    return "mean-teacher";
+  }
+  scheduleEpoch(epoch: number): number {
+    return epoch;
+  }
+  sampling() {
+    return { labelledOnly: false, labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
+  }
+  view() {
+    return this.#ctx.cfg.trainView;
+  }
+  async start(): Promise<void> {
+    this.teacher.reset(this.#ctx.net);
+  }
+  beginEpoch(epoch: number): void {
+    this.#epoch = epoch;
+  }
+
+  /** The consistency weight at an epoch: w_max times the sigmoid ramp-up. */
+  consistencyWeight(epoch: number): number {
+    return this.#ctx.cfg.consistency * sigmoidRampup(epoch, this.#ctx.cfg.consistencyRampup);
+  }
+
+  /** L = mean_B L_C(labelled; 0 elsewhere) + w(epoch) mean_B |softmax(student) - softmax(teacher)|^2 / C */
+  step(batch: ViewedBatch): StepStats {
+    return tidy(() => {
+      const { net, opt } = this.#ctx;
+      const b = batch.index.length;
+      const { logits } = net.heads(batch.strong ?? batch.x); // [B, C] the student
+      const target = noGrad(() => this.teacher.net.heads(batch.x).logits); // [B, C] the teacher, eval mode
+      const y = tensor(batch.label, [b], "int64"); // [B], -1 = unlabelled
+      const lc = categorization(logits, y).mean(); // summed over labelled points, / B (their code's scale)
+      const lcons = consistencyMse(logits, target).mean();
+      const w = this.consistencyWeight(this.#epoch);
+      const loss = lc.add(lcons.mul(w));
+      optimise(opt, loss);
+      this.teacher.update(net);
+      return {
+        ...emptyStats(),
+        "loss/total": loss.item(),
+        "loss/categorization": lc.item(),
+        "loss/consistency": lcons.item(),
+        "monitor/consistencyWeight": w,
+      };
+    });
+  }
+
+  evalNet(): LLPNet {
+    return this.teacher.net;
+  }
+  knnRows(): null {
+    return null;
+  }
+  stateDict(): Map<string, Tensor> {
+    this.#steps.fill_(this.teacher.steps);
+    const m = new Map<string, Tensor>([["teacher.steps", this.#steps]]);
+    for (const [k, t] of this.teacher.net.stateDict()) m.set(`teacher.${k}`, t);
+    return m;
+  }
+  loadStateDict(state: Map<string, Tensor>, path: string): void {
+    const steps = state.get("teacher.steps");
+    if (!steps) throw new Error(`${path}: no mean teacher in this checkpoint (saved by another method?)`);
+    const prefix = "teacher.";
+    this.teacher.net.loadStateDict(
+      new Map([...state].filter(([k]) => k.startsWith(prefix) && k !== "teacher.steps").map(([k, t]) => [k.slice(prefix.length), t])),
+    );
+    this.teacher.steps = steps.item();
+  }
+  dispose(): void {
+    this.teacher.dispose();
+    this.#steps.dispose();
+  }
+}

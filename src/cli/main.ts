@@ -9,7 +9,7 @@ import { embedAll, perClass } from "../eval/metrics.js";
 import { LabelState } from "../memory/labels.js";
 import { logDensity } from "../propagation/density.js";
 import { propagateBlocked } from "../propagation/propagate.js";
-import { RULES } from "../propagation/rules.js";
+import { RULES, resolvePropagation } from "../propagation/rules.js";
 import { writeNpy } from "../report/npy.js";
 import { defaultRunDir, writeJson } from "../report/runfolder.js";
 import { F } from "../torch/index.js";
@@ -193,9 +193,10 @@ async function propagateCmd(argv: string[]): Promise<number> {
   const labelsFile = (config.labels as string | undefined) ?? (flags.labelsFile as string | undefined);
   const out = config.out as string | undefined;
   if (!embFile || !labelsFile || !out) throw new Error("usage: llp propagate --embeddings X.npy --labels Y.npy|.csv --out FILE.csv");
+  // Eq. 8 unless --propagation says otherwise (auto is Eq. 8 on embeddings): the rules with the classifier need a network
   const cfg = resolveConfig({ ...config, labels: labelsFile, out });
-  if (RULES[cfg.propagation].needsClassifier)
-    throw new Error(`--propagation ${cfg.propagation} needs a classifier head; llp propagate has only embeddings`);
+  const kind = resolvePropagation(cfg.propagation, [0]);
+  if (RULES[kind].needsClassifier) throw new Error(`--propagation ${kind} needs a classifier head; llp propagate has only embeddings`);
   const ds = await loadNpyFeatures(embFile, { labels: labelsFile }); // checks shapes, NaN/Inf, label range
   if (ds.shape.length !== 1) throw new Error(`${embFile}: expected a [N, D] matrix of embeddings`);
   const n = ds.n;
@@ -207,7 +208,7 @@ async function propagateCmd(argv: string[]): Promise<number> {
   const res = tidy(() => {
     const { idx, y: YL } = labelledTensors(state); // [M], [M]
     const VL = V.indexSelect(0, idx); // [M, D]
-    const logRho = RULES[cfg.propagation].needsDensity ? logDensity(VL, V, cfg.T, cfg.tau) : null;
+    const logRho = RULES[kind].needsDensity ? logDensity(VL, V, cfg.T, cfg.tau) : null;
     const p = propagateBlocked(V, VL, YL, { K: cfg.K, tau: cfg.tau, numClasses: C, logRho });
     return { y: p.y.toNumbers(), c: p.c.toNumbers() };
   });
@@ -219,7 +220,7 @@ async function propagateCmd(argv: string[]): Promise<number> {
   }
   const { writeFileAtomic } = await import("../torch/safetensors.js");
   writeFileAtomic(out, `${lines.join("\n")}\n`);
-  process.stdout.write(`${JSON.stringify({ out, n, labelled: state.labelledRows.length, classes: C, propagation: cfg.propagation })}\n`);
+  process.stdout.write(`${JSON.stringify({ out, n, labelled: state.labelledRows.length, classes: C, propagation: kind })}\n`);
   return 0;
 }
 

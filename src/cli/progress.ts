@@ -17,7 +17,7 @@ export class Progress {
       case "start":
         this.#steps = ev.stepsPerEpoch;
         this.out.write(
-          `llp: ${ev.config.method} on ${ev.config.data}: ${ev.n} training points, ${ev.labelled} labelled, ${ev.stepsPerEpoch} steps/epoch${ev.resumedFrom !== null ? `, resumed after epoch ${ev.resumedFrom}` : ""}\n`,
+          `llp: ${ev.config.method} on ${ev.config.data}: ${ev.n} training points, ${ev.labelled} labelled, ${ev.stepsPerEpoch} steps/epoch, ${ev.schedule}${ev.resumedFrom !== null ? `, resumed after epoch ${ev.resumedFrom}` : ""}\n`,
         );
         break;
       case "step":
@@ -35,6 +35,9 @@ export class Progress {
         break;
       case "lrDrop":
         this.out.write(`  validation saturated: lr -> ${lr(ev.lr)}\n`);
+        break;
+      case "notice":
+        this.out.write(`llp: ${ev.message}\n`);
         break;
       case "end":
         this.out.write(

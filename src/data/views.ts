@@ -122,6 +122,12 @@ export function uniformStream(fill: (n: number) => Float64Array, block = 256): (
 /** Which view the losses of a step see: the batch as loaded (weak), Cutout, or warp + Cutout. */
 export type ViewKind = "weak" | "cutout" | "strong";
 
+/** A configured view with "auto" made concrete: cutout on images [C,H,W], weak on feature vectors. */
+export function resolveView(kind: ViewKind | "auto", inputShape: number[]): ViewKind {
+  if (kind !== "auto") return kind;
+  return inputShape.length === 3 ? "cutout" : "weak";
+}
+
 /** x [B, C, H, W] as the losses of a step see it under `kind`; draws from gen (weak: x itself, no draw). */
 export function makeView(kind: ViewKind, x: Tensor, gen: Generator): Tensor {
   if (kind === "weak") return x;

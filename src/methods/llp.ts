@@ -6,12 +6,12 @@
 // LLPState, whose three mutators are its only writers: refreshDensity() once per epoch, and
 // writeBack() after each step's update.
 import type { Config } from "../config.js";
-import { blend, drawMix, type Mix, mixImages } from "../data/views.js";
+import { blend, drawMix, type Mix, mixImages, resolveView } from "../data/views.js";
 import { aggregationWeight, bankSetLoss, categorization, llpLoss } from "../losses/losses.js";
 import { MemoryBank } from "../memory/bank.js";
 import { LabelState } from "../memory/labels.js";
 import { logDensity } from "../propagation/density.js";
-import { RULES } from "../propagation/rules.js";
+import { type PropagationRule, RULES, resolvePropagation } from "../propagation/rules.js";
 import { keep, tidy } from "../torch/scope.js";
 import { full, noGrad, type Tensor, tensor } from "../torch/tensor.js";
 import type { Phase } from "../train/types.js";
@@ -67,9 +67,11 @@ export class LLP implements Method {
   readonly state: LLPState;
   readonly totalEpochs: number;
   readonly #ctx: MethodContext;
+  readonly #rule: PropagationRule;
 
   constructor(ctx: MethodContext) {
     this.#ctx = ctx;
+    this.#rule = RULES[resolvePropagation(ctx.cfg.propagation, ctx.data.inputShape)];
     this.state = new LLPState(ctx);
     this.totalEpochs = ctx.cfg.irEpochs + ctx.cfg.epochs;
   }
@@ -87,7 +89,7 @@ export class LLP implements Method {
     return { labelledOnly: false, labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
   }
   view(phase: Phase) {
-    return phase === "ir" ? "weak" : this.#ctx.cfg.trainView; // IR trains on one view (Wu et al. 2018)
+    return phase === "ir" ? "weak" : resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape); // IR trains on one view (Wu et al. 2018)
   }
 
   /** Fills the bank with every training point's embedding (one no-grad pass, eval mode). */
@@ -105,7 +107,7 @@ export class LLP implements Method {
 
   beginEpoch(_epoch: number, phase: Phase): void {
     const { cfg } = this.#ctx;
-    if (phase === "llp" && RULES[cfg.propagation].needsDensity) this.state.refreshDensity(cfg.T, cfg.tau);
+    if (phase === "llp" && this.#rule.needsDensity) this.state.refreshDensity(cfg.T, cfg.tau);
   }
 
   step(batch: ViewedBatch, phase: Phase): StepStats {
@@ -146,7 +148,7 @@ export class LLP implements Method {
     const { v, logits } = net.heads(seen); // [B, D], [B, C]
     const vWeak = weak ? weak.v : v.detach(); // [B, D] what propagation and the bank see
     // fresh pseudo-labels for this batch (Eq. 8, or the rule named by --propagation)
-    const p = RULES[cfg.propagation].label({
+    const p = this.#rule.label({
       v: vWeak,
       logits: weak ? weak.logits : logits,
       labelledV: bank.V.indexSelect(0, this.state.labelledIdx),

@@ -6,6 +6,7 @@
 // Views: the teacher sees the batch as loaded, the student the view --train-view gives (the two
 // noises of the method's input augmentation); with --train-view weak both see the same images.
 // The teacher (WeightAverage) is this method's one piece of state; update() its only writer.
+import { resolveView } from "../data/views.js";
 import { categorization, consistencyMse } from "../losses/losses.js";
 import type { LLPNet } from "../model/net.js";
 import { keep, tidy } from "../torch/scope.js";
@@ -42,7 +43,7 @@ export class MeanTeacher implements Method {
     return { labelledOnly: false, labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
   }
   view() {
-    return this.#ctx.cfg.trainView;
+    return resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape);
   }
   async start(): Promise<void> {
     this.teacher.reset(this.#ctx.net);

@@ -1,7 +1,7 @@
 // Supervised-only: the same network trained on the labelled points alone (cross-entropy), the
 // baseline every semi-supervised method is measured against. Batches hold labelled points only,
 // and as many steps per epoch as the other methods take.
-import { blend, drawMix, mixImages } from "../data/views.js";
+import { blend, drawMix, mixImages, resolveView } from "../data/views.js";
 import { categorization } from "../losses/losses.js";
 import { tidy } from "../torch/scope.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
@@ -29,7 +29,7 @@ export class Supervised implements Method {
     return { labelledOnly: true, labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
   }
   view() {
-    return this.#ctx.cfg.trainView;
+    return resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape);
   }
   async start(): Promise<void> {}
   beginEpoch(): void {}

@@ -22,7 +22,9 @@ export function readRunConfig(runDir: string): Config {
   if (!("poolGrid" in saved) && saved.model === "small-cnn") saved.poolGrid = 1;
   // runs saved before --color existed decoded image folders as rgb
   if (!("color" in saved)) saved.color = "rgb";
-  return resolveConfig(dropRemovedOptions(saved, runDir) as Partial<Config>);
+  // runs saved before --schedule existed dropped the LR on validation plateaus unless given milestones
+  if (!("schedule" in saved)) saved.schedule = "plateau";
+  return resolveConfig(dropRemovedOptions(saved, runDir) as Partial<Config>, { recipe: false });
 }
 
 /** runs/<dataset>.<labels>@<seed>-<method>, as FixMatch names runs by their split. */
@@ -58,7 +60,14 @@ export class EventLog {
   write(ev: TrainEvent): void {
     const line =
       ev.type === "start"
-        ? { type: "start", n: ev.n, labelled: ev.labelled, stepsPerEpoch: ev.stepsPerEpoch, resumedFrom: ev.resumedFrom }
+        ? {
+            type: "start",
+            n: ev.n,
+            labelled: ev.labelled,
+            stepsPerEpoch: ev.stepsPerEpoch,
+            resumedFrom: ev.resumedFrom,
+            schedule: ev.schedule,
+          }
         : ev;
     appendFileSync(this.path, `${JSON.stringify(line, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v))}\n`);
     if (ev.type === "end") writeJson(join(this.dir, "summary.json"), ev.summary);

@@ -175,12 +175,14 @@ export function toTrainData(
   const stepsFor = (labelledPerBatch: number) =>
     new DataLoader(train, { batchSize: cfg.batchSize, dropLast: true, shuffle: false, labelledPerBatch, prepareIn: "main" })
       .batchesPerEpoch;
+  // Labelled oversampling needs unlabelled points to mix in: without any, one stream of all.
+  const lpb = labelledPos.length === train.n ? 0 : cfg.labelledPerBatch;
   // One full batch at least (the loader drops the last partial one): say which flag to change.
-  const walk = cfg.labelledPerBatch > 0 ? train.n - labelledPos.length : train.n;
-  if (walk < cfg.batchSize - cfg.labelledPerBatch)
+  const walk = lpb > 0 ? train.n - labelledPos.length : train.n;
+  if (walk < cfg.batchSize - lpb)
     throw new Error(
-      cfg.labelledPerBatch > 0
-        ? `${walk} unlabelled training examples fill no batch of ${cfg.batchSize} with ${cfg.labelledPerBatch} labelled in each: give a smaller ${optionName("batchSize")} (or ${optionName("labelledPerBatch")})`
+      lpb > 0
+        ? `${walk} unlabelled training examples fill no batch of ${cfg.batchSize} with ${lpb} labelled in each: give a smaller ${optionName("batchSize")} (or ${optionName("labelledPerBatch")})`
         : `${walk} training examples fill no batch of ${cfg.batchSize}: give a smaller ${optionName("batchSize")}`,
     );
   let waitFraction = 0;
@@ -190,19 +192,20 @@ export function toTrainData(
     // A fresh loader each epoch, forked from the run's generator: its draws are fixed by the
     // generator's state at the epoch start, which the checkpoint saves (exact resume).
     const src = o.labelledOnly ? labelledOnly : train;
+    const perBatch = o.labelledOnly || lpb === 0 ? 0 : o.labelledPerBatch; // [B] labelled rows forced into each batch
     if (src === null) throw new Error("training needs at least one labelled example");
     const loader = new DataLoader(
       src,
       {
         batchSize: cfg.batchSize,
         dropLast: !o.labelledOnly,
-        labelledPerBatch: o.labelledOnly ? 0 : o.labelledPerBatch,
+        labelledPerBatch: perBatch,
         augment,
         normalize: norm,
       },
       gen,
     );
-    const steps = stepsFor(o.labelledPerBatch);
+    const steps = stepsFor(lpb === 0 ? 0 : o.labelledPerBatch); // the main stream's count, labelledOnly too
     let n = 0;
     try {
       while (n < (o.labelledOnly ? steps : loader.batchesPerEpoch)) {
@@ -233,7 +236,7 @@ export function toTrainData(
     classNames: [...train.classNames],
     labels: train.labels,
     trueLabels: train.trueLabels ?? null,
-    stepsPerEpoch: stepsFor(cfg.labelledPerBatch),
+    stepsPerEpoch: stepsFor(lpb),
     epoch,
     inputs: (idx) => read(train, idx),
     validation: evalSet(validation),

@@ -23,8 +23,8 @@ export interface TrainOptions {
 
 export async function* train(cfg: Config, data: TrainData, o: TrainOptions): AsyncGenerator<TrainEvent> {
   const t0 = Date.now();
-  if (cfg.trainView !== "weak" && data.inputShape.length !== 3)
-    throw new Error(`${optionName("trainView")} = ${cfg.trainView} needs images [C,H,W], but the data are [${data.inputShape.join(",")}]`);
+  const views = viewMismatch(cfg, data.inputShape);
+  if (views !== null) throw new Error(views);
   const s = buildState(cfg, data);
   const { method } = s;
   let loop: LoopState = { epoch: 0, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: -1 };
@@ -34,6 +34,12 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
     if (o.resume && o.runDir) loop = loadCheckpoint(o.runDir, s).loop;
     else await method.start();
     const wallBefore = loop.wallS; // epoch time of the sessions before a resume
+    const milestones = fixedMilestones(cfg, data.validation.n);
+    if (milestones && cfg.schedule === "plateau" && !cfg.milestones)
+      yield {
+        type: "notice",
+        message: `validation holds ${data.validation.n} points, fewer than ${MIN_PLATEAU_VALIDATION}: the LR drops on a fixed schedule (epochs ${milestones.join(", ")}) instead of on validation plateaus`,
+      };
     yield {
       type: "start",
       config: cfg,
@@ -41,12 +47,15 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       labelled: countLabelled(data.labels),
       stepsPerEpoch: data.stepsPerEpoch,
       resumedFrom: o.resume ? loop.epoch : null,
+      schedule: milestones
+        ? `LR x${cfg.lrDrop} at epochs ${milestones.join(", ") || "(none)"} of ${cfg.epochs}`
+        : `LR x${cfg.lrDrop} on validation plateaus`,
     };
     for (let epoch = loop.epoch; epoch < method.totalEpochs && !loop.plateau.stop; epoch++) {
       const tEpoch = Date.now();
       const phase = method.phase(epoch);
       const scheduled = method.scheduleEpoch(epoch); // null: outside the LR schedule (IR)
-      const drops = cfg.milestones ? dropsAtEpoch(cfg.milestones, scheduled ?? 0) : loop.drops;
+      const drops = milestones ? dropsAtEpoch(milestones, scheduled ?? 0) : loop.drops;
       s.opt.lr = lrAfterDrops(cfg.lr, drops, cfg.lrDrop);
       method.beginEpoch(epoch, phase);
       const view = method.view(phase);
@@ -70,11 +79,11 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       if (scheduled !== null && epoch % cfg.evalEvery === 0) {
         const r = plateauStep(loop.plateau, val.top1, { patience: cfg.patience, maxDrops: cfg.maxDrops });
         loop.plateau = r.state;
-        if (r.drop && !cfg.milestones) {
+        if (r.drop && !milestones) {
           loop.drops++;
           yield { type: "lrDrop", epoch, lr: lrAfterDrops(cfg.lr, loop.drops, cfg.lrDrop) };
         }
-        if (cfg.milestones) loop.plateau.stop = false;
+        if (milestones) loop.plateau.stop = false;
       }
       loop.epoch = epoch + 1;
       loop.bestVal = Math.max(loop.bestVal, val.top1);
@@ -101,6 +110,26 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
   } finally {
     disposeState(s);
   }
+}
+
+/** Why cfg's views cannot be taken of inputs of this shape (the image views on feature vectors), or null. */
+export function viewMismatch(cfg: Config, inputShape: number[]): string | null {
+  if (cfg.trainView === "weak" || cfg.trainView === "auto" || inputShape.length === 3) return null;
+  return `${optionName("trainView")} = ${cfg.trainView} (method ${cfg.method}) needs images [C,H,W], but the data are [${inputShape.join(",")}] feature vectors: use weak or auto`;
+}
+
+/** Validation points below which accuracy's noise (sd about 1.8 points at 0.8 on 500) hides a plateau. */
+export const MIN_PLATEAU_VALIDATION = 500;
+
+/**
+ * The epochs of the LR schedule at which the LR drops, or null to drop on validation plateaus:
+ * --milestones when given; else under schedule fixed (or plateau on too small a validation set)
+ * one drop at 80% of --epochs.
+ */
+export function fixedMilestones(cfg: Config, validationN: number): number[] | null {
+  if (cfg.milestones) return cfg.milestones;
+  if (cfg.schedule === "plateau" && validationN >= MIN_PLATEAU_VALIDATION) return null;
+  return [Math.round(0.8 * cfg.epochs)];
 }
 
 const countLabelled = (labels: Int32Array) => labels.reduce((n, l) => n + (l >= 0 ? 1 : 0), 0);

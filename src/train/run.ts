@@ -1,7 +1,7 @@
 // Whole runs: train into a run folder (or resume one), and reopen a finished run for eval,
 // predict and embed. Library code: no printing; events go to the caller's callback.
 import { join } from "node:path";
-import { type Config, optionName } from "../config.js";
+import { type Config, optionName, resolveConfig } from "../config.js";
 import type { Normalization } from "../data/augment.js";
 import { absoluteDataPath } from "../data/load.js";
 import { writeSplit } from "../data/split.js";
@@ -13,7 +13,7 @@ import { noGrad, type Tensor } from "../torch/tensor.js";
 import { setNumThreads } from "../torch/threads.js";
 import { inferenceNet, loadCheckpoint, type TrainState } from "./checkpoint.js";
 import { normalizedTensor, type PreparedData, prepareData } from "./data.js";
-import { buildState, disposeState, evaluateState, train } from "./loop.js";
+import { buildState, disposeState, evaluateState, train, viewMismatch } from "./loop.js";
 import type { Summary, TrainEvent } from "./types.js";
 
 export { readRunConfig };
@@ -31,6 +31,8 @@ export async function runTraining(
   runDir: string,
   opts: { resume: boolean; onEvent?: (ev: TrainEvent) => void },
 ): Promise<Summary> {
+  // a config edited after resolveConfig (say {...cfg, batchSize: 16}) is checked again before anything is written
+  cfg = resolveConfig(cfg, { recipe: false });
   if (opts.resume) cfg = resumeConfig(cfg, runDir);
   if (cfg.threads !== null) setNumThreads(cfg.threads);
   // Load and split first: bad input fails before anything is written.
@@ -42,6 +44,8 @@ export async function runTraining(
     if (why !== null) throw new Error(why);
     if (cfg.poolGrid !== null && model !== "small-cnn")
       throw new Error(`${optionName("poolGrid")} is a small-cnn option (the model is ${model})`);
+    const views = viewMismatch(cfg, prepared.data.inputShape);
+    if (views !== null) throw new Error(views);
     cfg = { ...absolutePaths(cfg), model };
     createRunDir(runDir, cfg);
     writeSplit(runDir, prepared.split);

@@ -82,9 +82,19 @@ export interface Summary {
 }
 
 export type TrainEvent =
-  | { type: "start"; config: Config; n: number; labelled: number; stepsPerEpoch: number; resumedFrom: number | null }
+  | {
+      type: "start";
+      config: Config;
+      n: number;
+      labelled: number;
+      stepsPerEpoch: number;
+      resumedFrom: number | null;
+      /** how the LR drops: "fixed at epochs 13" or "on validation plateaus" */
+      schedule: string;
+    }
   | StepEvent
   | EpochEvent
   | { type: "lrDrop"; epoch: number; lr: number }
+  | { type: "notice"; message: string }
   | { type: "checkpoint"; epoch: number; path: string }
   | { type: "end"; summary: Summary };

@@ -144,7 +144,10 @@ test("defaults fit a small feature matrix: the network is an MLP, validation 10%
     join(root, "no"),
   );
   assert.notEqual(big.status, 0);
-  assert.match(big.stderr, /147 training examples fill no batch of 256: give a smaller batchSize \(--batch-size\)/);
+  assert.match(
+    big.stderr,
+    /120 unlabelled training examples fill no batch of 256 with 64 labelled in each: give a smaller batchSize \(--batch-size\) \(or labelledPerBatch \(--labelled-per-batch\)\)/,
+  );
   assert.ok(!existsSync(join(root, "no")));
 });
 
@@ -191,4 +194,51 @@ test("predict takes a folder as the images in it, in path order", async () => {
   assert.deepEqual(x.shape, [4, 1, 8, 8]);
   x.dispose();
   await assert.rejects(decodeInputs([join(root, "nothing-here")], [1, 8, 8], norm), /no such file or folder/);
+});
+
+test("llp train with no flags on an image folder with 5 labels a class: a fixed LR schedule, said at the start; --schedule plateau on its 2-point validation set falls back to it with a notice", async () => {
+  await fixtures;
+  // 3 classes of 5 labelled 12x12 gray images each, and 150 unlabelled ones (unlabeled/)
+  const dir = join(root, "few");
+  const gen = (c: number, k: number) =>
+    Buffer.from(Array.from({ length: 144 }, (_, p) => ((p % 12 < 4 * (c + 1) ? 200 : 40) + 7 * k) % 256));
+  for (const [c, name] of ["a", "b", "c"].entries()) {
+    mkdirSync(join(dir, name), { recursive: true });
+    for (let k = 0; k < 5; k++)
+      await sharp(gen(c, k), { raw: { width: 12, height: 12, channels: 1 } })
+        .toColourspace("b-w")
+        .png()
+        .toFile(join(dir, name, `${k}.png`));
+  }
+  mkdirSync(join(dir, "unlabeled"), { recursive: true });
+  for (let k = 0; k < 150; k++)
+    await sharp(gen(k % 3, k + 5), { raw: { width: 12, height: 12, channels: 1 } })
+      .toColourspace("b-w")
+      .png()
+      .toFile(join(dir, "unlabeled", `${k}.png`));
+  const events = (out: string) =>
+    readFileSync(join(out, "events.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+  const out = join(root, "few-run");
+  const r = llp("train", "--data", dir, "--epochs", "5", "--threads", "1", "--out", out);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /LR x0\.1 at epochs 4 of 5/, "the schedule is said at the start");
+  const ev = events(out);
+  assert.equal(ev[0].schedule, "LR x0.1 at epochs 4 of 5");
+  assert.equal(ev.filter((e) => e.type === "lrDrop").length, 0, "no LR drop on validation noise");
+  const lrs = ev.filter((e) => e.type === "epoch").map((e) => e["monitor/lr"]);
+  assert.deepEqual(
+    lrs.map((x: number) => Math.round(x * 1e6) / 1e6),
+    [0.03, 0.03, 0.03, 0.03, 0.03, 0.003],
+    "1 IR epoch, then 5 epochs, the last after the drop",
+  );
+  const saved = JSON.parse(readFileSync(join(out, "config.json"), "utf8"));
+  assert.equal(saved.schedule, "fixed");
+  const plateau = join(root, "few-plateau");
+  const p = llp("train", "--data", dir, "--epochs", "5", "--threads", "1", "--schedule", "plateau", "--out", plateau);
+  assert.equal(p.status, 0, p.stderr);
+  assert.match(p.stderr, /validation holds \d+ points, fewer than 500: the LR drops on a fixed schedule \(epochs 4\)/);
+  assert.equal(events(plateau).filter((e) => e.type === "lrDrop").length, 0);
 });

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { aggregation, bankExp, bankSetLoss, categorization, consistencyMse, instanceRecognition, llpLoss } from "../../src/losses/losses.js";
+import {
+  aggregation,
+  bankExp,
+  bankSetLoss,
+  categorization,
+  consistencyMse,
+  instanceRecognition,
+  llpLoss,
+} from "../../src/losses/losses.js";
 import { F, Generator, tensor } from "../../src/torch/index.js";
 import { assertClose, tidyTest } from "../helpers.js";
 

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { resolveConfig } from "../../src/config.js";
 import { liveTensors } from "../../src/torch/index.js";
+import { prepareData } from "../../src/train/data.js";
+import { train } from "../../src/train/loop.js";
 import { runTraining } from "../../src/train/run.js";
 import { tempDir, writeFeatureNpy } from "../data/helpers.js";
 
@@ -31,10 +33,15 @@ test("a diverging run stops with an error naming the epoch, step and --lr, and f
     seed: 0,
   });
   const before = liveTensors();
-  // resolveConfig caps lr at 10; an lr past any sane value makes the divergence certain
+  // resolveConfig caps lr at 10 (runTraining checks again); the loop itself takes what it is given,
+  // and an lr past any sane value makes the divergence certain
+  const prepared = await prepareData(cfg, null);
   await assert.rejects(
-    runTraining({ ...cfg, lr: 1e30 }, join(dir, "run"), { resume: false }),
+    (async () => {
+      for await (const _ of train({ ...cfg, lr: 1e30 }, prepared.data, { runDir: null, resume: false }));
+    })(),
     /the loss is (NaN|Infinity) at epoch \d+, step \d+: training diverged: try a lower lr \(--lr\)/,
   );
+  await assert.rejects(runTraining({ ...cfg, lr: 1e30 }, join(dir, "run"), { resume: false }), /lr \(--lr\) must be a number in \[0, 10\]/);
   assert.equal(liveTensors(), before);
 });

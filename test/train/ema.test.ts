@@ -55,7 +55,10 @@ test("WeightAverage.update: theta' <- d_t theta' + (1 - d_t) theta for parameter
     const want = expected.get(n) as Float64Array;
     const src = net.stateDict().get(n)?.toArray() as Float32Array;
     for (const [i, g] of got.entries())
-      assert.ok(Math.abs(g - (want[i] as number)) < 1e-3 * Math.max(1, Math.abs(want[i] as number)), `after 40 updates ${n}[${i}]: ${g} vs ${want[i]}`);
+      assert.ok(
+        Math.abs(g - (want[i] as number)) < 1e-3 * Math.max(1, Math.abs(want[i] as number)),
+        `after 40 updates ${n}[${i}]: ${g} vs ${want[i]}`,
+      );
     // the last step moved the network by 4, and the average trails it by about that much (0.5 4 + 0.25 3.9 + ...)
     for (const [i, g] of got.entries()) assert.ok((src[i] as number) - g > 3.5, `${n}[${i}] trails the network`);
   }

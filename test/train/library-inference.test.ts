@@ -26,8 +26,19 @@ test("relative data paths are saved absolute; runInputs + predictRun classify ra
   const cwd = process.cwd();
   process.chdir(dir);
   try {
-    const cfg = resolveConfig({ data: "x.npy", labels: "y.npy", method: "supervised", irEpochs: 0, epochs: 4, milestones: null });
-    await runTraining({ ...cfg, batchSize: 16, validation: 16, threads: 1, seed: 0 }, join(dir, "run"), { resume: false });
+    const cfg = resolveConfig({
+      data: "x.npy",
+      labels: "y.npy",
+      method: "supervised",
+      irEpochs: 0,
+      epochs: 4,
+      milestones: null,
+      batchSize: 16,
+      validation: 16,
+      threads: 1,
+      seed: 0,
+    });
+    await runTraining(cfg, join(dir, "run"), { resume: false });
   } finally {
     process.chdir(cwd);
   }
@@ -101,7 +112,10 @@ test("prepareData + train stream a run's events in memory, writing nothing and l
   for await (const ev of train(cfg, prepared.data, { runDir: null, resume: false })) events.push(ev);
   assert.equal(liveTensors(), before, "the loop frees what it built");
   const cutoutRun = train({ ...cfg, trainView: "cutout" }, prepared.data, { runDir: null, resume: false });
-  await assert.rejects(cutoutRun.next(), /trainView \(--train-view\) = cutout needs images \[C,H,W\], but the data are \[3\]/);
+  await assert.rejects(
+    cutoutRun.next(),
+    /trainView \(--train-view\) = cutout \(method llp\) needs images \[C,H,W\], but the data are \[3\] feature vectors/,
+  );
   assert.deepEqual(readdirSync(dir).sort(), ["x.npy", "y.npy"], "no run folder, no checkpoint");
   assert.equal(events[0]?.type, "start");
   assert.ok(events.filter((e) => e.type === "step").length >= 3, "step events are streamed");

@@ -55,7 +55,7 @@ interface Fixture {
 
 /** The context with stored pseudo-labels on some unlabelled rows, a density, true labels i % 4. */
 function fixture(cfg: Partial<Config>, index: number[]): Fixture {
-  const ctx = context(resolveConfig(cfg));
+  const ctx = context(resolveConfig({ trainView: "weak", ...cfg }));
   ctx.data.trueLabels = Int32Array.from({ length: N }, (_, i) => i % C);
   const x = keep(new Generator(21).randn([index.length, 1, 28, 28]));
   if (ctx.cfg.method !== "llp") return { ctx, x, index: Int32Array.from(index), logRho: [] };
@@ -108,7 +108,7 @@ function llpOracle(f: Fixture, vLoss: Rows, logitsLoss: Rows, vWeak: Rows, logit
       "weighted-knn": knn,
       classifier: head,
       "llp+classifier": density.map((x, j) => (x + (head[j] as number)) / 2),
-    }[cfg.propagation];
+    }[cfg.propagation === "auto" ? "llp+classifier" : cfg.propagation]; // auto: images here
     const y = argmax(p);
     return { y, c: p[y] as number, labelled: ctx.labels.isLabelled[i] === 1 };
   });
@@ -411,7 +411,8 @@ test("Mean Teacher step: CE on the labelled points + w(epoch) x softmax MSE to t
   runStep(f, f.x, "mean-teacher");
   const s2 = student();
   for (const [n, t] of teacher())
-    for (const [i, g] of t.entries()) near(g, 0.5 * ((t1.get(n) as number[])[i] as number) + 0.5 * ((s2.get(n) as number[])[i] as number), `${n}[${i}]`, 1e-5);
+    for (const [i, g] of t.entries())
+      near(g, 0.5 * ((t1.get(n) as number[])[i] as number) + 0.5 * ((s2.get(n) as number[])[i] as number), `${n}[${i}]`, 1e-5);
   for (const t of [qT, onehot]) t.dispose();
   free(f);
   assert.equal(liveTensors(), before);

@@ -365,7 +365,8 @@ export function loadRecipe(nameOrFile: string): Partial<Config> {
  * complete, so o.recipe = false leaves the recipe file unread).
  */
 export function resolveConfig(given: Partial<Config>, o: { recipe?: boolean } = {}): Config {
-  const partial = given.recipe && o.recipe !== false ? { ...loadRecipe(given.recipe), ...given } : given;
+  const stated = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<Config>; // undefined = not given
+  const partial = stated.recipe && o.recipe !== false ? { ...loadRecipe(stated.recipe), ...stated } : stated;
   const errors: string[] = [];
   for (const k of Object.keys(partial)) if (!(k in DEFAULTS)) errors.push(k in REMOVED_OPTIONS ? removedWhy(k) : `unknown option "${k}"`);
   const cfg = defaultConfig() as unknown as Record<string, unknown>;

@@ -24,6 +24,8 @@ export function readRunConfig(runDir: string): Config {
   if (!("color" in saved)) saved.color = "rgb";
   // runs saved before --schedule existed dropped the LR on validation plateaus unless given milestones
   if (!("schedule" in saved)) saved.schedule = "plateau";
+  // runs saved before --train-view existed trained on one view
+  if (!("trainView" in saved)) saved.trainView = "weak";
   return resolveConfig(dropRemovedOptions(saved, runDir) as Partial<Config>, { recipe: false });
 }
 

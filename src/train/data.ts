@@ -175,8 +175,10 @@ export function toTrainData(
   const stepsFor = (labelledPerBatch: number) =>
     new DataLoader(train, { batchSize: cfg.batchSize, dropLast: true, shuffle: false, labelledPerBatch, prepareIn: "main" })
       .batchesPerEpoch;
-  // Labelled oversampling needs unlabelled points to mix in: without any, one stream of all.
-  const lpb = labelledPos.length === train.n ? 0 : cfg.labelledPerBatch;
+  // Labelled oversampling needs unlabelled points to fill the rest of each batch: where there
+  // are too few (or none), one shuffled stream of all points (the loop says so).
+  const unlabelled = train.n - labelledPos.length;
+  const lpb = unlabelled < cfg.batchSize - cfg.labelledPerBatch ? 0 : cfg.labelledPerBatch;
   // One full batch at least (the loader drops the last partial one): say which flag to change.
   const walk = lpb > 0 ? train.n - labelledPos.length : train.n;
   if (walk < cfg.batchSize - lpb)
@@ -237,6 +239,7 @@ export function toTrainData(
     labels: train.labels,
     trueLabels: train.trueLabels ?? null,
     stepsPerEpoch: stepsFor(lpb),
+    labelledPerBatch: lpb,
     epoch,
     inputs: (idx) => read(train, idx),
     validation: evalSet(validation),

@@ -34,7 +34,12 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
     if (o.resume && o.runDir) loop = loadCheckpoint(o.runDir, s).loop;
     else await method.start();
     const wallBefore = loop.wallS; // epoch time of the sessions before a resume
-    const milestones = fixedMilestones(cfg, data.validation.n);
+    const milestones = fixedMilestones(cfg, o.resume ? Number.POSITIVE_INFINITY : data.validation.n); // a resume keeps its schedule
+    if (data.labelledPerBatch !== cfg.labelledPerBatch)
+      yield {
+        type: "notice",
+        message: `the ${data.n - countLabelled(data.labels)} unlabelled points fill no batch of ${cfg.batchSize} beside ${cfg.labelledPerBatch} labelled ones: one shuffled stream of all points instead (--labelled-per-batch 0)`,
+      };
     if (milestones && cfg.schedule === "plateau" && !cfg.milestones)
       yield {
         type: "notice",
@@ -55,7 +60,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       const tEpoch = Date.now();
       const phase = method.phase(epoch);
       const scheduled = method.scheduleEpoch(epoch); // null: outside the LR schedule (IR)
-      const drops = milestones ? dropsAtEpoch(milestones, scheduled ?? 0) : loop.drops;
+      const drops = scheduled === null ? 0 : milestones ? dropsAtEpoch(milestones, scheduled) : loop.drops; // IR: the base LR
       s.opt.lr = lrAfterDrops(cfg.lr, drops, cfg.lrDrop);
       method.beginEpoch(epoch, phase);
       const view = method.view(phase);
@@ -129,7 +134,8 @@ export const MIN_PLATEAU_VALIDATION = 500;
 export function fixedMilestones(cfg: Config, validationN: number): number[] | null {
   if (cfg.milestones) return cfg.milestones;
   if (cfg.schedule === "plateau" && validationN >= MIN_PLATEAU_VALIDATION) return null;
-  return [Math.round(0.8 * cfg.epochs)];
+  const at = Math.round(0.8 * cfg.epochs);
+  return at >= 1 ? [at] : [];
 }
 
 const countLabelled = (labels: Int32Array) => labels.reduce((n, l) => n + (l >= 0 ? 1 : 0), 0);

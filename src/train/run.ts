@@ -5,7 +5,9 @@ import { type Config, optionName, resolveConfig } from "../config.js";
 import type { Normalization } from "../data/augment.js";
 import { absoluteDataPath } from "../data/load.js";
 import { writeSplit } from "../data/split.js";
+import { resolveView } from "../data/views.js";
 import { modelMismatch, resolveModel } from "../model/net.js";
+import { resolvePropagation } from "../propagation/rules.js";
 import { createRunDir, EventLog, readJson, readRunConfig, writeJson } from "../report/runfolder.js";
 import { softmax } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
@@ -13,7 +15,7 @@ import { noGrad, type Tensor } from "../torch/tensor.js";
 import { setNumThreads } from "../torch/threads.js";
 import { inferenceNet, loadCheckpoint, type TrainState } from "./checkpoint.js";
 import { normalizedTensor, type PreparedData, prepareData } from "./data.js";
-import { buildState, disposeState, evaluateState, train, viewMismatch } from "./loop.js";
+import { buildState, disposeState, evaluateState, fixedMilestones, MIN_PLATEAU_VALIDATION, train, viewMismatch } from "./loop.js";
 import type { Summary, TrainEvent } from "./types.js";
 
 export { readRunConfig };
@@ -31,12 +33,14 @@ export async function runTraining(
   runDir: string,
   opts: { resume: boolean; onEvent?: (ev: TrainEvent) => void },
 ): Promise<Summary> {
-  // a config edited after resolveConfig (say {...cfg, batchSize: 16}) is checked again before anything is written
+  // a config edited after resolveConfig is checked again before anything is written (an
+  // explicit labelledPerBatch stays as it was: {...cfg, batchSize: 16} with its 32 is refused)
   cfg = resolveConfig(cfg, { recipe: false });
   if (opts.resume) cfg = resumeConfig(cfg, runDir);
   if (cfg.threads !== null) setNumThreads(cfg.threads);
   // Load and split first: bad input fails before anything is written.
   const prepared = await prepareData(cfg, opts.resume ? runDir : null);
+  const notices: string[] = [];
   if (!opts.resume) {
     // the network "auto" stands for is written into config.json, and a mismatch fails here
     const model = resolveModel(cfg.model, prepared.data.inputShape);
@@ -46,7 +50,21 @@ export async function runTraining(
       throw new Error(`${optionName("poolGrid")} is a small-cnn option (the model is ${model})`);
     const views = viewMismatch(cfg, prepared.data.inputShape);
     if (views !== null) throw new Error(views);
-    cfg = { ...absolutePaths(cfg), model };
+    // what "auto" stands for, and a plateau schedule a small validation set cannot support, are
+    // written into config.json: a resume or a later version trains on what this run used
+    const milestones = fixedMilestones(cfg, prepared.data.validation.n);
+    const schedule = milestones && !cfg.milestones ? { schedule: "fixed" as const, milestones } : {};
+    if (milestones && !cfg.milestones && cfg.schedule === "plateau")
+      notices.push(
+        `validation holds ${prepared.data.validation.n} points, fewer than ${MIN_PLATEAU_VALIDATION}: the LR drops on a fixed schedule (epochs ${milestones.join(", ")}) instead of on validation plateaus`,
+      );
+    cfg = {
+      ...absolutePaths(cfg),
+      model,
+      propagation: resolvePropagation(cfg.propagation, prepared.data.inputShape),
+      trainView: resolveView(cfg.trainView, prepared.data.inputShape),
+      ...schedule,
+    };
     createRunDir(runDir, cfg);
     writeSplit(runDir, prepared.split);
   }
@@ -58,6 +76,11 @@ export async function runTraining(
   };
   writeJson(join(runDir, "data.json"), info);
   const log = new EventLog(runDir);
+  for (const message of notices) {
+    const ev: TrainEvent = { type: "notice", message };
+    log.write(ev);
+    opts.onEvent?.(ev);
+  }
   let summary: Summary | null = null;
   for await (const ev of train(cfg, prepared.data, { runDir, resume: opts.resume })) {
     log.write(ev);
@@ -74,7 +97,16 @@ export async function runTraining(
  */
 function resumeConfig(cfg: Config, runDir: string): Config {
   const saved = readRunConfig(runDir);
-  const given: Config = cfg.model === "auto" ? { ...cfg, model: saved.model } : cfg;
+  // what the run wrote for "auto" and for a plateau schedule it could not support stands for what was asked
+  const given: Config = {
+    ...cfg,
+    ...(cfg.model === "auto" ? { model: saved.model } : {}),
+    ...(cfg.propagation === "auto" ? { propagation: saved.propagation } : {}),
+    ...(cfg.trainView === "auto" ? { trainView: saved.trainView } : {}),
+    ...(cfg.schedule === "plateau" && cfg.milestones === null && saved.schedule === "fixed"
+      ? { schedule: saved.schedule, milestones: saved.milestones }
+      : {}),
+  };
   const differ: string[] = [];
   for (const key of Object.keys(saved) as (keyof Config)[]) {
     if (key === "threads" || key === "out") continue;

@@ -27,6 +27,8 @@ export interface TrainData {
   /** [N] true labels where known (benchmarks), only for monitors; never used for training */
   trueLabels: Int32Array | null;
   stepsPerEpoch: number;
+  /** labelled points forced into each batch: the config's, or 0 where the unlabelled points cannot fill the rest */
+  labelledPerBatch: number;
   /**
    * The batches of one epoch, augmented, drawn with gen. labelledOnly: sample only labelled
    * points (supervised baseline), still stepsPerEpoch batches. labelledPerBatch: force that many

@@ -144,10 +144,7 @@ test("defaults fit a small feature matrix: the network is an MLP, validation 10%
     join(root, "no"),
   );
   assert.notEqual(big.status, 0);
-  assert.match(
-    big.stderr,
-    /120 unlabelled training examples fill no batch of 256 with 64 labelled in each: give a smaller batchSize \(--batch-size\) \(or labelledPerBatch \(--labelled-per-batch\)\)/,
-  );
+  assert.match(big.stderr, /147 training examples fill no batch of 256: give a smaller batchSize \(--batch-size\)/);
   assert.ok(!existsSync(join(root, "no")));
 });
 
@@ -235,10 +232,16 @@ test("llp train with no flags on an image folder with 5 labels a class: a fixed 
     "1 IR epoch, then 5 epochs, the last after the drop",
   );
   const saved = JSON.parse(readFileSync(join(out, "config.json"), "utf8"));
-  assert.equal(saved.schedule, "fixed");
+  assert.deepEqual(
+    [saved.schedule, saved.milestones, saved.propagation, saved.trainView],
+    ["fixed", [4], "llp+classifier", "cutout"],
+    "what auto stood for is saved",
+  );
   const plateau = join(root, "few-plateau");
   const p = llp("train", "--data", dir, "--epochs", "5", "--threads", "1", "--schedule", "plateau", "--out", plateau);
   assert.equal(p.status, 0, p.stderr);
   assert.match(p.stderr, /validation holds \d+ points, fewer than 500: the LR drops on a fixed schedule \(epochs 4\)/);
   assert.equal(events(plateau).filter((e) => e.type === "lrDrop").length, 0);
+  assert.equal(events(plateau).filter((e) => e.type === "notice").length, 1, "said once, and kept in events.jsonl");
+  assert.deepEqual(JSON.parse(readFileSync(join(plateau, "config.json"), "utf8")).milestones, [4], "the schedule used is saved");
 });

@@ -107,3 +107,8 @@ test("llp train --recipe FILE: the run folder records the recipe and the setting
     [recipe, 1, 2, 16, 8, 4],
   );
 });
+
+test("an option given as undefined is not given: the recipe's value stands", () => {
+  const c = resolveConfig({ recipe: "paper", epochs: undefined, labelledPerBatch: undefined });
+  assert.deepEqual([c.epochs, c.labelledPerBatch], [300, 0]);
+});

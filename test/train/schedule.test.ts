@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { type Config, resolveConfig } from "../../src/config.js";
+import { fixedMilestones } from "../../src/train/loop.js";
 import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep, sigmoidRampup } from "../../src/train/schedule.js";
 
 test("plateau: drop after `patience` evaluations without improvement, stop after maxDrops", () => {
@@ -48,4 +50,13 @@ test("sigmoidRampup: exp(-5 (1 - t/L)^2) on [0, L], 1 after, 1 for L = 0", () =>
   assert.equal(sigmoidRampup(9, 5), 1);
   assert.equal(sigmoidRampup(-1, 5), Math.exp(-5), "clamped below");
   assert.equal(sigmoidRampup(0, 0), 1);
+});
+
+test("fixedMilestones: given milestones; else one drop at 80% of the epochs, none when that rounds to 0; plateau only on 500+ validation points", () => {
+  const c = (o: Partial<Config>) => resolveConfig(o);
+  assert.deepEqual(fixedMilestones(c({ milestones: [3, 7] }), 10), [3, 7]);
+  assert.deepEqual(fixedMilestones(c({ epochs: 16 }), 10), [13]);
+  assert.deepEqual(fixedMilestones(c({ epochs: 0, irEpochs: 2 }), 10), [], "an IR-only run keeps its LR");
+  assert.equal(fixedMilestones(c({ schedule: "plateau", epochs: 16 }), 500), null);
+  assert.deepEqual(fixedMilestones(c({ schedule: "plateau", epochs: 16 }), 499), [13]);
 });

@@ -86,3 +86,32 @@ export const median = (a: number[]) => {
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 export const r2 = (v: number) => Math.round(v * 100) / 100;
+
+/** One recorded accuracy run (bench/results/accuracy.json). */
+export interface AccuracyRun {
+  dataset: string;
+  labelled: string;
+  subset: string;
+  method: string;
+  model: string;
+  seed: number;
+  test_top1: number;
+  test_top5: number;
+  command: string;
+  /** the command uses an option llp no longer has */
+  removed_option?: boolean;
+}
+
+/** Mean, sample sd (NaN for one value), min and max. */
+export const seedStats = (xs: number[]) => {
+  const m = xs.reduce((s, x) => s + x, 0) / xs.length;
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1)) : Number.NaN;
+  return { mean: m, sd, lo: Math.min(...xs), hi: Math.max(...xs) };
+};
+
+/** A command without its --seed and --threads: the runs of one setting share it. */
+export const seedless = (c: string) =>
+  c
+    .replace(/ --seed \d+/, "")
+    .replace(/ --threads \d+/, "")
+    .trim();

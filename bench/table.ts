@@ -5,47 +5,24 @@
 // the one with the most seeds (then the best mean), as mean ± sd of test top-1 with its command.
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-
-interface Run {
-  dataset: string;
-  labelled: string;
-  subset: string;
-  method: string;
-  model: string;
-  seed: number;
-  test_top1: number;
-  test_top5: number;
-  command: string;
-  removed_option?: boolean;
-}
+import { type AccuracyRun, seedless, seedStats } from "./common.js";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 const START = "<!-- results:start (npm run table) -->";
 const END = "<!-- results:end -->";
 const METHOD_ORDER = ["supervised", "mean-teacher", "pseudo-label", "fixmatch", "llp"];
 
-const stats = (xs: number[]) => {
-  const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
-  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (xs.length - 1)) : Number.NaN;
-  return { mean, sd };
-};
-const seedless = (c: string) =>
-  c
-    .replace(/ --seed \d+/, "")
-    .replace(/ --threads \d+/, "")
-    .trim();
-
 /** The Markdown table for these runs. */
-export function resultsTable(runs: Run[]): string {
-  const groups = new Map<string, Run[]>();
+export function resultsTable(runs: AccuracyRun[]): string {
+  const groups = new Map<string, AccuracyRun[]>();
   for (const r of runs) {
     if (r.removed_option || r.dataset !== "fashion-mnist" || r.subset !== "100%") continue;
     const k = seedless(r.command);
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
-  const best = new Map<string, { cmd: string; rs: Run[] }>(); // "labelled method" -> group
+  const best = new Map<string, { cmd: string; rs: AccuracyRun[] }>(); // "labelled method" -> group
   for (const [cmd, rs] of groups) {
-    const first = rs[0] as Run;
+    const first = rs[0] as AccuracyRun;
     const seeds = new Set(rs.map((r) => r.seed)).size;
     if (seeds < 2) continue;
     const k = `${first.labelled} ${first.method}`;
@@ -54,7 +31,7 @@ export function resultsTable(runs: Run[]): string {
       !cur ||
       seeds > new Set(cur.rs.map((r) => r.seed)).size ||
       (seeds === new Set(cur.rs.map((r) => r.seed)).size &&
-        stats(rs.map((r) => r.test_top1)).mean > stats(cur.rs.map((r) => r.test_top1)).mean);
+        seedStats(rs.map((r) => r.test_top1)).mean > seedStats(cur.rs.map((r) => r.test_top1)).mean);
     if (better) best.set(k, { cmd, rs });
   }
   const f = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(4));
@@ -68,9 +45,9 @@ export function resultsTable(runs: Run[]): string {
     return Number.parseFloat(la) - Number.parseFloat(lb) || METHOD_ORDER.indexOf(ma) - METHOD_ORDER.indexOf(mb);
   });
   for (const [, { cmd, rs }] of rows) {
-    const first = rs[0] as Run;
-    const t1 = stats(rs.map((r) => r.test_top1));
-    const t5 = stats(rs.map((r) => r.test_top5));
+    const first = rs[0] as AccuracyRun;
+    const t1 = seedStats(rs.map((r) => r.test_top1));
+    const t5 = seedStats(rs.map((r) => r.test_top5));
     const seeds = [...new Set(rs.map((r) => r.seed))].sort((a, b) => a - b);
     lines.push(
       `| ${first.labelled} | ${first.method} | ${f(t1.mean)} ± ${f(t1.sd)} | ${f(t5.mean)} | ${seeds.join(", ")} | \`${cmd.replace("node bin/llp.js", "llp")}\` |`,
@@ -80,7 +57,7 @@ export function resultsTable(runs: Run[]): string {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const runs: Run[] = JSON.parse(readFileSync(`${repo}bench/results/accuracy.json`, "utf8")).runs;
+  const runs: AccuracyRun[] = JSON.parse(readFileSync(`${repo}bench/results/accuracy.json`, "utf8")).runs;
   const readme = readFileSync(`${repo}README.md`, "utf8");
   const a = readme.indexOf(START);
   const b = readme.indexOf(END);

@@ -1,5 +1,7 @@
 // Shared test helpers: a tolerance check, a leak check and a finite-difference gradient checker.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { getNumThreads, liveTensors, noGrad, setNumThreads, type Tensor, tensor, tidy } from "../src/torch/index.js";
 
@@ -109,3 +111,17 @@ export function gradCheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], o: G
     }),
   );
 }
+
+/** A run folder's events.jsonl, parsed. */
+export function runEvents(runDir: string): Record<string, unknown>[] {
+  return readFileSync(join(runDir, "events.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+}
+
+/** Every step's loss/total in a run folder's events, in order. */
+export const stepLosses = (runDir: string): number[] =>
+  runEvents(runDir)
+    .filter((e) => e.type === "step")
+    .map((e) => e["loss/total"] as number);

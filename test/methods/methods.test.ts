@@ -1,7 +1,6 @@
 // Every method in the registry on tiny data: it trains, a run interrupted after its first
 // checkpoint resumes to exactly the uninterrupted result, and no tensor outlives either.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { type Config, resolveConfig } from "../../src/config.js";
@@ -12,6 +11,7 @@ import { prepareData } from "../../src/train/data.js";
 import { train } from "../../src/train/loop.js";
 import { runTraining } from "../../src/train/run.js";
 import { tempDir, writeFeatureNpy } from "../data/helpers.js";
+import { stepLosses } from "../helpers.js";
 
 const dir = tempDir("llp-methods-");
 const n = 120;
@@ -25,13 +25,7 @@ const files = writeFeatureNpy(
   Int32Array.from({ length: n }, (_, i) => (i < 30 ? i % 3 : -1)),
 );
 
-const losses = (runDir: string) =>
-  readFileSync(join(runDir, "events.jsonl"), "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l))
-    .filter((e) => e.type === "step")
-    .map((e) => e["loss/total"]);
+const losses = stepLosses;
 
 for (const method of Object.keys(METHODS) as Config["method"][])
   test(`${method}: trains on tiny data, resumes to the uninterrupted result, frees its tensors`, async () => {

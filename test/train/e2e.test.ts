@@ -13,6 +13,7 @@ import { liveTensors } from "../../src/torch/index.js";
 import { prepareData } from "../../src/train/data.js";
 import { train } from "../../src/train/loop.js";
 import { openRun, runTraining } from "../../src/train/run.js";
+import { stepLosses } from "../helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "llp-e2e-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,13 +32,7 @@ const SHORT = {
   trainView: "weak",
 } satisfies Partial<Config>;
 
-const lossTrace = (runDir: string) =>
-  readFileSync(join(runDir, "events.jsonl"), "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l))
-    .filter((e) => e.type === "step")
-    .map((e) => e["loss/total"]);
+const lossTrace = stepLosses;
 
 test("a seeded LLP run repeats exactly, step by step", async () => {
   const before = liveTensors();

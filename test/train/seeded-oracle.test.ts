@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { type Config, resolveConfig } from "../../src/config.js";
 import { runTraining } from "../../src/train/run.js";
+import { stepLosses } from "../helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "llp-seeded-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,12 +22,7 @@ for (const [name, want] of Object.entries(fixture.runs))
   test(`seeded ${name} run repeats the run recorded at ${fixture.recorded_at}, step by step`, async () => {
     const out = join(dir, name);
     const s = await runTraining(resolveConfig({ ...want.config, out }), out, { resume: false });
-    const losses = readFileSync(join(out, "events.jsonl"), "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l))
-      .filter((e) => e.type === "step")
-      .map((e) => e["loss/total"]);
+    const losses = stepLosses(out);
     assert.deepEqual(losses, want.losses, "every step's loss");
     assert.deepEqual(
       [s.test_top1, s.val_top1, Number.isNaN(s.knn_top1) ? null : s.knn_top1],

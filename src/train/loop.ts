@@ -6,7 +6,7 @@ import { type Config, optionName } from "../config.js";
 import { makeView } from "../data/views.js";
 import { evaluate } from "../eval/metrics.js";
 import type { LabelState } from "../memory/labels.js";
-import { createMethod } from "../methods/index.js";
+import { createMethod, type StepStats } from "../methods/index.js";
 import { buildNet, resolveModel } from "../model/net.js";
 import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
@@ -67,10 +67,14 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       let step = 0;
       let lossSum = 0;
       for await (const batch of data.epoch(s.gen, method.sampling(phase))) {
+        let st: StepStats;
         const strong = view === "weak" ? null : makeView(view, batch.x, s.gen);
-        const st = method.step({ ...batch, strong }, phase);
-        strong?.dispose();
-        batch.x.dispose();
+        try {
+          st = method.step({ ...batch, strong }, phase);
+        } finally {
+          strong?.dispose(); // freed on a failed step too
+          batch.x.dispose();
+        }
         const total = st["loss/total"];
         if (!Number.isFinite(total)) {
           throw new Error(

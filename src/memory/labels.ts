@@ -1,6 +1,8 @@
 // The label state: a pseudo-label y_i and a confidence c_i for every one of the N points.
 // Labelled points hold their label with c = 1 forever; an unlabelled point holds -1 (it is its
 // own instance) until propagation first labels it. One writer: write(), from the training step.
+import { type Tensor, tensor } from "../torch/tensor.js";
+
 export class LabelState {
   /** y: [N], -1 = no pseudo-label yet */
   readonly y: Int32Array;
@@ -61,4 +63,17 @@ export class LabelState {
     }
     return total === 0 ? 1 : have / total;
   }
+}
+
+/** [M] int64 rows of the labelled points and [M] int64 their labels, as tensors. */
+export function labelledTensors(labels: LabelState): { idx: Tensor; y: Tensor } {
+  const rows = labels.labelledRows;
+  return {
+    idx: tensor(rows, [rows.length], "int64"),
+    y: tensor(
+      Int32Array.from(rows, (i) => labels.y[i] as number),
+      [rows.length],
+      "int64",
+    ),
+  };
 }

@@ -9,7 +9,7 @@ import type { Config } from "../config.js";
 import { blend, drawMix, type Mix, mixImages, resolveView } from "../data/views.js";
 import { aggregationWeight, bankSetLoss, categorization, llpLoss } from "../losses/losses.js";
 import { MemoryBank } from "../memory/bank.js";
-import { LabelState } from "../memory/labels.js";
+import { LabelState, labelledTensors } from "../memory/labels.js";
 import { logDensity } from "../propagation/density.js";
 import { type PropagationRule, RULES, resolvePropagation } from "../propagation/rules.js";
 import { keep, tidy } from "../torch/scope.js";
@@ -30,15 +30,9 @@ export class LLPState {
     const { cfg, data } = ctx;
     this.bank = new MemoryBank(data.n, cfg.embeddingDim, ctx.gen, cfg.bankMomentum);
     this.labels = new LabelState(data.labels);
-    const rows = this.labels.labelledRows;
-    this.labelledIdx = keep(tensor(rows, [rows.length], "int64"));
-    this.labelledY = keep(
-      tensor(
-        Int32Array.from(rows, (i) => this.labels.y[i] as number),
-        [rows.length],
-        "int64",
-      ),
-    );
+    const l = labelledTensors(this.labels);
+    this.labelledIdx = keep(l.idx);
+    this.labelledY = keep(l.y);
   }
 
   /** rho of every labelled point against the whole bank (Sec. 4: once per epoch). */

@@ -5,13 +5,12 @@
 import { type Config, optionName } from "../config.js";
 import { makeView } from "../data/views.js";
 import { evaluate } from "../eval/metrics.js";
-import type { LabelState } from "../memory/labels.js";
 import { createMethod, type StepStats } from "../methods/index.js";
 import { buildNet, resolveModel } from "../model/net.js";
 import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
 import { dispose } from "../torch/scope.js";
-import { type Tensor, tensor } from "../torch/tensor.js";
+import { tensor } from "../torch/tensor.js";
 import { type LoopState, loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.js";
 import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep } from "./schedule.js";
 import type { EpochEvent, EvalSet, Phase, TrainData, TrainEvent } from "./types.js";
@@ -181,18 +180,6 @@ export async function evaluateState(s: TrainState, set: EvalSet, cfg: Config, nu
   } finally {
     dispose([knn.V, knn.y]);
   }
-}
-
-/** [M] int64 rows of the labelled points (default: all of them) and [M] int64 their labels. */
-export function labelledTensors(labels: LabelState, rows: Int32Array = labels.labelledRows): { idx: Tensor; y: Tensor } {
-  return {
-    idx: tensor(rows, [rows.length], "int64"),
-    y: tensor(
-      Int32Array.from(rows, (i) => labels.y[i] as number),
-      [rows.length],
-      "int64",
-    ),
-  };
 }
 
 function epochEvent(

@@ -8,7 +8,7 @@ import type { ModelName } from "./model/net.js";
 import { PROPAGATION_KINDS, type PropagationKind } from "./propagation/rules.js";
 
 export type { PropagationKind };
-export type Method = "llp" | "supervised" | "mean-teacher";
+export type Method = "llp" | "supervised" | "mean-teacher" | "pseudo-label" | "fixmatch";
 /**
  * stored: each step trains on the label/confidence stored at the point's previous visit and
  * writes the fresh one back (the original code's scheme); fresh: trains on labels propagated
@@ -57,7 +57,10 @@ export interface Config {
   mixup: number;
   consistency: number;
   consistencyRampup: number;
-  emaDecay: number;
+  emaDecay: number | null;
+  threshold: number;
+  unlabelledWeight: number;
+  pseudoLabelWarmup: number;
   seed: number;
   threads: number | null;
   out: string | null;
@@ -93,7 +96,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   method: {
     value: "llp",
     source:
-      "llp (the product); supervised (the labelled points alone); mean-teacher (Tarvainen & Valpola 2017): the baselines, on the same network, data and evaluation",
+      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only)",
   },
   data: { value: "fashion-mnist", source: "built-in default dataset (Debian's dataset-fashion-mnist)" },
   labels: { value: null, source: "labels file for a .npy/CSV feature matrix" },
@@ -191,7 +194,22 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     value: 5,
     source: "mean-teacher: epochs of the sigmoid ramp-up of the consistency weight (their released code, CIFAR-10: 5)",
   },
-  emaDecay: { value: 0.97, source: "mean-teacher: the teacher's EMA decay (their released code, CIFAR-10: 0.97)" },
+  emaDecay: {
+    value: null,
+    source:
+      "the weight average's decay; null = the method's own: mean-teacher's teacher 0.97 (their released code, CIFAR-10), fixmatch's evaluated average 0.999 (Sohn et al. 2020)",
+  },
+  threshold: {
+    value: 0.95,
+    source:
+      "fixmatch: the confidence above which a weak view's prediction becomes the strong view's target (Sohn et al. 2020: 0.95); pseudo-label: the classifier's confidence a pseudo-label needs (USB's pseudolabel: 0.95)",
+  },
+  unlabelledWeight: { value: 1, source: "fixmatch: lambda_u, the unlabelled loss's weight (Sohn et al. 2020: 1)" },
+  pseudoLabelWarmup: {
+    value: 6,
+    source:
+      "pseudo-label: epochs on the labelled points alone (at the base LR) before the classifier labels the rest (the supervised-only budget measured at 1%, docs/experiments.md); then --epochs on both",
+  },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },
   out: { value: null, source: "run folder; null = runs/<dataset>.<labelled>@<seed>-<method>" },
@@ -254,7 +272,7 @@ const intList: Check = (v) =>
 
 const CHECKS: { [K in keyof Config]: Check } = {
   recipe: orNull(str),
-  method: oneOf("llp", "supervised", "mean-teacher"),
+  method: oneOf("llp", "supervised", "mean-teacher", "pseudo-label", "fixmatch"),
   data: str,
   labels: orNull(str),
   test: orNull(str),
@@ -299,7 +317,10 @@ const CHECKS: { [K in keyof Config]: Check } = {
   mixup: num(0, 8),
   consistency: num(0, 1e6),
   consistencyRampup: num(0, 10000, true),
-  emaDecay: num(0, 0.99999),
+  emaDecay: orNull(num(0, 0.99999)),
+  threshold: num(0, 1),
+  unlabelledWeight: num(0, 1e6),
+  pseudoLabelWarmup: num(0, 10000, true),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),
   out: orNull(str),
@@ -376,8 +397,10 @@ export function resolveConfig(given: Partial<Config>, o: { recipe?: boolean } = 
     if (why) errors.push(`${optionName(k as keyof Config)} ${why} (got ${JSON.stringify(cfg[k])})`);
   }
   const c = cfg as unknown as Config;
-  // labelled oversampling scales with the batch unless given: a quarter of it (32 at 128)
-  if (partial.labelledPerBatch === undefined && typeof c.batchSize === "number") c.labelledPerBatch = Math.floor(c.batchSize / 4);
+  // labelled oversampling scales with the batch unless given: a quarter of it (32 at 128);
+  // fixmatch's own split, mu = 7 unlabelled per labelled (Sohn et al. 2020): an eighth (16 at 128)
+  if (partial.labelledPerBatch === undefined && typeof c.batchSize === "number")
+    c.labelledPerBatch = Math.floor(c.batchSize / (c.method === "fixmatch" ? 8 : 4));
   if (c.testLabels !== null && c.test === null)
     errors.push(`${optionName("testLabels")} labels a test set; give ${optionName("test")} too`);
   if (c.labelled !== null && c.labelsPerClass !== null)
@@ -390,8 +413,10 @@ export function resolveConfig(given: Partial<Config>, o: { recipe?: boolean } = 
         ? `${optionName("irEpochs")} and ${optionName("epochs")} are both 0: nothing to train`
         : `${optionName("epochs")} is 0: nothing to train`,
     );
-  if (c.method === "mean-teacher" && c.mixup > 0)
-    errors.push(`${optionName("mixup")} is an llp and supervised option; mean-teacher has its own consistency noise (got ${c.mixup})`);
+  if (c.method !== "llp" && c.method !== "supervised" && c.mixup > 0)
+    errors.push(`${optionName("mixup")} is an llp and supervised option; ${c.method} has its own noise (got ${c.mixup})`);
+  if (c.method === "fixmatch" && c.trainView === "weak")
+    errors.push(`${optionName("trainView")} is fixmatch's strong view (auto = strong, or cutout); weak gives it none (got weak)`);
   if (c.labelledPerBatch >= c.batchSize)
     errors.push(`${optionName("labelledPerBatch")} = ${c.labelledPerBatch} must be below ${optionName("batchSize")} = ${c.batchSize}`);
   if (errors.length > 0) throw new Error(`invalid config:\n  ${errors.join("\n  ")}`);

@@ -122,10 +122,14 @@ export function uniformStream(fill: (n: number) => Float64Array, block = 256): (
 /** Which view the losses of a step see: the batch as loaded (weak), Cutout, or warp + Cutout. */
 export type ViewKind = "weak" | "cutout" | "strong";
 
-/** A configured view with "auto" made concrete: cutout on images [C,H,W], weak on feature vectors. */
-export function resolveView(kind: ViewKind | "auto", inputShape: number[]): ViewKind {
+/**
+ * A configured view with "auto" made concrete: cutout on images [C,H,W] (fixmatch: its strong
+ * view), weak on feature vectors.
+ */
+export function resolveView(kind: ViewKind | "auto", inputShape: number[], method?: string): ViewKind {
   if (kind !== "auto") return kind;
-  return inputShape.length === 3 ? "cutout" : "weak";
+  if (inputShape.length !== 3) return "weak";
+  return method === "fixmatch" ? "strong" : "cutout";
 }
 
 /** x [B, C, H, W] as the losses of a step see it under `kind`; draws from gen (weak: x itself, no draw). */

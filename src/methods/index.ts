@@ -1,8 +1,10 @@
 // The methods llp trains, by name. Adding one is adding a module beside these and a line here.
 import type { Config } from "../config.js";
+import { FixMatch } from "./fixmatch.js";
 import { LLP } from "./llp.js";
 import { MeanTeacher } from "./mean-teacher.js";
 import type { Method, MethodContext } from "./method.js";
+import { PseudoLabel } from "./pseudo-label.js";
 import { Supervised } from "./supervised.js";
 
 export type { Method, MethodContext, StepStats, ViewedBatch } from "./method.js";
@@ -11,6 +13,8 @@ export const METHODS: Record<Config["method"], (ctx: MethodContext) => Method> =
   llp: (ctx) => new LLP(ctx),
   supervised: (ctx) => new Supervised(ctx),
   "mean-teacher": (ctx) => new MeanTeacher(ctx),
+  "pseudo-label": (ctx) => new PseudoLabel(ctx),
+  fixmatch: (ctx) => new FixMatch(ctx),
 };
 
 export function createMethod(ctx: MethodContext): Method {

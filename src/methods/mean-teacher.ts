@@ -9,12 +9,15 @@
 import { resolveView } from "../data/views.js";
 import { categorization, consistencyMse } from "../losses/losses.js";
 import type { LLPNet } from "../model/net.js";
-import { keep, tidy } from "../torch/scope.js";
+import { tidy } from "../torch/scope.js";
 import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
 import { WeightAverage } from "../train/ema.js";
 import { sigmoidRampup } from "../train/schedule.js";
 import type { Phase } from "../train/types.js";
 import { emptyStats, type Method, type MethodContext, optimise, type StepStats, type ViewedBatch } from "./method.js";
+
+/** The teacher's EMA decay when --ema-decay is null (Tarvainen & Valpola's released code, CIFAR-10). */
+export const MEAN_TEACHER_EMA = 0.97;
 
 export class MeanTeacher implements Method {
   readonly name = "mean-teacher" as const;
@@ -23,14 +26,12 @@ export class MeanTeacher implements Method {
   readonly teacher: WeightAverage;
   readonly #ctx: MethodContext;
   #epoch = 0;
-  readonly #steps: Tensor; // [1] float64, the teacher's update count for checkpoints
 
   constructor(ctx: MethodContext) {
     this.#ctx = ctx;
     this.totalEpochs = ctx.cfg.epochs;
-    this.teacher = new WeightAverage(ctx.makeNet(), ctx.cfg.emaDecay);
+    this.teacher = new WeightAverage(ctx.makeNet(), ctx.cfg.emaDecay ?? MEAN_TEACHER_EMA);
     this.teacher.reset(ctx.net);
-    this.#steps = keep(tensor([0], [1], "float64"));
   }
 
   phase(): Phase {
@@ -88,22 +89,12 @@ export class MeanTeacher implements Method {
     return null;
   }
   stateDict(): Map<string, Tensor> {
-    this.#steps.fill_(this.teacher.steps);
-    const m = new Map<string, Tensor>([["teacher.steps", this.#steps]]);
-    for (const [k, t] of this.teacher.net.stateDict()) m.set(`teacher.${k}`, t);
-    return m;
+    return this.teacher.stateDict("teacher.");
   }
   loadStateDict(state: Map<string, Tensor>, path: string): void {
-    const steps = state.get("teacher.steps");
-    if (!steps) throw new Error(`${path}: no mean teacher in this checkpoint (saved by another method?)`);
-    const prefix = "teacher.";
-    this.teacher.net.loadStateDict(
-      new Map([...state].filter(([k]) => k.startsWith(prefix) && k !== "teacher.steps").map(([k, t]) => [k.slice(prefix.length), t])),
-    );
-    this.teacher.steps = steps.item();
+    this.teacher.loadStateDict(state, "teacher.", path, "mean teacher");
   }
   dispose(): void {
     this.teacher.dispose();
-    this.#steps.dispose();
   }
 }

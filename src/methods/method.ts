@@ -21,7 +21,7 @@ export interface StepStats {
   "monitor/confidence": number;
   /** fresh pseudo-labels against the true labels, unlabelled points (NaN if unknown) */
   "monitor/pseudoLabelAccuracy": number;
-  /** Mean Teacher: the consistency cost and its ramped weight */
+  /** Mean Teacher: the consistency cost and its ramped weight; FixMatch: its unlabelled term L_u */
   "loss/consistency"?: number;
   "monitor/consistencyWeight"?: number;
   /** FixMatch: the share of unlabelled points above the confidence threshold */
@@ -67,8 +67,8 @@ export interface Method {
   view(phase: Phase): ViewKind;
   /** a fresh run only, before its first epoch (LLP fills its memory bank) */
   start(): Promise<void>;
-  /** at every epoch's start (LLP refreshes the density rho) */
-  beginEpoch(epoch: number, phase: Phase): void;
+  /** at every epoch's start (LLP refreshes the density rho; pseudo-label labels the unlabelled points) */
+  beginEpoch(epoch: number, phase: Phase): void | Promise<void>;
   step(batch: ViewedBatch, phase: Phase): StepStats;
   /** the network that evaluates, predicts and embeds */
   evalNet(): LLPNet;

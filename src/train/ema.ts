@@ -4,8 +4,8 @@
 // is their released code's: the first update copies the network, later ones average).
 // The averaged copy is always in eval mode. update() is its only writer.
 import type { LLPNet } from "../model/net.js";
-import { tidy } from "../torch/scope.js";
-import { noGrad } from "../torch/tensor.js";
+import { keep, tidy } from "../torch/scope.js";
+import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
 
 /** The decay used at update t (0-based): the mean teacher's ramp, capped at d. */
 export function emaDecay(d: number, t: number): number {
@@ -15,11 +15,29 @@ export function emaDecay(d: number, t: number): number {
 export class WeightAverage {
   /** Updates applied so far (checkpointed: the ramp resumes where it stopped). */
   steps = 0;
+  readonly #stepsT: Tensor = keep(tensor([0], [1], "float64")); // [1] steps, as a checkpoint keeps it
   constructor(
     readonly net: LLPNet, // same architecture as the trained network; owned here
     readonly decay: number,
   ) {
     net.eval();
+  }
+
+  /** The average's weights and update count for a checkpoint, under `prefix` (views of its own tensors). */
+  stateDict(prefix: string): Map<string, Tensor> {
+    this.#stepsT.fill_(this.steps);
+    const m = new Map<string, Tensor>([[`${prefix}steps`, this.#stepsT]]);
+    for (const [k, t] of this.net.stateDict()) m.set(`${prefix}net.${k}`, t);
+    return m;
+  }
+
+  /** Restores stateDict(prefix) from a checkpoint's tensors; `what` names it in the error when absent. */
+  loadStateDict(state: Map<string, Tensor>, prefix: string, path: string, what: string): void {
+    const steps = state.get(`${prefix}steps`);
+    if (!steps) throw new Error(`${path}: no ${what} in this checkpoint (saved by another method?)`);
+    const inner = `${prefix}net.`;
+    this.net.loadStateDict(new Map([...state].filter(([k]) => k.startsWith(inner)).map(([k, t]) => [k.slice(inner.length), t])));
+    this.steps = steps.item();
   }
 
   /** Starts the average at the network's current weights. */
@@ -46,5 +64,6 @@ export class WeightAverage {
 
   dispose(): void {
     this.net.dispose();
+    this.#stepsT.dispose();
   }
 }

@@ -61,7 +61,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       const scheduled = method.scheduleEpoch(epoch); // null: outside the LR schedule (IR)
       const drops = scheduled === null ? 0 : milestones ? dropsAtEpoch(milestones, scheduled) : loop.drops; // IR: the base LR
       s.opt.lr = lrAfterDrops(cfg.lr, drops, cfg.lrDrop);
-      method.beginEpoch(epoch, phase);
+      await method.beginEpoch(epoch, phase);
       const view = method.view(phase);
       let step = 0;
       let lossSum = 0;
@@ -122,6 +122,8 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
 
 /** Why cfg's views cannot be taken of inputs of this shape (the image views on feature vectors), or null. */
 export function viewMismatch(cfg: Config, inputShape: number[]): string | null {
+  if (cfg.method === "fixmatch" && inputShape.length !== 3)
+    return `method fixmatch needs images [C,H,W] (its strong view warps and cuts them), but the data are [${inputShape.join(",")}] feature vectors: use llp, mean-teacher, pseudo-label or supervised`;
   if (cfg.trainView === "weak" || cfg.trainView === "auto" || inputShape.length === 3) return null;
   return `${optionName("trainView")} = ${cfg.trainView} (method ${cfg.method}) needs images [C,H,W], but the data are [${inputShape.join(",")}] feature vectors: use weak or auto`;
 }

@@ -62,7 +62,7 @@ export async function runTraining(
       ...absolutePaths(cfg),
       model,
       propagation: resolvePropagation(cfg.propagation, prepared.data.inputShape),
-      trainView: resolveView(cfg.trainView, prepared.data.inputShape),
+      trainView: resolveView(cfg.trainView, prepared.data.inputShape, cfg.method),
       ...schedule,
     };
     createRunDir(runDir, cfg);

@@ -44,7 +44,7 @@ export interface TrainData {
 }
 
 /** What an epoch trains: LLP's two phases, or the one phase of a baseline method. */
-export type Phase = "ir" | "llp" | "supervised" | "mean-teacher";
+export type Phase = "ir" | "llp" | "supervised" | "mean-teacher" | "pseudo-label" | "fixmatch";
 
 export interface StepEvent extends StepStats {
   type: "step";

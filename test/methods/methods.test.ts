@@ -1,6 +1,7 @@
 // Every method in the registry on tiny data: it trains, a run interrupted after its first
 // checkpoint resumes to exactly the uninterrupted result, and no tensor outlives either.
 import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { type Config, resolveConfig } from "../../src/config.js";
@@ -10,7 +11,7 @@ import { liveTensors } from "../../src/torch/index.js";
 import { prepareData } from "../../src/train/data.js";
 import { train } from "../../src/train/loop.js";
 import { runTraining } from "../../src/train/run.js";
-import { tempDir, writeFeatureNpy } from "../data/helpers.js";
+import { idxBytes, tempDir, writeFeatureNpy } from "../data/helpers.js";
 import { stepLosses } from "../helpers.js";
 
 const dir = tempDir("llp-methods-");
@@ -25,21 +26,41 @@ const files = writeFeatureNpy(
   Int32Array.from({ length: n }, (_, i) => (i < 30 ? i % 3 : -1)),
 );
 
+// the same on 8x8 images (fixmatch needs images): class k lights the band of rows 3k..3k+1
+const imageDir = join(dir, "images");
+{
+  mkdirSync(imageDir);
+  const px = Uint8Array.from({ length: n * 64 }, (_, i) => {
+    const [k, r] = [Math.floor(i / 64) % 3, Math.floor((i % 64) / 8)];
+    return (Math.floor(r / 3) === k ? 180 : 40) + ((i * 37) % 50);
+  });
+  writeFileSync(join(imageDir, "train-images-idx3-ubyte"), idxBytes([n, 8, 8], px));
+  writeFileSync(
+    join(imageDir, "train-labels-idx1-ubyte"),
+    idxBytes(
+      [n],
+      Uint8Array.from({ length: n }, (_, i) => i % 3),
+    ),
+  );
+}
+
 const losses = stepLosses;
 
 for (const method of Object.keys(METHODS) as Config["method"][])
   test(`${method}: trains on tiny data, resumes to the uninterrupted result, frees its tensors`, async () => {
     const before = liveTensors();
+    const data = method === "fixmatch" ? { data: imageDir, labelsPerClass: 10, poolGrid: 1 } : { data: files.data, labels: files.labels };
     const cfg = resolveConfig({
       method,
-      data: files.data,
-      labels: files.labels,
+      ...data,
       width: 8,
       validation: 6,
       batchSize: 16,
       labelledPerBatch: 4,
       irEpochs: 1,
       epochs: 2,
+      pseudoLabelWarmup: 1,
+      threshold: 0.4,
       milestones: [],
       threads: 1,
       seed: 3,

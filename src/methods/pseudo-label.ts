@@ -1,0 +1,134 @@
+// Pseudo-Label (Lee 2013), as the LLP paper and S4L (Zhai et al. 2019) ran it: train on the
+// labelled points alone, label every unlabelled point with the classifier once, then fine-tune
+// on both. A pseudo-label is kept only where the classifier's confidence reaches --threshold
+// (USB's pseudolabel cutoff); the rest sit out the fine-tuning.
+//
+// Phases: "supervised" for --pseudo-label-warmup epochs at the base LR (the Supervised module's
+// step), then "pseudo-label" for --epochs under the LR schedule. The label state (LabelState,
+// y and c for all N points) is this method's state; label() at the first fine-tuning epoch is
+// its only writer, and checkpoints keep it.
+import { resolveView } from "../data/views.js";
+import { categorization } from "../losses/losses.js";
+import { LabelState } from "../memory/labels.js";
+import { softmax } from "../torch/functional.js";
+import { tidy } from "../torch/scope.js";
+import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
+import type { Phase } from "../train/types.js";
+import { emptyStats, type Method, type MethodContext, optimise, type StepStats, type ViewedBatch } from "./method.js";
+import { Supervised } from "./supervised.js";
+
+/**
+ * The pseudo-labels kept from class probabilities probs [n * C] (rows of n points): y = argmax,
+ * c = its probability; y = -1 (c kept for the record) where c < threshold. Pure.
+ */
+export function thresholdLabels(probs: Float32Array, n: number, threshold: number): { y: Int32Array; c: Float32Array } {
+  const C = probs.length / n;
+  const y = new Int32Array(n);
+  const c = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < C; j++) if ((probs[i * C + j] as number) > (probs[i * C + best] as number)) best = j;
+    const p = probs[i * C + best] as number;
+    y[i] = p >= threshold ? best : -1;
+    c[i] = p;
+  }
+  return { y, c };
+}
+
+export class PseudoLabel implements Method {
+  readonly name = "pseudo-label" as const;
+  readonly labels: LabelState;
+  readonly totalEpochs: number;
+  readonly #ctx: MethodContext;
+  readonly #warmup: Supervised;
+
+  constructor(ctx: MethodContext) {
+    this.#ctx = ctx;
+    this.labels = new LabelState(ctx.data.labels);
+    this.totalEpochs = ctx.cfg.pseudoLabelWarmup + ctx.cfg.epochs;
+    this.#warmup = new Supervised(ctx);
+  }
+
+  phase(epoch: number): Phase {
+    return epoch < this.#ctx.cfg.pseudoLabelWarmup ? "supervised" : "pseudo-label";
+  }
+  scheduleEpoch(epoch: number): number | null {
+    const w = this.#ctx.cfg.pseudoLabelWarmup;
+    return epoch < w ? null : epoch - w;
+  }
+  sampling(phase: Phase) {
+    return { labelledOnly: phase === "supervised", labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
+  }
+  view() {
+    return resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape);
+  }
+  async start(): Promise<void> {}
+
+  /** At the first fine-tuning epoch: the classifier labels every unlabelled point (a resume past it keeps the saved labels). */
+  async beginEpoch(epoch: number): Promise<void> {
+    if (epoch === this.#ctx.cfg.pseudoLabelWarmup) await this.label();
+  }
+
+  /** One no-grad pass (eval mode) over the training pool: y, c of every unlabelled point. */
+  async label(batchSize = 512): Promise<void> {
+    const { net, data, cfg } = this.#ctx;
+    net.eval();
+    try {
+      for (let start = 0; start < data.n; start += batchSize) {
+        const idx = Int32Array.from({ length: Math.min(batchSize, data.n - start) }, (_, i) => start + i);
+        const x = await data.inputs(idx);
+        const probs = noGrad(() => tidy(() => softmax(net.heads(x).logits, 1).toArray() as Float32Array)); // [b * C]
+        x.dispose();
+        const kept = thresholdLabels(probs, idx.length, cfg.threshold);
+        this.labels.write(idx, kept.y, kept.c);
+      }
+    } finally {
+      net.train();
+    }
+  }
+
+  step(batch: ViewedBatch, phase: Phase): StepStats {
+    if (phase === "supervised") return this.#warmup.step(batch);
+    return tidy(() => {
+      const { net, opt, data } = this.#ctx;
+      const b = batch.index.length;
+      const yT = Int32Array.from(batch.index, (i) => this.labels.y[i] as number); // label, kept pseudo-label, or -1
+      const { logits } = net.heads(batch.strong ?? batch.x); // [B, C]
+      const lc = categorization(logits, tensor(yT, [b], "int64")).mean(); // [B] -> mean, 0 where no target
+      optimise(opt, lc);
+      const l = lc.item();
+      return { ...emptyStats(), "loss/total": l, "loss/categorization": l, ...this.#monitors(batch.index, data.trueLabels) };
+    });
+  }
+
+  /** Mean confidence and accuracy of the kept pseudo-labels among the batch's unlabelled points. */
+  #monitors(index: Int32Array, truth: Int32Array | null) {
+    let n = 0;
+    let conf = 0;
+    let hits = 0;
+    for (const i of index) {
+      if (this.labels.isLabelled[i] || (this.labels.y[i] as number) < 0) continue;
+      n++;
+      conf += this.labels.c[i] as number;
+      if (truth && truth[i] === this.labels.y[i]) hits++;
+    }
+    return {
+      "monitor/confidence": n ? conf / n : Number.NaN,
+      "monitor/pseudoLabelAccuracy": n && truth ? hits / n : Number.NaN,
+    };
+  }
+
+  evalNet() {
+    return this.#ctx.net;
+  }
+  knnRows(): null {
+    return null;
+  }
+  stateDict(): Map<string, Tensor> {
+    return new Map();
+  }
+  loadStateDict(): void {}
+  dispose(): void {
+    this.#warmup.dispose();
+  }
+}

@@ -7,7 +7,8 @@ import { test } from "node:test";
 import { type Config, resolveConfig } from "../../src/config.js";
 import { cutoutMask } from "../../src/data/views.js";
 import type { MeanTeacher } from "../../src/methods/mean-teacher.js";
-import { F, Generator, keep, liveTensors, noGrad, type Tensor, tensor, tidy } from "../../src/torch/index.js";
+import { type PseudoLabel, thresholdLabels } from "../../src/methods/pseudo-label.js";
+import { cat, F, Generator, keep, liveTensors, noGrad, type Tensor, tensor, tidy } from "../../src/torch/index.js";
 import type { Phase } from "../../src/train/types.js";
 import { context, N, release, step } from "./step-context.js";
 
@@ -414,6 +415,131 @@ test("Mean Teacher step: CE on the labelled points + w(epoch) x softmax MSE to t
     for (const [i, g] of t.entries())
       near(g, 0.5 * ((t1.get(n) as number[])[i] as number) + 0.5 * ((s2.get(n) as number[])[i] as number), `${n}[${i}]`, 1e-5);
   for (const t of [qT, onehot]) t.dispose();
+  free(f);
+  assert.equal(liveTensors(), before);
+});
+
+test("thresholdLabels: argmax and its probability, -1 below the threshold (hand arithmetic)", () => {
+  const probs = Float32Array.from([0.1, 0.7, 0.2, 0.5, 0.25, 0.25, 0.3, 0.3, 0.4]); // 3 points, C = 3
+  const got = thresholdLabels(probs, 3, 0.45);
+  assert.deepEqual(Array.from(got.y), [1, 0, -1]);
+  assert.deepEqual(Array.from(got.c), [0.7, 0.5, 0.4].map(Math.fround));
+  assert.deepEqual(Array.from(thresholdLabels(probs, 3, 0).y), [1, 0, 2], "threshold 0 keeps every argmax (S4L)");
+  assert.deepEqual(Array.from(thresholdLabels(probs, 3, 0.5).y), [1, 0, -1], "a confidence equal to the threshold is kept");
+});
+
+test("pseudo-label: label() keeps the eval-mode classifier's argmax above the threshold; the fine-tune step is the mean CE on labels and kept pseudo-labels", async () => {
+  const before = liveTensors();
+  const f = fixture({ method: "pseudo-label", threshold: 0.3, pseudoLabelWarmup: 2 }, INDEX);
+  const pl = f.ctx.method as PseudoLabel;
+  const pool = keep(new Generator(8).randn([N, 1, 28, 28]));
+  f.ctx.data.inputs = async (idx: Int32Array) => {
+    const at = tensor(idx, [idx.length], "int64");
+    const x = pool.indexSelect(0, at);
+    at.dispose();
+    return x;
+  };
+  assert.equal(pl.phase(1), "supervised");
+  assert.equal(pl.phase(2), "pseudo-label");
+  assert.deepEqual([pl.scheduleEpoch(1), pl.scheduleEpoch(2)], [null, 0]);
+  // the oracle: eval-mode probabilities of every point, labelled points untouched
+  f.ctx.net.eval();
+  const probs = tidy(() => rows(noGrad(() => F.softmax(f.ctx.net.heads(pool).logits, 1))));
+  f.ctx.net.train();
+  await pl.beginEpoch(1); // still the warm-up: nothing labelled
+  assert.ok(Array.from(pl.labels.y).every((y, i) => (pl.labels.isLabelled[i] ? y >= 0 : y === -1)));
+  await pl.beginEpoch(2);
+  let kept = 0;
+  for (let i = 0; i < N; i++) {
+    if (pl.labels.isLabelled[i]) {
+      assert.equal(pl.labels.y[i], f.ctx.data.labels[i]);
+      continue;
+    }
+    const p = probs[i] as number[];
+    const want = (p[argmax(p)] as number) >= 0.3 ? argmax(p) : -1;
+    assert.equal(pl.labels.y[i], want, `point ${i}`);
+    near(pl.labels.c[i] as number, p[argmax(p)] as number, `c[${i}]`, 1e-5);
+    if (want >= 0) kept++;
+  }
+  assert.ok(kept > 0 && kept < N - 12, `the threshold keeps some and drops some (${kept})`);
+  // the fine-tune step
+  const yT = Array.from(f.index, (i) => pl.labels.y[i] as number);
+  const out = outputs(f, f.x);
+  const ce = out.logits.map((z, k) => ((yT[k] as number) >= 0 ? lse(z) - (z[yT[k] as number] as number) : 0));
+  const onehot = keep(
+    tensor(
+      yT.flatMap((y) => Array.from({ length: C }, (_, j) => (j === y ? 1 : 0))),
+      [INDEX.length, C],
+    ),
+  );
+  const want = expectedUpdate(f, f.x, (_v, logits) => F.logSoftmax(logits, 1).mul(onehot).sum(1).neg().mean());
+  const old = snapshot(f);
+  const got = runStep(f, f.x, "pseudo-label");
+  near(got.st.total, meanOf(ce), "loss/total");
+  assertUpdate(f, old, want);
+  const unlKept = Array.from(f.index).filter((i) => !pl.labels.isLabelled[i] && (pl.labels.y[i] as number) >= 0);
+  near(got.st.confidence, meanOf(unlKept.map((i) => pl.labels.c[i] as number)), "monitor/confidence");
+  near(got.st.pseudoLabelAccuracy, meanOf(unlKept.map((i) => (pl.labels.y[i] === i % C ? 1 : 0))), "monitor/pseudoLabelAccuracy");
+  for (const t of [onehot, pool]) t.dispose();
+  free(f);
+  assert.equal(liveTensors(), before);
+});
+
+test("FixMatch step: CE on the labelled weak views + lambda_u x the masked CE of strong views toward confident weak argmaxes, one forward, the update", () => {
+  const before = liveTensors();
+  const lambdaU = 0.7;
+  const f = fixture({ method: "fixmatch", trainView: "cutout", threshold: 0.3, unlabelledWeight: lambdaU }, INDEX);
+  const b = INDEX.length;
+  const cutGen = new Generator(0).setState(f.ctx.gen.getState()); // the draws the step's strong view takes
+  const strong = keep(tidy(() => f.x.mul(tensor(cutoutMask(b, 28, 28, 14, cutGen.uniforms(2 * b)), [b, 1, 28, 28], "float32"))));
+  const label = Array.from(f.index, (i) => f.ctx.data.labels[i] as number);
+  const unl = [...label.keys()].filter((k) => (label[k] as number) < 0);
+  const lab = [...label.keys()].filter((k) => (label[k] as number) >= 0);
+  // one forward of [weak batch; strong unlabelled] (batch norm sees them together)
+  const both = keep(tidy(() => cat([f.x, strong.indexSelect(0, tensor(unl, [unl.length], "int64"))])));
+  const logits = tidy(() => rows(noGrad(() => f.ctx.net.heads(both).logits)));
+  const weak = logits.slice(0, b);
+  const str = logits.slice(b);
+  const ls = meanOf(lab.map((k) => lse(weak[k] as number[]) - ((weak[k] as number[])[label[k] as number] as number)));
+  const q = unl.map((k) => softmax(weak[k] as number[]));
+  const mask = q.map((p) => ((p[argmax(p)] as number) >= 0.3 ? 1 : 0));
+  const target = q.map(argmax);
+  assert.ok(
+    mask.some((m) => m === 1) && mask.some((m) => m === 0),
+    `the threshold keeps some and drops some (${q.map((p) => Math.max(...p))})`,
+  );
+  const lu = meanOf(
+    unl.map((_, j) => (mask[j] as number) * (lse(str[j] as number[]) - ((str[j] as number[])[target[j] as number] as number))),
+  );
+  // the gradient: through the weak labelled rows and the strong rows, none through q
+  const oneHot = (ys: number[]) => ys.flatMap((y) => Array.from({ length: C }, (_, j) => (j === y ? 1 : 0)));
+  const labelled = keep(tensor(oneHot(label.map((y) => (y >= 0 ? y : -1))), [b, C]));
+  const targets = keep(
+    tensor(
+      oneHot(target).map((x, i) => x * (mask[Math.floor(i / C)] as number)),
+      [unl.length, C],
+    ),
+  );
+  const want = expectedUpdate(f, both, (_v, z) => {
+    const lp = F.logSoftmax(z, 1);
+    const sup = lp.slice(0, 0, b).mul(labelled).sum().neg().div(lab.length);
+    const uns = lp
+      .slice(0, b, b + unl.length)
+      .mul(targets)
+      .sum()
+      .neg()
+      .div(unl.length);
+    return sup.add(uns.mul(lambdaU));
+  });
+  const old = snapshot(f);
+  const got = runStep(f, f.x, "fixmatch");
+  near(got.st.categorization, ls, "loss/categorization (L_s)");
+  near(got.st.total, ls + lambdaU * lu, "loss/total");
+  near(got.st.confidence, meanOf(q.map((p) => p[argmax(p)] as number)), "monitor/confidence");
+  const keptAt = unl.filter((_, j) => mask[j] === 1);
+  near(got.st.pseudoLabelAccuracy, meanOf(keptAt.map((k) => (target[unl.indexOf(k)] === (f.index[k] as number) % C ? 1 : 0))), "accuracy");
+  assertUpdate(f, old, want);
+  for (const t of [strong, both, labelled, targets]) t.dispose();
   free(f);
   assert.equal(liveTensors(), before);
 });

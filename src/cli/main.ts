@@ -19,6 +19,7 @@ import { inferenceNet } from "../train/checkpoint.js";
 import { normalizedInputs } from "../train/data.js";
 import { evaluateRun, openRun, predictRun, readRunConfig, runTraining } from "../train/run.js";
 import { choice, configHelp, onlyConfig, parseFlags } from "./args.js";
+import { BENCH_HELP, benchCmd } from "./bench.js";
 import { runDemo } from "./demo.js";
 import { decodeInputs } from "./inputs.js";
 import { Progress } from "./progress.js";
@@ -33,7 +34,7 @@ const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang e
   llp propagate --embeddings X.npy --labels Y (.npy/.csv, -1 = unlabelled) --out FILE.csv
                                    pseudo-labels + confidences by Eq. 8 (--K --T --tau --propagation)
   llp demo                         supervised-only vs LLP on the same Fashion-MNIST labels
-
+  ${BENCH_HELP.replace(/\n(?=.)/g, "\n  ")}
 train options (default, where it comes from):
 `;
 
@@ -54,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
       return propagateCmd(rest);
     case "demo":
       return runDemo(rest);
+    case "bench":
+      return benchCmd(rest);
     case undefined:
     case "help":
     case "--help":

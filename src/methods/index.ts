@@ -10,11 +10,11 @@ import { Supervised } from "./supervised.js";
 export type { Method, MethodContext, StepStats, ViewedBatch } from "./method.js";
 
 export const METHODS: Record<Config["method"], (ctx: MethodContext) => Method> = {
-  llp: (ctx) => new LLP(ctx),
   supervised: (ctx) => new Supervised(ctx),
   "mean-teacher": (ctx) => new MeanTeacher(ctx),
   "pseudo-label": (ctx) => new PseudoLabel(ctx),
   fixmatch: (ctx) => new FixMatch(ctx),
+  llp: (ctx) => new LLP(ctx),
 };
 
 export function createMethod(ctx: MethodContext): Method {

@@ -1,5 +1,5 @@
 // Fixture writers and small helpers for the data tests. Fixtures go to a fresh temp folder.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
@@ -54,3 +54,24 @@ export const histogram = (labels: ArrayLike<number>, numClasses: number): number
   for (let i = 0; i < labels.length; i++) if ((labels[i] as number) >= 0) h[labels[i] as number]++;
   return h;
 };
+
+/**
+ * n 8x8 grayscale images in 3 classes as an IDX folder (train-images/-labels), all labelled:
+ * class k (= i % 3) lights rows 3k..3k+2 over a dim, position-dependent background.
+ */
+export function writeTinyImages(dir: string, n: number): string {
+  mkdirSync(dir, { recursive: true });
+  const px = Uint8Array.from({ length: n * 64 }, (_, i) => {
+    const [k, r] = [Math.floor(i / 64) % 3, Math.floor((i % 64) / 8)];
+    return (Math.floor(r / 3) === k ? 180 : 40) + ((i * 37) % 50);
+  });
+  writeFileSync(join(dir, "train-images-idx3-ubyte"), idxBytes([n, 8, 8], px));
+  writeFileSync(
+    join(dir, "train-labels-idx1-ubyte"),
+    idxBytes(
+      [n],
+      Uint8Array.from({ length: n }, (_, i) => i % 3),
+    ),
+  );
+  return dir;
+}

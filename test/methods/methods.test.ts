@@ -1,7 +1,6 @@
 // Every method in the registry on tiny data: it trains, a run interrupted after its first
 // checkpoint resumes to exactly the uninterrupted result, and no tensor outlives either.
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { type Config, resolveConfig } from "../../src/config.js";
@@ -11,7 +10,7 @@ import { liveTensors } from "../../src/torch/index.js";
 import { prepareData } from "../../src/train/data.js";
 import { train } from "../../src/train/loop.js";
 import { runTraining } from "../../src/train/run.js";
-import { idxBytes, tempDir, writeFeatureNpy } from "../data/helpers.js";
+import { tempDir, writeFeatureNpy, writeTinyImages } from "../data/helpers.js";
 import { stepLosses } from "../helpers.js";
 
 const dir = tempDir("llp-methods-");
@@ -26,23 +25,8 @@ const files = writeFeatureNpy(
   Int32Array.from({ length: n }, (_, i) => (i < 30 ? i % 3 : -1)),
 );
 
-// the same on 8x8 images (fixmatch needs images): class k lights the band of rows 3k..3k+1
-const imageDir = join(dir, "images");
-{
-  mkdirSync(imageDir);
-  const px = Uint8Array.from({ length: n * 64 }, (_, i) => {
-    const [k, r] = [Math.floor(i / 64) % 3, Math.floor((i % 64) / 8)];
-    return (Math.floor(r / 3) === k ? 180 : 40) + ((i * 37) % 50);
-  });
-  writeFileSync(join(imageDir, "train-images-idx3-ubyte"), idxBytes([n, 8, 8], px));
-  writeFileSync(
-    join(imageDir, "train-labels-idx1-ubyte"),
-    idxBytes(
-      [n],
-      Uint8Array.from({ length: n }, (_, i) => i % 3),
-    ),
-  );
-}
+// the same on 8x8 images (fixmatch needs images)
+const imageDir = writeTinyImages(join(dir, "images"), n);
 
 const losses = stepLosses;
 

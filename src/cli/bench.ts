@@ -1,0 +1,144 @@
+// `llp bench accuracy`: the accuracy grid (src/report/grid.ts). Each cell is an `llp train` in
+// its own process and run folder (a failed cell does not stop the others); finished cells are
+// never redone, interrupted ones resume from their checkpoint; the table covers every finished
+// cell under --out.
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Config, loadRecipe, resolveConfig } from "../config.js";
+import { METHODS } from "../methods/index.js";
+import {
+  CELL_FILE,
+  type CellRequest,
+  type CellStatus,
+  cellJson,
+  cellName,
+  cellStatus,
+  type GridAxes,
+  gridCells,
+  writeGridTable,
+} from "../report/grid.js";
+import { writeFileAtomic } from "../torch/safetensors.js";
+import { parseFlags } from "./args.js";
+
+export const BENCH_HELP = `llp bench accuracy [grid options] [train options for every cell]
+  --methods LIST   methods to compare (default: supervised,mean-teacher,pseudo-label,fixmatch,llp)
+  --labelled LIST  labelled fractions p, e.g. 1%,10% (default: the train options' --labelled, or the labels as given)
+  --subset LIST    subsets q of the training pool, e.g. 30%,70%,100% (default: 100%)
+  --seeds LIST     seeds (default: 0,1,2)
+  --jobs N         cells trained at once (default 1; give each --threads accordingly)
+  --out DIR        the grid's folder (default runs/grid): one run folder per cell, table.md, table.json
+`;
+
+const GRID_FLAGS = ["methods", "labelled", "subset", "seeds", "jobs"] as const;
+
+/** Splits the grid's own list flags from the train options every cell shares. */
+function splitArgs(argv: string[]): { grid: Partial<Record<(typeof GRID_FLAGS)[number], string>>; rest: string[] } {
+  const grid: Partial<Record<(typeof GRID_FLAGS)[number], string>> = {};
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const [name, inline] = a.startsWith("--") ? (a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined]) : ["", undefined];
+    if (!(GRID_FLAGS as readonly string[]).includes(name)) {
+      rest.push(a);
+      continue;
+    }
+    const v = inline ?? argv[++i];
+    if (v === undefined) throw new Error(`--${name} needs a value`);
+    grid[name as (typeof GRID_FLAGS)[number]] = v;
+  }
+  return { grid, rest };
+}
+
+const list = (s: string) =>
+  s
+    .split(",")
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+
+export async function benchCmd(argv: string[]): Promise<number> {
+  const [sub, ...args] = argv;
+  if (sub !== "accuracy") throw new Error(`usage: ${BENCH_HELP}`);
+  const { grid, rest } = splitArgs(args);
+  const { positionals, config } = parseFlags(rest, {});
+  if (positionals.length > 0) throw new Error(`llp bench accuracy takes options only, got ${positionals.join(" ")}`);
+  if (config.method !== undefined) throw new Error("llp bench accuracy: give --methods (a list), not --method");
+  if (config.seed !== undefined) throw new Error("llp bench accuracy: give --seeds (a list), not --seed");
+  const out = (config.out as string | null | undefined) ?? "runs/grid";
+  const { out: _o, recipe, ...given } = config as Partial<Config>;
+  // a recipe is expanded here: each cell's settings file is then complete on its own
+  const settings: Partial<Config> = recipe ? { ...loadRecipe(recipe), ...given } : given;
+  const seeds = list(grid.seeds ?? "0,1,2").map((s) => {
+    if (!/^\d+$/.test(s)) throw new Error(`--seeds expects seeds like 0,1,2, got "${s}"`);
+    return Number(s);
+  });
+  const jobs = Number(grid.jobs ?? 1);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs expects a positive integer, got "${grid.jobs}"`);
+  const labelled = grid.labelled !== undefined ? list(grid.labelled) : [settings.labelled ?? null];
+  for (const p of labelled)
+    if (p !== null && !/^\d+(\.\d+)?%$/.test(p)) throw new Error(`--labelled expects fractions like 1%,10%, got "${p}"`);
+  const { labelled: _l, subset: _s, ...shared } = settings;
+  const axes: GridAxes = {
+    methods: (grid.methods !== undefined ? list(grid.methods) : Object.keys(METHODS)) as Config["method"][],
+    labelled,
+    subset: list(grid.subset ?? settings.subset ?? "100%"),
+    seeds,
+  };
+  for (const m of axes.methods)
+    if (!(m in METHODS)) throw new Error(`--methods: unknown method "${m}" (the methods are ${Object.keys(METHODS).join(", ")})`);
+  const cells = gridCells(axes, shared);
+  if (cells.length === 0) throw new Error("llp bench accuracy: the grid has no cells");
+  // every cell's settings and folder are checked before any cell starts
+  for (const c of cells) {
+    try {
+      resolveConfig(c);
+    } catch (e) {
+      throw new Error(`cell ${cellName(c)}: ${(e as Error).message}`);
+    }
+  }
+  const plan = cells.map((c) => {
+    const dir = join(out, cellName(c));
+    return { c, dir, status: cellStatus(dir, c) };
+  });
+  const todo = plan.filter((p) => p.status !== "finished");
+  process.stderr.write(
+    `llp bench accuracy: ${cells.length} cells in ${out} (${cells.length - todo.length} finished, ${todo.filter((p) => p.status === "interrupted").length} to resume), ${jobs} at a time\n`,
+  );
+  let failed = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < todo.length) {
+      const p = todo[next++] as (typeof todo)[number];
+      const code = await runCell(p.c, p.dir, p.status);
+      if (code !== 0) failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, todo.length) }, worker));
+  const md = writeGridTable(out);
+  process.stdout.write(md);
+  if (failed > 0) process.stderr.write(`llp bench accuracy: ${failed} cell(s) failed; see train.log in their folders\n`);
+  return failed > 0 ? 1 : 0;
+}
+
+const BIN = fileURLToPath(new URL("../../../bin/llp.js", import.meta.url));
+
+/** Trains one cell in a child `llp train` (its output in the cell's train.log); resolves to its exit code. */
+function runCell(c: CellRequest, dir: string, status: CellStatus): Promise<number> {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, CELL_FILE);
+  if (status === "new") writeFileAtomic(file, cellJson(c));
+  const args = status === "interrupted" ? ["train", "--resume", dir] : ["train", "--recipe", file, "--out", dir];
+  const log = openSync(join(dir, "train.log"), "a");
+  const t0 = Date.now();
+  process.stderr.write(`  ${status === "interrupted" ? "resuming" : "training"} ${cellName(c)}\n`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", log, log] });
+    child.on("close", (code) => {
+      closeSync(log);
+      const min = ((Date.now() - t0) / 60000).toFixed(1);
+      process.stderr.write(`  ${code === 0 ? "finished" : `FAILED (exit ${code})`} ${cellName(c)} in ${min} min\n`);
+      resolve(code ?? 1);
+    });
+  });
+}

@@ -1,0 +1,177 @@
+// `llp bench accuracy` on tiny images: the grid trains each cell in its own folder, writes the
+// table, never redoes a finished cell, resumes an interrupted one to the uninterrupted result,
+// and refuses bad input before writing anything.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { loadRecipe, resolveConfig } from "../../src/config.js";
+import { CELL_FILE, cellJson, cellName, gridCells } from "../../src/report/grid.js";
+import { createRunDir } from "../../src/report/runfolder.js";
+import { prepareData } from "../../src/train/data.js";
+import { train } from "../../src/train/loop.js";
+import { tempDir, writeFeatureNpy, writeTinyImages } from "../data/helpers.js";
+
+const dir = tempDir("llp-grid-");
+const images = writeTinyImages(join(dir, "images"), 120);
+const bin = join(process.cwd(), "bin", "llp.js");
+const llp = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8" });
+const TRAIN = [
+  "--data",
+  images,
+  "--labels-per-class",
+  "10",
+  "--validation",
+  "6",
+  "--batch-size",
+  "16",
+  "--labelled-per-batch",
+  "4",
+  "--width",
+  "8",
+  "--pool-grid",
+  "1",
+  "--ir-epochs",
+  "1",
+  "--epochs",
+  "3",
+  "--threads",
+  "1",
+];
+const grid = (out: string, ...extra: string[]) =>
+  llp("bench", "accuracy", "--methods", "supervised,llp", "--seeds", "0", ...TRAIN, "--out", out, ...extra);
+const summary = (cell: string) => JSON.parse(readFileSync(join(cell, "summary.json"), "utf8"));
+
+test("a grid trains every cell in its own folder, writes table.md and table.json, and a second call redoes nothing", () => {
+  const out = join(dir, "a");
+  const r = grid(out);
+  assert.equal(r.status, 0, r.stderr);
+  const table = JSON.parse(readFileSync(join(out, "table.json"), "utf8"));
+  assert.deepEqual(
+    table.rows.map((row: { method: string; seeds: number[] }) => [row.method, row.seeds]),
+    [
+      ["supervised", [0]],
+      ["llp", [0]],
+    ],
+  );
+  for (const row of table.rows) {
+    const s = summary(join(out, row.cells[0]));
+    assert.equal(row.test_top1, null, "no test set: no test accuracy"); // an IDX folder without a test part
+    assert.ok(Number.isFinite(s.val_top1));
+  }
+  assert.match(readFileSync(join(out, "table.md"), "utf8"), /\| llp \| 10\/class \| 100% \| 0 \|/);
+  const llpCell = join(out, "llp.p10pc.q100.seed0");
+  const events = readFileSync(join(llpCell, "events.jsonl"), "utf8");
+  const mtime = statSync(join(llpCell, "summary.json")).mtimeMs;
+  const again = grid(out);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /2 cells .* \(2 finished, 0 to resume\)/);
+  assert.doesNotMatch(again.stderr, /training|resuming/);
+  assert.equal(readFileSync(join(llpCell, "events.jsonl"), "utf8"), events, "the finished cell was not touched");
+  assert.equal(statSync(join(llpCell, "summary.json")).mtimeMs, mtime);
+});
+
+test("an interrupted grid resumes: the missing cell trains, the interrupted one resumes to the uninterrupted result", async () => {
+  const out = join(dir, "b");
+  // the llp cell as a killed grid leaves it: its settings file, a checkpoint after epoch 1, no summary
+  const settings = gridFlagsAsSettings();
+  const [, llpReq] = gridCells({ methods: ["supervised", "llp"], labelled: [null], subset: ["100%"], seeds: [0] }, settings);
+  if (!llpReq) throw new Error("no llp cell");
+  const cell = join(out, cellName(llpReq));
+  createRunDir(cell, resolveConfig(llpReq));
+  writeFileSync(join(cell, CELL_FILE), cellJson(llpReq));
+  const cfg = resolveConfig(loadRecipe(join(cell, CELL_FILE)));
+  const prepared = await prepareData(cfg, cell);
+  for await (const ev of train(cfg, prepared.data, { runDir: cell, resume: false })) if (ev.type === "checkpoint") break;
+  assert.ok(!existsSync(join(cell, "summary.json")));
+  const r = grid(out);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /\(0 finished, 1 to resume\)/);
+  assert.match(r.stderr, /training supervised\.p10pc\.q100\.seed0/);
+  assert.match(r.stderr, /resuming llp\.p10pc\.q100\.seed0/);
+  const whole = summary(join(dir, "a", "llp.p10pc.q100.seed0"));
+  const resumed = summary(cell);
+  assert.deepEqual([resumed.val_top1, resumed.epochs], [whole.val_top1, whole.epochs], "the resumed cell ends as the uninterrupted one");
+});
+
+/** The settings the grid derives from TRAIN (what its cells' files hold besides the axes). */
+function gridFlagsAsSettings() {
+  return {
+    data: images,
+    labelsPerClass: 10,
+    validation: 6,
+    batchSize: 16,
+    labelledPerBatch: 4,
+    width: 8,
+    poolGrid: 1,
+    irEpochs: 1,
+    epochs: 3,
+    threads: 1,
+  };
+}
+
+test("bad grids fail before anything is written, naming what is wrong", () => {
+  const out = join(dir, "bad");
+  for (const [args, why] of [
+    [["--methods", "supervised,nope"], /--methods: unknown method "nope"/],
+    [["--labelled", "ten"], /--labelled expects fractions/],
+    [["--seeds", "0,x"], /--seeds expects/],
+    [["--recipe", "nope"], /unknown recipe "nope"/],
+    [["--mixup", "0.5", "--methods", "fixmatch"], /mixup/],
+  ] as const) {
+    const r = llp("bench", "accuracy", ...TRAIN, "--out", out, ...args);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, why);
+    assert.ok(!existsSync(out), `${args.join(" ")}: nothing written`);
+  }
+  // a folder asked again with other settings is refused, not silently rerun
+  const r = grid(join(dir, "a"), "--lr", "0.01");
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /holds a cell trained with other settings/);
+});
+
+test("a cell that fails does not stop the others; the grid exits non-zero and the table lists what finished", () => {
+  const out = join(dir, "c");
+  // fixmatch needs images: on feature vectors its cell fails, supervised's finishes
+  const x = Float32Array.from({ length: 60 * 4 }, (_, i) => (Math.floor(i / 4) % 3) + ((i * 7) % 5) / 10);
+  const files = writeFeatureNpy(
+    dir,
+    x,
+    4,
+    Int32Array.from({ length: 60 }, (_, i) => (i < 15 ? i % 3 : -1)),
+  );
+  const r = llp(
+    "bench",
+    "accuracy",
+    "--methods",
+    "fixmatch,supervised",
+    "--seeds",
+    "0",
+    "--data",
+    files.data,
+    "--labels",
+    files.labels,
+    "--validation",
+    "6",
+    "--batch-size",
+    "8",
+    "--labelled-per-batch",
+    "2",
+    "--epochs",
+    "1",
+    "--threads",
+    "1",
+    "--out",
+    out,
+  );
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /FAILED \(exit 1\) fixmatch/);
+  assert.match(readFileSync(join(out, "fixmatch.pgiven.q100.seed0", "train.log"), "utf8"), /fixmatch needs images/);
+  const table = JSON.parse(readFileSync(join(out, "table.json"), "utf8"));
+  assert.deepEqual(
+    table.rows.map((row: { method: string }) => row.method),
+    ["supervised"],
+  );
+  assert.deepEqual(table.unfinished, ["fixmatch.pgiven.q100.seed0"]);
+});

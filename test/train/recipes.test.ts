@@ -2,7 +2,7 @@
 // paper's hyperparameters exactly; bad recipes refused by name, nothing written.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { loadRecipe, recipeNames, resolveConfig } from "../../src/config.js";
@@ -111,4 +111,28 @@ test("llp train --recipe FILE: the run folder records the recipe and the setting
 test("an option given as undefined is not given: the recipe's value stands", () => {
   const c = resolveConfig({ recipe: "paper", epochs: undefined, labelledPerBatch: undefined });
   assert.deepEqual([c.epochs, c.labelledPerBatch], [300, 0]);
+});
+
+test("an unknown method, or fixmatch on feature vectors: an error naming it, nothing written", () => {
+  const out = join(dir, "never-method");
+  const r = llp("train", "--method", "fixmatc", "--out", out);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /method \(--method\) must be one of .*fixmatch \(got "fixmatc"\)/);
+  assert.ok(!existsSync(out), "nothing written");
+  const x = Float32Array.from({ length: 60 * 4 }, (_, i) => (Math.floor(i / 4) % 3) + ((i * 7) % 5) / 10);
+  mkdirSync(join(dir, "fm"));
+  const files = writeFeatureNpy(
+    join(dir, "fm"),
+    x,
+    4,
+    Int32Array.from({ length: 60 }, (_, i) => (i < 15 ? i % 3 : -1)),
+  );
+  const f = llp("train", "--method", "fixmatch", "--data", files.data, "--labels", files.labels, "--batch-size", "8", "--out", out);
+  assert.equal(f.status, 1);
+  assert.match(f.stderr, /method fixmatch needs images \[C,H,W\].*feature vectors/);
+  assert.ok(!existsSync(out), "nothing written");
+  // and fixmatch with no strong view
+  const w = llp("train", "--method", "fixmatch", "--train-view", "weak", "--out", out);
+  assert.match(w.stderr, /trainView \(--train-view\) is fixmatch's strong view/);
+  assert.ok(!existsSync(out), "nothing written");
 });

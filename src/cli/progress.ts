@@ -30,7 +30,7 @@ export class Progress {
       case "epoch":
         if (this.tty) this.out.write("\r\x1b[K");
         this.out.write(
-          `  epoch ${ev.epoch} ${ev.phase.padEnd(10)} loss ${f(ev["loss/total"], 3)}  val ${f(ev["val/top1"])}  val-knn ${f(ev["val/knnTop1"])}  pseudo-acc ${f(ev["monitor/pseudoLabelAccuracy"])}  conf ${f(ev["monitor/confidence"], 3)}  lr ${lr(ev["monitor/lr"])}  ${f(ev.epoch_s, 1)}s\n`,
+          `  epoch ${ev.epoch} ${ev.phase.padEnd(10)} loss ${f(ev["loss/total"], 3)}  val ${f(ev["val/top1"])}  val-knn ${f(ev["val/knnTop1"])}  pseudo-acc ${f(ev["monitor/pseudoLabelAccuracy"])}  conf ${f(ev["monitor/confidence"], 3)}${ev["monitor/mask"] !== undefined ? `  mask ${f(ev["monitor/mask"], 3)}` : ""}  lr ${lr(ev["monitor/lr"])}  ${f(ev.epoch_s, 1)}s\n`,
         );
         break;
       case "lrDrop":

@@ -65,6 +65,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       const view = method.view(phase);
       let step = 0;
       let lossSum = 0;
+      const monitors = new StepMeans(); // per-step monitors, for methods without a label state
       for await (const batch of data.epoch(s.gen, method.sampling(phase))) {
         let st: StepStats;
         const strong = view === "weak" ? null : makeView(view, batch.x, s.gen);
@@ -81,6 +82,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
           );
         }
         lossSum += total;
+        monitors.add(st);
         yield { type: "step", epoch, step: step++, phase, ...st, "monitor/lr": s.opt.lr };
       }
       const val = await evaluateState(s, data.validation, cfg, data.numClasses);
@@ -96,7 +98,8 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       loop.epoch = epoch + 1;
       loop.bestVal = Math.max(loop.bestVal, val.top1);
       loop.wallS += (Date.now() - tEpoch) / 1000;
-      yield epochEvent(epoch, phase, s, data, val, lossSum / Math.max(1, step), loop.wallS, (Date.now() - tEpoch) / 1000);
+      const ev = epochEvent(epoch, phase, s, data, val, lossSum / Math.max(1, step), loop.wallS, (Date.now() - tEpoch) / 1000);
+      yield s.method.labels ? ev : { ...ev, ...monitors.means() };
       if (o.runDir && (loop.epoch % cfg.checkpointEvery === 0 || loop.epoch === method.totalEpochs || loop.plateau.stop)) {
         yield { type: "checkpoint", epoch, path: saveCheckpoint(o.runDir, s, loop, JSON.stringify(cfg)) };
       }
@@ -141,6 +144,23 @@ export function fixedMilestones(cfg: Config, validationN: number): number[] | nu
   if (cfg.schedule === "plateau" && validationN >= MIN_PLATEAU_VALIDATION) return null;
   const at = Math.round(0.8 * cfg.epochs);
   return at >= 1 ? [at] : [];
+}
+
+/** Means over an epoch's steps of the finite values of their pseudo-label monitors. */
+class StepMeans {
+  static readonly KEYS = ["monitor/pseudoLabelAccuracy", "monitor/confidence", "monitor/mask"] as const;
+  readonly #sum = new Map<string, [number, number]>();
+  add(st: StepStats): void {
+    for (const k of StepMeans.KEYS) {
+      const v = st[k];
+      if (v === undefined || !Number.isFinite(v)) continue;
+      const [s, n] = this.#sum.get(k) ?? [0, 0];
+      this.#sum.set(k, [s + v, n + 1]);
+    }
+  }
+  means(): Partial<Record<(typeof StepMeans.KEYS)[number], number>> {
+    return Object.fromEntries([...this.#sum].map(([k, [s, n]]) => [k, s / n]));
+  }
 }
 
 const countLabelled = (labels: Int32Array) => labels.reduce((n, l) => n + (l >= 0 ? 1 : 0), 0);

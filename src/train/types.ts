@@ -61,10 +61,15 @@ export interface EpochEvent {
   "monitor/lr": number;
   "val/top1": number;
   "val/knnTop1": number;
-  /** accuracy of the stored pseudo-labels of unlabelled training points (true labels known) */
+  /**
+   * accuracy of the stored pseudo-labels of unlabelled training points (true labels known); for a
+   * method without stored labels (fixmatch), the epoch's mean of its steps' values
+   */
   "monitor/pseudoLabelAccuracy": number;
   "monitor/confidence": number;
   "monitor/coverage": number;
+  /** fixmatch: the epoch's mean share of unlabelled points above the threshold (else absent) */
+  "monitor/mask"?: number;
   /** largest share of one class among pseudo-labels: near 1 = collapse */
   "monitor/largestClassShare": number;
   "monitor/dataWait": number;

@@ -11,7 +11,7 @@ import { prepareData } from "../../src/train/data.js";
 import { train } from "../../src/train/loop.js";
 import { runTraining } from "../../src/train/run.js";
 import { tempDir, writeFeatureNpy, writeTinyImages } from "../data/helpers.js";
-import { stepLosses } from "../helpers.js";
+import { runEvents, stepLosses } from "../helpers.js";
 
 const dir = tempDir("llp-methods-");
 const n = 120;
@@ -52,6 +52,15 @@ for (const method of Object.keys(METHODS) as Config["method"][])
     const whole = await runTraining(cfg, join(dir, `${method}-whole`), { resume: false });
     const trace = losses(join(dir, `${method}-whole`));
     assert.ok(trace.length >= 10 && trace.every(Number.isFinite), `${method} trained (${trace.length} steps)`);
+    if (method === "fixmatch") {
+      // without a label state, an epoch reports the mean of its steps' mask
+      const evs = runEvents(join(dir, `${method}-whole`));
+      for (const ep of evs.filter((e) => e.type === "epoch")) {
+        const masks = evs.filter((e) => e.type === "step" && e.epoch === ep.epoch).map((e) => e["monitor/mask"] as number);
+        const mean = masks.reduce((a, b) => a + b, 0) / masks.length;
+        assert.ok(Math.abs((ep["monitor/mask"] as number) - mean) < 1e-12, `epoch ${ep.epoch}: mask ${ep["monitor/mask"]} vs ${mean}`);
+      }
+    }
     // interrupted after the first checkpoint, as a killed process would be, then resumed
     const part = join(dir, `${method}-part`);
     createRunDir(part, cfg);

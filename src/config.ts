@@ -53,7 +53,7 @@ export interface Config {
   maxDrops: number;
   labelledPerBatch: number;
   augment: "auto" | "pad-crop" | "resized-crop" | "none";
-  trainView: "auto" | "weak" | "cutout" | "strong";
+  trainView: "auto" | "weak" | "cutout" | "strong" | "randaugment";
   mixup: number;
   consistency: number;
   consistencyRampup: number;
@@ -178,7 +178,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   trainView: {
     value: "auto",
     source:
-      "auto = cutout on images, weak on feature vectors (measured: cutout lifts both methods at 1%, docs/experiments.md). weak: losses on the batch as augmented (paper); cutout: losses on a copy with a random half-side square zeroed, pseudo-labels and bank rows from the weak view (named departure, FixMatch-style); strong: a random affine warp (rotate 30, shear 0.3, scale 0.85-1.15, shift 25%) then cutout (test scale: 3-5 points below weak for both methods)",
+      "auto = cutout on images, weak on feature vectors (measured: cutout lifts both methods at 1%, docs/experiments.md). weak: losses on the batch as augmented (paper); cutout: losses on a copy with a random half-side square zeroed, pseudo-labels and bank rows from the weak view (named departure, FixMatch-style); strong: a random affine warp (rotate 30, shear 0.3, scale 0.85-1.15, shift 25%) then cutout (test scale: 3-5 points below weak for both methods); randaugment: FixMatch's RandAugment (2 random ops of 12 at random magnitudes) then cutout, fixmatch's auto",
   },
   mixup: {
     value: 0,
@@ -313,7 +313,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   maxDrops: num(0, 100, true),
   labelledPerBatch: num(0, 65536, true),
   augment: oneOf("auto", "pad-crop", "resized-crop", "none"),
-  trainView: oneOf("auto", "weak", "cutout", "strong"),
+  trainView: oneOf("auto", "weak", "cutout", "strong", "randaugment"),
   mixup: num(0, 8),
   consistency: num(0, 1e6),
   consistencyRampup: num(0, 10000, true),
@@ -416,7 +416,9 @@ export function resolveConfig(given: Partial<Config>, o: { recipe?: boolean } = 
   if (c.method !== "llp" && c.method !== "supervised" && c.mixup > 0)
     errors.push(`${optionName("mixup")} is an llp and supervised option; ${c.method} has its own noise (got ${c.mixup})`);
   if (c.method === "fixmatch" && c.trainView === "weak")
-    errors.push(`${optionName("trainView")} is fixmatch's strong view (auto = strong, or cutout); weak gives it none (got weak)`);
+    errors.push(
+      `${optionName("trainView")} is fixmatch's strong view (auto = randaugment; cutout or strong); weak gives it none (got weak)`,
+    );
   if (c.labelledPerBatch >= c.batchSize)
     errors.push(`${optionName("labelledPerBatch")} = ${c.labelledPerBatch} must be below ${optionName("batchSize")} = ${c.batchSize}`);
   if (errors.length > 0) throw new Error(`invalid config:\n  ${errors.join("\n  ")}`);

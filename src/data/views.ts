@@ -8,7 +8,8 @@
 import { affineGrid, gridSample } from "../torch/functional.js";
 import type { Generator } from "../torch/random.js";
 import { tidy } from "../torch/scope.js";
-import { type Tensor, tensor } from "../torch/tensor.js";
+import { type Tensor, tensor, where } from "../torch/tensor.js";
+import type { Normalization } from "./augment.js";
 
 /**
  * [B, 1, H, W] float32 mask, 0 inside each image's square, 1 elsewhere. The square has side
@@ -119,24 +120,36 @@ export function uniformStream(fill: (n: number) => Float64Array, block = 256): (
   };
 }
 
-/** Which view the losses of a step see: the batch as loaded (weak), Cutout, or warp + Cutout. */
-export type ViewKind = "weak" | "cutout" | "strong";
+/**
+ * Which view the losses of a step see: the batch as loaded (weak), Cutout, warp + Cutout, or
+ * RandAugment + Cutout (FixMatch's strong view).
+ */
+export type ViewKind = "weak" | "cutout" | "strong" | "randaugment";
 
 /**
- * A configured view with "auto" made concrete: cutout on images [C,H,W] (fixmatch: its strong
- * view), weak on feature vectors.
+ * A configured view with "auto" made concrete: cutout on images [C,H,W] (fixmatch: its
+ * RandAugment strong view), weak on feature vectors.
  */
 export function resolveView(kind: ViewKind | "auto", inputShape: number[], method?: string): ViewKind {
   if (kind !== "auto") return kind;
   if (inputShape.length !== 3) return "weak";
-  return method === "fixmatch" ? "strong" : "cutout";
+  return method === "fixmatch" ? "randaugment" : "cutout";
 }
 
-/** x [B, C, H, W] as the losses of a step see it under `kind`; draws from gen (weak: x itself, no draw). */
-export function makeView(kind: ViewKind, x: Tensor, gen: Generator): Tensor {
+/**
+ * x [B, C, H, W] (normalised by `norm`) as the losses of a step see it under `kind`; draws from
+ * gen (weak: x itself, no draw). RandAugment's photometric ops work on pixels in [0, 1], so it
+ * needs the normalisation (null: the inputs are pixels in [0, 1] already).
+ */
+export function makeView(kind: ViewKind, x: Tensor, gen: Generator, norm: Normalization | null = null): Tensor {
   if (kind === "weak") return x;
   if (x.ndim !== 4) throw new Error(`the ${kind} view needs images [B,C,H,W], got [${x.shape}]`);
-  return tidy(() => (kind === "cutout" ? cutout(x, gen) : strongView(x, gen))); // its masks and grids are freed
+  return tidy(() => {
+    // its masks and grids are freed
+    if (kind === "cutout") return cutout(x, gen);
+    if (kind === "strong") return strongView(x, gen);
+    return cutout(randAugment(x, gen, norm), gen);
+  });
 }
 
 /** x [B, C, H, W] with a random square of half the image side zeroed in every image. */
@@ -180,4 +193,131 @@ export function blend(own: Tensor, partner: Tensor, mix: Mix): Tensor {
 /** x [B, ...] mixed: lam_k x_k + (1 - lam_k) x_perm(k). */
 export function mixImages(x: Tensor, mix: Mix): Tensor {
   return blend(x, x.indexSelect(0, mix.perm), mix);
+}
+
+// RandAugment as FixMatch uses it (Cubuk et al. 2020; Sohn et al. 2020, Table 12): each image
+// takes N = 2 ops drawn uniformly from the pool, each at a magnitude drawn uniformly from its
+// range, then Cutout. Ranges are FixMatch's: brightness, colour and contrast factors in
+// [0.05, 0.95], posterize to 4-8 bits, solarize above a threshold in [0, 1], rotate +-30
+// degrees, shear +-0.3, translate +-30% of the side. Equalize and sharpness are left out.
+// Geometric ops warp the normalised image (the mean pixel fills what comes in); photometric
+// ops act on pixels in [0, 1], clipped after each op.
+
+export const RA_OPS = [
+  "identity",
+  "autoContrast",
+  "brightness",
+  "color",
+  "contrast",
+  "posterize",
+  "solarize",
+  "rotate",
+  "shearX",
+  "shearY",
+  "translateX",
+  "translateY",
+] as const;
+export type RAOp = (typeof RA_OPS)[number];
+const GEOMETRIC = new Set<RAOp>(["rotate", "shearX", "shearY", "translateX", "translateY"]);
+export const RA_N = 2;
+
+/** Each image's RA_N ops and magnitudes in [0, 1) from 2 RA_N uniforms per image (op, magnitude, op, ...). Pure. */
+export function randAugmentPlan(b: number, u: Float64Array): { op: RAOp[][]; m: number[][] } {
+  if (u.length < 2 * RA_N * b) throw new RangeError(`randAugmentPlan: ${u.length} uniforms, need ${2 * RA_N * b}`);
+  const op: RAOp[][] = Array.from({ length: RA_N }, () => []);
+  const m: number[][] = Array.from({ length: RA_N }, () => []);
+  for (let k = 0; k < b; k++)
+    for (let s = 0; s < RA_N; s++) {
+      const uo = u[2 * RA_N * k + 2 * s] as number;
+      (op[s] as RAOp[]).push(RA_OPS[Math.min(RA_OPS.length - 1, Math.floor(uo * RA_OPS.length))] as RAOp);
+      (m[s] as number[]).push(u[2 * RA_N * k + 2 * s + 1] as number);
+    }
+  return { op, m };
+}
+
+/** A factor in [0.05, 0.95] from a magnitude in [0, 1) (FixMatch's enhance range). */
+export const enhanceFactor = (m: number): number => 0.05 + 0.9 * m;
+/** Bits kept by posterize: 4..8. */
+export const posterizeBits = (m: number): number => 4 + Math.min(4, Math.floor(m * 5));
+
+/**
+ * [B, 2, 3] affine maps of one RandAugment stage: the image's geometric op, identity for the
+ * others. Coordinates in [-1, 1] (output to input), so a shift of 30% of the side is 0.6. Pure.
+ */
+export function raThetas(op: RAOp[], m: number[]): Float32Array {
+  const out = new Float32Array(6 * op.length);
+  op.forEach((o, k) => {
+    const sym = 2 * (m[k] as number) - 1; // in [-1, 1)
+    let t = [1, 0, 0, 0, 1, 0];
+    if (o === "rotate") {
+      const a = (sym * 30 * Math.PI) / 180;
+      t = [Math.cos(a), -Math.sin(a), 0, Math.sin(a), Math.cos(a), 0];
+    } else if (o === "shearX") t = [1, sym * 0.3, 0, 0, 1, 0];
+    else if (o === "shearY") t = [1, 0, 0, sym * 0.3, 1, 0];
+    else if (o === "translateX") t = [1, 0, sym * 0.6, 0, 1, 0];
+    else if (o === "translateY") t = [1, 0, 0, 0, 1, sym * 0.6];
+    out.set(t, 6 * k);
+  });
+  return out;
+}
+
+/**
+ * One photometric op on pixels r [B, C, H, W] in [0, 1], every image at its own magnitude m
+ * (only the rows that chose this op keep the result). Gray = ITU-R 601 luma (the channel itself
+ * for one channel), as PIL's ImageEnhance uses.
+ */
+export function photometric(o: RAOp, r: Tensor, m: number[]): Tensor {
+  const [b, c] = r.shape as [number, number];
+  const per = (f: (x: number) => number) => tensor(m.map(f), [b, 1, 1, 1], "float32"); // [B, 1, 1, 1]
+  const gray = () => (c === 3 ? r.mul(tensor([0.299, 0.587, 0.114], [1, 3, 1, 1], "float32")).sum([1], true) : r.mean([1], true)); // [B, 1, H, W]
+  const blend = (base: Tensor, f: Tensor) => base.add(r.sub(base).mul(f)); // base + f (r - base)
+  switch (o) {
+    case "autoContrast": {
+      const lo = r.min([2, 3], true); // [B, C, 1, 1]
+      const span = r.max([2, 3], true).sub(lo);
+      return where(span.gt(0), r.sub(lo).div(span.clamp(1e-12, null)), r);
+    }
+    case "brightness":
+      return r.mul(per(enhanceFactor));
+    case "color":
+      return blend(gray(), per(enhanceFactor));
+    case "contrast":
+      return blend(gray().mean([1, 2, 3], true), per(enhanceFactor));
+    case "posterize": {
+      const step = per((x) => 2 ** (8 - posterizeBits(x))); // levels of 1/255 dropped
+      return r.mul(255).round().div(step).floor().mul(step).div(255);
+    }
+    case "solarize":
+      return where(r.ge(per((x) => x)), r.neg().add(1), r);
+    default:
+      return r;
+  }
+}
+
+/** x [B, C, H, W] normalised by norm, through RA_N RandAugment stages; returns the same normalisation. */
+function randAugment(x: Tensor, gen: Generator, norm: Normalization | null): Tensor {
+  const [b, c, h, w] = x.shape as [number, number, number, number];
+  const mean = tensor(norm ? norm.mean : new Array(c).fill(0), [1, c, 1, 1], "float32");
+  const std = tensor(norm ? norm.std : new Array(c).fill(1), [1, c, 1, 1], "float32");
+  const plan = randAugmentPlan(b, gen.uniforms(2 * RA_N * b));
+  let out = x;
+  for (let s = 0; s < RA_N; s++) {
+    const op = plan.op[s] as RAOp[];
+    const m = plan.m[s] as number[];
+    if (op.some((o) => GEOMETRIC.has(o))) out = gridSample(out, affineGrid(tensor(raThetas(op, m), [b, 2, 3], "float32"), [b, c, h, w]));
+    const photo = [...new Set(op)].filter((o) => !GEOMETRIC.has(o) && o !== "identity");
+    if (photo.length === 0) continue;
+    const r = out.mul(std).add(mean); // pixels in [0, 1]
+    let acc = r;
+    for (const o of photo) {
+      const pick = tensor(
+        op.map((x) => (x === o ? 1 : 0)),
+        [b, 1, 1, 1],
+        "float32",
+      );
+      acc = where(pick.gt(0), photometric(o, r, m).clamp(0, 1), acc);
+    }
+    out = acc.sub(mean).div(std);
+  }
+  return out;
 }

@@ -234,6 +234,7 @@ export function toTrainData(
   return {
     n: train.n,
     inputShape: [...train.shape],
+    normalization: norm,
     numClasses: train.numClasses,
     classNames: [...train.classNames],
     labels: train.labels,

@@ -68,7 +68,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       const monitors = new StepMeans(); // per-step monitors, for methods without a label state
       for await (const batch of data.epoch(s.gen, method.sampling(phase))) {
         let st: StepStats;
-        const strong = view === "weak" ? null : makeView(view, batch.x, s.gen);
+        const strong = view === "weak" ? null : makeView(view, batch.x, s.gen, data.normalization);
         try {
           st = method.step({ ...batch, strong }, phase);
         } finally {

@@ -1,5 +1,7 @@
 // What the training loop consumes and what it yields.
+
 import type { Config } from "../config.js";
+import type { Normalization } from "../data/augment.js";
 import type { StepStats } from "../methods/method.js";
 import type { Generator } from "../torch/random.js";
 import type { Tensor } from "../torch/tensor.js";
@@ -20,6 +22,8 @@ export interface EvalSet {
 export interface TrainData {
   n: number;
   inputShape: number[];
+  /** the per-channel statistics the inputs were normalised with (pixels in [0, 1] = x std + mean); null: none */
+  normalization: Normalization | null;
   numClasses: number;
   classNames: string[];
   /** [N] labels visible to training, -1 = unlabelled */

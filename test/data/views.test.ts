@@ -1,7 +1,22 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { affineThetas, betaDraw, cutoutMask, gammaDraw, mixupShares, STRONG_AFFINE, uniformStream } from "../../src/data/views.js";
-import { F, tensor } from "../../src/torch/index.js";
+import {
+  affineThetas,
+  betaDraw,
+  cutoutMask,
+  enhanceFactor,
+  gammaDraw,
+  makeView,
+  mixupShares,
+  photometric,
+  posterizeBits,
+  RA_OPS,
+  randAugmentPlan,
+  raThetas,
+  STRONG_AFFINE,
+  uniformStream,
+} from "../../src/data/views.js";
+import { F, Generator, tensor } from "../../src/torch/index.js";
 import { assertClose, tidyTest } from "../helpers.js";
 
 const zeros = (m: Float32Array, from: number, len: number) => m.subarray(from, from + len).reduce((a, x) => a + (x === 0 ? 1 : 0), 0);
@@ -143,4 +158,110 @@ test("uniformStream reads its source in blocks, in order", () => {
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => i / 100),
   );
   assert.equal(calls, 3);
+});
+
+test("randAugmentPlan: two ops per image from the pool of 12 and their magnitudes, from the uniforms in order", () => {
+  // image 0: ops 0 (identity) and 7 (rotate); image 1: ops 11 (translateY) and 2 (brightness)
+  const u = Float64Array.from([0.01, 0.3, 7.5 / 12, 0.9, 0.999, 0.25, 2.2 / 12, 0.6]);
+  const plan = randAugmentPlan(2, u);
+  assert.deepEqual(plan.op, [
+    ["identity", "translateY"],
+    ["rotate", "brightness"],
+  ]);
+  assert.deepEqual(plan.m, [
+    [0.3, 0.25],
+    [0.9, 0.6],
+  ]);
+  assert.equal(RA_OPS.length, 12);
+  assert.throws(() => randAugmentPlan(2, new Float64Array(7)), RangeError);
+});
+
+test("raThetas: each geometric op alone at its FixMatch range, identity for photometric ops", () => {
+  const th = raThetas(["rotate", "shearX", "shearY", "translateX", "translateY", "solarize"], [1, 0, 0.75, 0.25, 1, 0.3]);
+  const a = (30 * Math.PI) / 180; // magnitude 1 -> +30 degrees
+  const want = [
+    [Math.cos(a), -Math.sin(a), 0, Math.sin(a), Math.cos(a), 0],
+    [1, -0.3, 0, 0, 1, 0], // magnitude 0 -> shear -0.3
+    [1, 0, 0, 0.15, 1, 0], // 0.75 -> +0.15
+    [1, 0, -0.3, 0, 1, 0], // 0.25 -> -15% of the side = -0.3 in [-1, 1] coordinates
+    [1, 0, 0, 0, 1, 0.6], // +30% of the side
+    [1, 0, 0, 0, 1, 0],
+  ].flat();
+  assertClose(th, Float32Array.from(want), { atol: 1e-6 });
+});
+
+tidyTest("photometric ops on pixels in [0, 1] equal their PIL-style formulas, each image at its own magnitude", () => {
+  // two 1-channel 2x3 images and one 3-channel 1x2 image
+  const px = [0.1, 0.5, 0.9, 0.3, 0.62, 0.2, 0.0, 0.25, 0.5, 0.75, 1.0, 0.4];
+  const r = tensor(px, [2, 1, 2, 3]);
+  const m = [0.2, 0.7];
+  const f = m.map((x) => 0.05 + 0.9 * x);
+  const img = (k: number) => px.slice(6 * k, 6 * k + 6);
+  const per = (fn: (x: number, k: number) => number) => [0, 1].flatMap((k) => img(k).map((x) => fn(x, k)));
+  const got = (o: Parameters<typeof photometric>[0]) => Array.from(photometric(o, r, m).toArray() as Float32Array);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  assertClose(
+    got("brightness"),
+    per((x, k) => x * (f[k] as number)),
+    { atol: 1e-6 },
+  );
+  assertClose(
+    got("contrast"),
+    per((x, k) => mean(img(k)) + (f[k] as number) * (x - mean(img(k)))),
+    { atol: 1e-6 },
+  );
+  assertClose(got("color"), px, { atol: 1e-6 }); // one channel: its own gray
+  assertClose(
+    got("autoContrast"),
+    per((x, k) => (x - Math.min(...img(k))) / (Math.max(...img(k)) - Math.min(...img(k)))),
+    { atol: 1e-6 },
+  );
+  assertClose(
+    got("solarize"),
+    per((x, k) => (x >= (m[k] as number) ? 1 - x : x)),
+    { atol: 1e-6 },
+  );
+  // posterize: magnitude 0.2 -> 5 bits (steps of 8 levels), 0.7 -> 7 bits (steps of 2)
+  assert.deepEqual([posterizeBits(0.2), posterizeBits(0.7), posterizeBits(0), posterizeBits(0.999)], [5, 7, 4, 8]);
+  const post = (x: number, step: number) => (Math.floor(Math.round(x * 255) / step) * step) / 255;
+  assertClose(
+    got("posterize"),
+    per((x, k) => post(x, k === 0 ? 8 : 2)),
+    { atol: 1e-6 },
+  );
+  assertClose(got("identity"), px);
+  // colour on RGB blends with the luma image
+  const rgb = tensor([0.2, 0.8, 0.4, 0.6, 0.9, 0.1], [1, 3, 1, 2]);
+  const luma = [0.299 * 0.2 + 0.587 * 0.4 + 0.114 * 0.9, 0.299 * 0.8 + 0.587 * 0.6 + 0.114 * 0.1];
+  const want = [0.2, 0.8, 0.4, 0.6, 0.9, 0.1].map((x, i) => (luma[i % 2] as number) + 0.5 * (x - (luma[i % 2] as number)));
+  assertClose(photometric("color", rgb, [0.5]).toArray() as Float32Array, Float32Array.from(want), { atol: 1e-6 });
+  assert.equal(enhanceFactor(0.5), 0.5);
+});
+
+tidyTest("the randaugment view: same shape, reproducible from the generator, every pixel a normalised value in [0, 1]", () => {
+  const norm = { mean: [0.3], std: [0.2] };
+  const x = F.normalize(
+    tensor(
+      Array.from({ length: 4 * 64 }, (_, i) => ((i * 37) % 101) / 100),
+      [4, 1, 8, 8],
+    ),
+    1,
+  )
+    .mul(0)
+    .add(
+      tensor(
+        Array.from({ length: 4 * 64 }, (_, i) => (((i * 37) % 101) / 100 - 0.3) / 0.2),
+        [4, 1, 8, 8],
+      ),
+    );
+  const a = makeView("randaugment", x, new Generator(5), norm);
+  const b = makeView("randaugment", x, new Generator(5), norm);
+  assert.deepEqual(a.shape, [4, 1, 8, 8]);
+  assert.deepEqual(Array.from(a.toArray() as Float32Array), Array.from(b.toArray() as Float32Array));
+  const pixels = Array.from(a.toArray() as Float32Array, (v) => v * 0.2 + 0.3);
+  assert.ok(
+    pixels.every((p) => p >= -1e-5 && p <= 1 + 1e-5),
+    "pixels stay in [0, 1]",
+  );
+  assert.notDeepEqual(Array.from(a.toArray() as Float32Array), Array.from(x.toArray() as Float32Array));
 });

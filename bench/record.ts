@@ -1,6 +1,8 @@
-// Records finished runs in bench/results/accuracy.json: `node dist/bench/record.js RUN_DIR...`.
+// Records finished runs in bench/results/accuracy.json:
+// `node dist/bench/record.js [--load "how the machine was shared"] RUN_DIR...`.
 // Each entry carries the command that reproduces it, rebuilt from the run's config.json
-// (every option that differs from its default), and the run's measured summary.
+// (every option that differs from its default), and the run's measured summary; a cell of
+// `llp bench accuracy` (a folder with grid-cell.json) is marked grid: true.
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { arch, cpus } from "node:os";
 import { join } from "node:path";
@@ -15,7 +17,11 @@ const isImageFolder = (spec: string) => existsSync(spec) && statSync(spec).isDir
 const out = "bench/results/accuracy.json";
 const doc = existsSync(out) ? JSON.parse(readFileSync(out, "utf8")) : { runs: [] };
 
-for (const dir of process.argv.slice(2)) {
+const argv = process.argv.slice(2);
+const loadAt = argv.indexOf("--load");
+const load = loadAt >= 0 ? argv.splice(loadAt, 2)[1] : "shared (other jobs running)";
+
+for (const dir of argv) {
   const cfg = readRunConfig(dir); // fills options added since the run (as the run used them)
   const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
   const split = JSON.parse(readFileSync(join(dir, "split.json"), "utf8"));
@@ -44,7 +50,8 @@ for (const dir of process.argv.slice(2)) {
     epochs: summary.epochs,
     wall_s: summary.wall_s,
     command: `node bin/llp.js train ${flags.join(" ")}`,
-    machine: `${cpus()[0]?.model ?? "?"} x${cpus().length} ${arch()}, shared (other jobs running)`,
+    machine: `${cpus()[0]?.model ?? "?"} x${cpus().length} ${arch()}, ${load}`,
+    ...(existsSync(join(dir, "grid-cell.json")) ? { grid: true } : {}),
   };
   doc.runs = doc.runs.filter((r: { command: string }) => r.command !== entry.command);
   doc.runs.push(entry);

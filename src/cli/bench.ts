@@ -3,7 +3,7 @@
 // never redone, interrupted ones resume from their checkpoint; the table covers every finished
 // cell under --out.
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Config, loadRecipe, resolveConfig } from "../config.js";
@@ -51,11 +51,15 @@ function splitArgs(argv: string[]): { grid: Partial<Record<(typeof GRID_FLAGS)[n
   return { grid, rest };
 }
 
-const list = (s: string) =>
-  s
-    .split(",")
-    .map((x) => x.trim())
-    .filter((x) => x.length > 0);
+/** A comma-separated list, each value once (a repeated one would be the same cell twice). */
+const list = (s: string) => [
+  ...new Set(
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0),
+  ),
+];
 
 export async function benchCmd(argv: string[]): Promise<number> {
   const [sub, ...args] = argv;
@@ -107,10 +111,14 @@ export async function benchCmd(argv: string[]): Promise<number> {
   );
   let failed = 0;
   let next = 0;
+  const threads = settings.threads ?? null; // the machine's share: given to each child, kept out of the cell files
   const worker = async () => {
     while (next < todo.length) {
       const p = todo[next++] as (typeof todo)[number];
-      const code = await runCell(p.c, p.dir, p.status);
+      const code = await runCell(p.c, p.dir, p.status, threads).catch((e: Error) => {
+        process.stderr.write(`  FAILED ${cellName(p.c)}: ${e.message}\n`);
+        return 1;
+      });
       if (code !== 0) failed++;
     }
   };
@@ -123,22 +131,67 @@ export async function benchCmd(argv: string[]): Promise<number> {
 
 const BIN = fileURLToPath(new URL("../../../bin/llp.js", import.meta.url));
 
-/** Trains one cell in a child `llp train` (its output in the cell's train.log); resolves to its exit code. */
-function runCell(c: CellRequest, dir: string, status: CellStatus): Promise<number> {
+/**
+ * Trains one cell in a child `llp train` (its output in the cell's train.log); resolves to its
+ * exit code. A lock file (the grid's pid) keeps a second grid on the same folder off the cell
+ * while it trains; a lock whose process is gone is taken over.
+ */
+async function runCell(c: CellRequest, dir: string, status: CellStatus, threads: number | null): Promise<number> {
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, CELL_FILE);
-  if (status === "new") writeFileAtomic(file, cellJson(c));
-  const args = status === "interrupted" ? ["train", "--resume", dir] : ["train", "--recipe", file, "--out", dir];
-  const log = openSync(join(dir, "train.log"), "a");
-  const t0 = Date.now();
-  process.stderr.write(`  ${status === "interrupted" ? "resuming" : "training"} ${cellName(c)}\n`);
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", log, log] });
-    child.on("close", (code) => {
-      closeSync(log);
-      const min = ((Date.now() - t0) / 60000).toFixed(1);
-      process.stderr.write(`  ${code === 0 ? "finished" : `FAILED (exit ${code})`} ${cellName(c)} in ${min} min\n`);
-      resolve(code ?? 1);
+  const lock = join(dir, "grid.lock");
+  if (!takeLock(lock)) {
+    process.stderr.write(`  skipped ${cellName(c)}: another grid (pid ${readFileSync(lock, "utf8").trim()}) is training it\n`);
+    return 1;
+  }
+  try {
+    const file = join(dir, CELL_FILE);
+    if (status === "new") writeFileAtomic(file, cellJson(c));
+    const args = [
+      "train",
+      ...(status === "interrupted" ? ["--resume", dir] : ["--recipe", file, "--out", dir]),
+      ...(threads !== null ? ["--threads", String(threads)] : []),
+    ];
+    const log = openSync(join(dir, "train.log"), "a");
+    const t0 = Date.now();
+    process.stderr.write(`  ${status === "interrupted" ? "resuming" : "training"} ${cellName(c)}\n`);
+    const code = await new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", log, log] });
+      child.on("error", (e) => {
+        process.stderr.write(`  could not start llp train for ${cellName(c)}: ${e.message}\n`);
+        resolve(1);
+      });
+      child.on("close", (code) => resolve(code ?? 1));
     });
-  });
+    closeSync(log);
+    const min = ((Date.now() - t0) / 60000).toFixed(1);
+    process.stderr.write(`  ${code === 0 ? "finished" : `FAILED (exit ${code})`} ${cellName(c)} in ${min} min\n`);
+    return code;
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/** Creates the lock file with this process's pid; false if a live process holds it. */
+function takeLock(lock: string): boolean {
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: "wx" });
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const pid = Number(readFileSync(lock, "utf8").trim());
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) return false;
+      rmSync(lock, { force: true }); // its grid is gone
+    }
+  }
+  return false;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

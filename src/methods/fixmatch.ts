@@ -4,11 +4,13 @@
 //   L_s = mean over the B_l labelled points of CE(p(weak x), y)
 //   L_u = mean over the mu B_l unlabelled points of 1[max q >= tau] CE(p(strong u), argmax q),
 //         q = p(weak u), no gradient through q
-// Batches hold B/8 labelled points and the rest unlabelled (mu = 7, their setting). The weak view
-// is the batch as loaded (flip and crop); the strong view is llp's RandAugment-style one (random
-// rotation, shear, scale and shift, then Cutout: src/data/views.ts). As in their code, the weak
-// and strong batches go through the network together (one batch-norm batch), and a weight
-// average of the network (decay 0.999) evaluates and predicts; update() is its only writer.
+// Batches hold B/8 labelled points and the rest unlabelled (mu = 7, their setting; the unlabelled
+// stream holds the unlabelled points only). The weak view is the batch as loaded (flip and crop);
+// the strong view is RandAugment then Cutout (src/data/views.ts, --train-view randaugment). As in
+// their code, the weak and strong batches go through the network together (one batch-norm
+// batch), and a weight average of the network (decay 0.999, over parameters and batch-norm
+// statistics, its first updates ramped as Mean Teacher's: train/ema.ts) evaluates and predicts;
+// update() is its only writer.
 import { resolveView } from "../data/views.js";
 import { categorization } from "../losses/losses.js";
 import type { LLPNet } from "../model/net.js";

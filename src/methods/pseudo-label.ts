@@ -1,7 +1,8 @@
 // Pseudo-Label (Lee 2013), as the LLP paper and S4L (Zhai et al. 2019) ran it: train on the
 // labelled points alone, label every unlabelled point with the classifier once, then fine-tune
 // on both. A pseudo-label is kept only where the classifier's confidence reaches --threshold
-// (USB's pseudolabel cutoff); the rest sit out the fine-tuning.
+// (USB's pseudolabel cutoff); the rest sit out the fine-tuning (the loss is the mean over the
+// points of a batch that have a target).
 //
 // Phases: "supervised" for --pseudo-label-warmup epochs at the base LR (the Supervised module's
 // step), then "pseudo-label" for --epochs under the LR schedule. The label state (LabelState,
@@ -77,8 +78,12 @@ export class PseudoLabel implements Method {
       for (let start = 0; start < data.n; start += batchSize) {
         const idx = Int32Array.from({ length: Math.min(batchSize, data.n - start) }, (_, i) => start + i);
         const x = await data.inputs(idx);
-        const probs = noGrad(() => tidy(() => softmax(net.heads(x).logits, 1).toArray() as Float32Array)); // [b * C]
-        x.dispose();
+        let probs: Float32Array; // [b * C]
+        try {
+          probs = noGrad(() => tidy(() => softmax(net.heads(x).logits, 1).toArray() as Float32Array));
+        } finally {
+          x.dispose();
+        }
         const kept = thresholdLabels(probs, idx.length, cfg.threshold);
         this.labels.write(idx, kept.y, kept.c);
       }
@@ -93,8 +98,13 @@ export class PseudoLabel implements Method {
       const { net, opt, data } = this.#ctx;
       const b = batch.index.length;
       const yT = Int32Array.from(batch.index, (i) => this.labels.y[i] as number); // label, kept pseudo-label, or -1
+      const targets = yT.reduce((n, y) => n + (y >= 0 ? 1 : 0), 0);
       const { logits } = net.heads(batch.strong ?? batch.x); // [B, C]
-      const lc = categorization(logits, tensor(yT, [b], "int64")).mean(); // [B] -> mean, 0 where no target
+      // the mean over the points that have a target: training on the union of the labelled and
+      // the kept points, as S4L does, whatever share of the batch sits out
+      const lc = categorization(logits, tensor(yT, [b], "int64"))
+        .sum()
+        .div(Math.max(1, targets));
       optimise(opt, lc);
       const l = lc.item();
       return { ...emptyStats(), "loss/total": l, "loss/categorization": l, ...this.#monitors(batch.index, data.trueLabels) };

@@ -46,7 +46,7 @@ export type CellStatus = "finished" | "interrupted" | "new";
 export function cellStatus(dir: string, r: CellRequest): CellStatus {
   const file = join(dir, CELL_FILE);
   if (!existsSync(file)) return "new";
-  const saved = readFileSync(file, "utf8");
+  const saved = cellJson(JSON.parse(readFileSync(file, "utf8")) as CellRequest);
   if (saved !== cellJson(r))
     throw new Error(
       `${dir} holds a cell trained with other settings (${file}); give the grid another --out, or remove that folder to redo it`,
@@ -55,9 +55,20 @@ export function cellStatus(dir: string, r: CellRequest): CellStatus {
   return existsSync(join(dir, "checkpoint.safetensors")) ? "interrupted" : "new";
 }
 
-/** A cell's settings file: its keys sorted, so the same settings always read the same. */
+/**
+ * A cell's settings file: its keys sorted, so the same settings always read the same; --threads
+ * left out (the machine's share, not the cell's: a grid may go on with another thread count).
+ */
 export const cellJson = (r: CellRequest): string =>
-  `${JSON.stringify(Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b))), null, 2)}\n`;
+  `${JSON.stringify(
+    Object.fromEntries(
+      Object.entries(r)
+        .filter(([k]) => k !== "threads")
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    ),
+    null,
+    2,
+  )}\n`;
 
 interface Summary {
   test_top1: number | null;
@@ -92,7 +103,7 @@ export interface TableRow {
   cells: string[];
 }
 
-const AXES = new Set(["method", "labelled", "labelsPerClass", "subset", "seed"]);
+const AXES = new Set(["method", "labelled", "labelsPerClass", "subset", "seed", "threads"]);
 export const settingsFlags = (r: Partial<Config>): string =>
   Object.entries(r)
     .filter(([k]) => !AXES.has(k))
@@ -113,7 +124,7 @@ export function gridTable(gridDir: string): { rows: TableRow[]; unfinished: stri
       continue;
     }
     const s = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as Summary;
-    const { seed, ...rest } = r;
+    const { seed, threads: _t, ...rest } = r; // cells saved before --threads left the file carry it
     const key = JSON.stringify(rest);
     const g = groups.get(key) ?? { r, cells: [] };
     g.cells.push({ name, seed, s });
@@ -144,7 +155,7 @@ export function gridTable(gridDir: string): { rows: TableRow[]; unfinished: stri
       pct(a.labelled) - pct(b.labelled) ||
       pct(a.subset) - pct(b.subset) ||
       order.indexOf(a.method) - order.indexOf(b.method) ||
-      a.settings.localeCompare(b.settings),
+      (a.settings < b.settings ? -1 : a.settings > b.settings ? 1 : 0),
   );
   return { rows, unfinished };
 }

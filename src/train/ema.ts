@@ -35,8 +35,12 @@ export class WeightAverage {
   loadStateDict(state: Map<string, Tensor>, prefix: string, path: string, what: string): void {
     const steps = state.get(`${prefix}steps`);
     if (!steps) throw new Error(`${path}: no ${what} in this checkpoint (saved by another method?)`);
-    const inner = `${prefix}net.`;
-    this.net.loadStateDict(new Map([...state].filter(([k]) => k.startsWith(inner)).map(([k, t]) => [k.slice(inner.length), t])));
+    // checkpoints before the average owned its keys kept its weights as `${prefix}<name>`
+    const nested = [...state.keys()].some((k) => k.startsWith(`${prefix}net.`));
+    const inner = nested ? `${prefix}net.` : prefix;
+    this.net.loadStateDict(
+      new Map([...state].filter(([k]) => k.startsWith(inner) && k !== `${prefix}steps`).map(([k, t]) => [k.slice(inner.length), t])),
+    );
     this.steps = steps.item();
   }
 

@@ -81,7 +81,7 @@ test("an interrupted grid resumes: the missing cell trains, the interrupted one 
   const cell = join(out, cellName(llpReq));
   createRunDir(cell, resolveConfig(llpReq));
   writeFileSync(join(cell, CELL_FILE), cellJson(llpReq));
-  const cfg = resolveConfig(loadRecipe(join(cell, CELL_FILE)));
+  const cfg = resolveConfig({ ...loadRecipe(join(cell, CELL_FILE)), threads: 1 });
   const prepared = await prepareData(cfg, cell);
   for await (const ev of train(cfg, prepared.data, { runDir: cell, resume: false })) if (ev.type === "checkpoint") break;
   assert.ok(!existsSync(join(cell, "summary.json")));
@@ -93,6 +93,16 @@ test("an interrupted grid resumes: the missing cell trains, the interrupted one 
   const whole = summary(join(dir, "a", "llp.p10pc.q100.seed0"));
   const resumed = summary(cell);
   assert.deepEqual([resumed.val_top1, resumed.epochs], [whole.val_top1, whole.epochs], "the resumed cell ends as the uninterrupted one");
+  const starts = readFileSync(join(cell, "events.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.type === "start");
+  assert.deepEqual(
+    starts.map((e) => e.resumedFrom),
+    [1],
+    "it resumed after epoch 1 (the IR epoch), not from scratch",
+  );
 });
 
 /** The settings the grid derives from TRAIN (what its cells' files hold besides the axes). */

@@ -10,6 +10,7 @@ import {
   mixupShares,
   photometric,
   posterizeBits,
+  RA_N,
   RA_OPS,
   randAugmentPlan,
   raThetas,
@@ -264,4 +265,47 @@ tidyTest("the randaugment view: same shape, reproducible from the generator, eve
     "pixels stay in [0, 1]",
   );
   assert.notDeepEqual(Array.from(a.toArray() as Float32Array), Array.from(x.toArray() as Float32Array));
+});
+
+tidyTest("the randaugment view equals its plan applied in pixel space, image by image, then Cutout", () => {
+  const [b, h, w] = [3, 6, 6];
+  const norm = { mean: [0.3], std: [0.2] };
+  // a seed whose plan is photometric throughout, with different ops across the images
+  let seed = 0;
+  for (; seed < 5000; seed++) {
+    const p = randAugmentPlan(b, new Generator(seed).uniforms(2 * RA_N * b));
+    const ops = p.op.flat();
+    if (ops.every((o) => !["rotate", "shearX", "shearY", "translateX", "translateY"].includes(o)) && new Set(ops).size >= 4) break;
+  }
+  const gen = new Generator(seed);
+  const plan = randAugmentPlan(b, gen.uniforms(2 * RA_N * b));
+  const cut = cutoutMask(b, h, w, 3, gen.uniforms(2 * b));
+  const pixels = Array.from({ length: b * h * w }, (_, i) => ((i * 53) % 97) / 96);
+  const x = tensor(
+    pixels.map((p) => (p - 0.3) / 0.2),
+    [b, 1, h, w],
+  );
+  const got = Array.from(makeView("randaugment", x, new Generator(seed), norm).toArray() as Float32Array);
+  const want: number[] = [];
+  for (let k = 0; k < b; k++) {
+    let r = tensor(pixels.slice(k * h * w, (k + 1) * h * w), [1, 1, h, w]);
+    for (let s = 0; s < RA_N; s++) {
+      const o = (plan.op[s] as string[])[k] as Parameters<typeof photometric>[0];
+      if (o !== "identity") r = photometric(o, r, [(plan.m[s] as number[])[k] as number]).clamp(0, 1);
+    }
+    const px = r.toArray() as Float32Array;
+    for (let i = 0; i < h * w; i++) want.push((((px[i] as number) - 0.3) / 0.2) * (cut[k * h * w + i] as number));
+  }
+  assertClose(Float32Array.from(got), Float32Array.from(want), { atol: 1e-5 });
+});
+
+tidyTest("contrast on RGB blends toward the mean of the luma image, as PIL does", () => {
+  const px = [0.2, 0.8, 0.4, 0.6, 0.9, 0.1];
+  const rgb = tensor(px, [1, 3, 1, 2]);
+  const luma = [0.299 * 0.2 + 0.587 * 0.4 + 0.114 * 0.9, 0.299 * 0.8 + 0.587 * 0.6 + 0.114 * 0.1];
+  const m = (luma[0] as number) / 2 + (luma[1] as number) / 2;
+  const f = enhanceFactor(0.3);
+  assertClose(photometric("contrast", rgb, [0.3]).toArray() as Float32Array, Float32Array.from(px.map((x) => m + f * (x - m))), {
+    atol: 1e-6,
+  });
 });

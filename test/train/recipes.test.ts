@@ -133,6 +133,7 @@ test("an unknown method, or fixmatch on feature vectors: an error naming it, not
   assert.ok(!existsSync(out), "nothing written");
   // and fixmatch with no strong view
   const w = llp("train", "--method", "fixmatch", "--train-view", "weak", "--out", out);
+  assert.equal(w.status, 1);
   assert.match(w.stderr, /trainView \(--train-view\) is fixmatch's strong view/);
   assert.ok(!existsSync(out), "nothing written");
 });

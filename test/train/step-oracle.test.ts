@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type Config, resolveConfig } from "../../src/config.js";
 import { cutoutMask } from "../../src/data/views.js";
+import type { FixMatch } from "../../src/methods/fixmatch.js";
 import type { MeanTeacher } from "../../src/methods/mean-teacher.js";
 import { type PseudoLabel, thresholdLabels } from "../../src/methods/pseudo-label.js";
 import { cat, F, Generator, keep, liveTensors, noGrad, type Tensor, tensor, tidy } from "../../src/torch/index.js";
@@ -242,10 +243,12 @@ function runStep(f: Fixture, x: Tensor, phase: Phase) {
     confidence: s["monitor/confidence"],
     pseudoLabelAccuracy: s["monitor/pseudoLabelAccuracy"],
   };
-  if (f.ctx.cfg.method !== "llp") return { st, bank: [] as Rows, y: [] as number[], c: [] as number[] };
+  const mask = s["monitor/mask"];
+  if (f.ctx.cfg.method !== "llp") return { st, mask, bank: [] as Rows, y: [] as number[], c: [] as number[] };
   const bank = tidy(() => rows(f.ctx.bank.V.indexSelect(0, tensor(f.index, [f.index.length], "int64"))));
   return {
     st,
+    mask,
     bank,
     y: Array.from(f.index, (i) => f.ctx.labels.y[i] as number),
     c: Array.from(f.index, (i) => f.ctx.labels.c[i] as number),
@@ -449,6 +452,7 @@ test("pseudo-label: label() keeps the eval-mode classifier's argmax above the th
   await pl.beginEpoch(1); // still the warm-up: nothing labelled
   assert.ok(Array.from(pl.labels.y).every((y, i) => (pl.labels.isLabelled[i] ? y >= 0 : y === -1)));
   await pl.beginEpoch(2);
+  assert.ok(f.ctx.net.training, "labelling leaves the network in train mode");
   let kept = 0;
   for (let i = 0; i < N; i++) {
     if (pl.labels.isLabelled[i]) {
@@ -472,10 +476,12 @@ test("pseudo-label: label() keeps the eval-mode classifier's argmax above the th
       [INDEX.length, C],
     ),
   );
-  const want = expectedUpdate(f, f.x, (_v, logits) => F.logSoftmax(logits, 1).mul(onehot).sum(1).neg().mean());
+  const targets = yT.filter((y) => y >= 0).length; // the mean is over the points with a target
+  assert.ok(targets > 0 && targets < INDEX.length, `some of the batch sits out (${targets} of ${INDEX.length})`);
+  const want = expectedUpdate(f, f.x, (_v, logits) => F.logSoftmax(logits, 1).mul(onehot).sum().neg().div(targets));
   const old = snapshot(f);
   const got = runStep(f, f.x, "pseudo-label");
-  near(got.st.total, meanOf(ce), "loss/total");
+  near(got.st.total, ce.reduce((a, b) => a + b, 0) / targets, "loss/total");
   assertUpdate(f, old, want);
   const unlKept = Array.from(f.index).filter((i) => !pl.labels.isLabelled[i] && (pl.labels.y[i] as number) >= 0);
   near(got.st.confidence, meanOf(unlKept.map((i) => pl.labels.c[i] as number)), "monitor/confidence");
@@ -539,6 +545,20 @@ test("FixMatch step: CE on the labelled weak views + lambda_u x the masked CE of
   const keptAt = unl.filter((_, j) => mask[j] === 1);
   near(got.st.pseudoLabelAccuracy, meanOf(keptAt.map((k) => (target[unl.indexOf(k)] === (f.index[k] as number) % C ? 1 : 0))), "accuracy");
   assertUpdate(f, old, want);
+  assert.equal(got.mask, mask.filter((m) => m === 1).length / unl.length, "monitor/mask");
+  // the evaluated weight average: its first update copies the student
+  const fm = f.ctx.method as FixMatch;
+  assert.equal(f.ctx.method.evalNet(), fm.average.net);
+  for (const [n, t] of fm.average.net.stateDict())
+    assert.deepEqual(Array.from(t.toArray() as Float32Array), Array.from(f.ctx.net.stateDict().get(n)?.toArray() as Float32Array), n);
+  // a batch of labelled points only: L_s alone, no strong forward
+  const labIdx = Int32Array.from([0, 8, 16, 24]);
+  const xl = keep(new Generator(4).randn([4, 1, 28, 28]));
+  const zl = tidy(() => rows(noGrad(() => f.ctx.net.heads(xl).logits)));
+  const yl = Array.from(labIdx, (i) => f.ctx.data.labels[i] as number);
+  const sl = step(f.ctx, { index: labIdx, x: xl, label: Int32Array.from(yl) }, "fixmatch");
+  near(sl["loss/total"], meanOf(zl.map((z, k) => lse(z) - (z[yl[k] as number] as number))), "labelled-only loss");
+  xl.dispose();
   for (const t of [strong, both, labelled, targets]) t.dispose();
   free(f);
   assert.equal(liveTensors(), before);

@@ -100,6 +100,8 @@ export interface AccuracyRun {
   command: string;
   /** the command uses an option llp no longer has */
   removed_option?: boolean;
+  /** a cell of `llp bench accuracy`: every method at one budget */
+  grid?: boolean;
 }
 
 /** Mean, sample sd (NaN for one value), min and max. */

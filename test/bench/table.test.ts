@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
+import type { AccuracyRun } from "../../bench/common.js";
 import { resultsTable } from "../../bench/table.js";
 
 test("the README's results table is generated from accuracy.json, rows with removed options left out", () => {
@@ -11,9 +12,9 @@ test("the README's results table is generated from accuracy.json, rows with remo
   const block = readme.slice(readme.indexOf("(npm run table) -->") + "(npm run table) -->".length, readme.indexOf("<!-- results:end -->"));
   assert.equal(block.trim(), resultsTable(runs));
   assert.ok(!/--ema|--alignment|--teacher|--ir-weight|--min-confidence|--propagation-query|--ir-view/.test(block));
-  assert.match(block, /\| 1% \| llp \|/);
+  assert.match(block, /\| 1% \| 100% \| llp \|/);
   // a hand-made pair of runs: mean and sample sd
-  const fake = [0.8, 0.9].map((t, seed) => ({
+  const fake: AccuracyRun[] = [0.8, 0.9].map((t, seed) => ({
     dataset: "fashion-mnist",
     labelled: "1%",
     subset: "100%",
@@ -24,5 +25,29 @@ test("the README's results table is generated from accuracy.json, rows with remo
     test_top5: 1,
     command: `node bin/llp.js train --labelled 1% --seed ${seed} --threads 1`,
   }));
-  assert.match(resultsTable(fake), /\| 1% \| llp \| 0\.8500 ± 0\.0707 \| 1\.0000 \| 0, 1 \| `llp train --labelled 1%` \|/);
+  assert.match(
+    resultsTable(fake),
+    /\| 1% \| 100% \| llp \| best measured \| 0\.8500 ± 0\.0707 \| 1\.0000 \| 0, 1 \| `llp train --labelled 1%` \|/,
+  );
+  // grid cells: a comparison row even with one seed; a better recorded setting is shown beside it
+  const grid = [
+    {
+      ...fake[0],
+      method: "supervised",
+      test_top1: 0.82,
+      grid: true,
+      command: "node bin/llp.js train --method supervised --labelled 1% --seed 0",
+    },
+    { ...fake[0], test_top1: 0.84, grid: true, command: "node bin/llp.js train --labelled 1% --epochs 16 --seed 0" },
+  ];
+  const t = resultsTable([...fake, ...grid]).split("\n");
+  assert.deepEqual(
+    t.slice(2).map((l) => l.split(" | ").slice(2, 5).join(" ")),
+    ["supervised comparison 0.8200 ± -", "llp comparison 0.8400 ± -", "llp best measured 0.8500 ± 0.0707"],
+  );
+  assert.equal(
+    resultsTable([...fake.map((r) => ({ ...r, test_top1: 0.8 })), ...grid]).split("\n").length,
+    4,
+    "a worse setting is not shown",
+  );
 });

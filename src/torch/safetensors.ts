@@ -51,10 +51,13 @@ export function deserialize(buf: Uint8Array, source = "safetensors data"): { ten
   if (header === null || typeof header !== "object" || Array.isArray(header)) fail("header is not a JSON object");
   const dataStart = 8 + n;
   const dataLen = buf.byteLength - dataStart;
-  const tensors = new Map<string, Tensor>();
+  // every entry is checked before any tensor is made, so a bad file allocates nothing
   let metadata: Metadata = {};
+  const entries: { name: string; dtype: DType; shape: number[]; begin: number; end: number }[] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") {
+      if (entry === null || typeof entry !== "object" || Object.values(entry).some((v) => typeof v !== "string"))
+        fail("__metadata__ is not an object of strings");
       metadata = entry as Metadata;
       continue;
     }
@@ -62,15 +65,27 @@ export function deserialize(buf: Uint8Array, source = "safetensors data"): { ten
     const e = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
     const dtype = fromST[e.dtype];
     if (dtype === undefined) fail(`"${name}" has unsupported dtype ${e.dtype}`);
-    const [begin, end] = e.data_offsets ?? [];
-    if (!Array.isArray(e.shape) || typeof begin !== "number" || typeof end !== "number") fail(`"${name}" lacks shape or data_offsets`);
+    const [begin, end] = Array.isArray(e.data_offsets) ? e.data_offsets : [];
+    if (!Array.isArray(e.shape) || !Number.isSafeInteger(begin) || !Number.isSafeInteger(end))
+      fail(`"${name}" lacks shape or data_offsets`);
+    if (!e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`"${name}" has shape [${e.shape}], not sizes >= 0`);
     const numel = e.shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== numel * itemSize[dtype as DType])
+    if ((end as number) - (begin as number) !== numel * itemSize[dtype as DType])
       fail(`"${name}" byte range ${begin}..${end} does not match shape [${e.shape}] of ${e.dtype}`);
-    if (begin < 0 || end > dataLen) fail(`"${name}" byte range ${begin}..${end} is outside the data (${dataLen} bytes)`);
-    const bytes = new Uint8Array(end - begin);
-    bytes.set(buf.subarray(dataStart + begin, dataStart + end));
-    tensors.set(name, fromBytes(bytes, e.shape, dtype as DType));
+    if ((begin as number) < 0 || (end as number) > dataLen)
+      fail(`"${name}" byte range ${begin}..${end} is outside the data (${dataLen} bytes)`);
+    entries.push({ name, dtype: dtype as DType, shape: e.shape, begin: begin as number, end: end as number });
+  }
+  const tensors = new Map<string, Tensor>();
+  try {
+    for (const { name, dtype, shape, begin, end } of entries) {
+      const bytes = new Uint8Array(end - begin);
+      bytes.set(buf.subarray(dataStart + begin, dataStart + end));
+      tensors.set(name, fromBytes(bytes, shape, dtype));
+    }
+  } catch (e) {
+    for (const t of tensors.values()) t.dispose();
+    throw new Error(`${source}: ${(e as Error).message}`);
   }
   return { tensors, metadata };
 }

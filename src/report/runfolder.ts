@@ -41,7 +41,14 @@ export function defaultRunDir(cfg: Config): string {
 }
 
 /** What a run writes besides config/split/data.json, which a fresh run rewrites anyway. */
-const RUN_OUTPUTS = ["events.jsonl", "summary.json", "checkpoint.safetensors", "eval-test.json", "eval-validation.json"];
+const RUN_OUTPUTS = [
+  "events.jsonl",
+  "summary.json",
+  "checkpoint.safetensors",
+  "checkpoint.prev.safetensors",
+  "eval-test.json",
+  "eval-validation.json",
+];
 
 /**
  * Starts a fresh run in `dir`. A folder that held an earlier run loses that run's outputs first,

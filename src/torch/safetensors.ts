@@ -1,7 +1,9 @@
 // safetensors (https://github.com/huggingface/safetensors) reader and writer:
 // u64 little-endian header length, a JSON header {name: {dtype, shape, data_offsets}},
 // then the tensors' bytes back to back (offsets relative to the end of the header).
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import { type DType, itemSize } from "./dtype.js";
 import { type Tensor, tensor } from "./tensor.js";
 
@@ -10,11 +12,25 @@ const fromST: Record<string, DType> = Object.fromEntries(Object.entries(toST).ma
 
 export type Metadata = Record<string, string>;
 
-/** Serialises named tensors (sorted by name, as the reference implementation does). */
-export function serialize(tensors: Map<string, Tensor>, metadata: Metadata = {}): Buffer {
+/**
+ * SHA-256 of a file's header entries with the metadata `meta` (its checksum left out) and its
+ * data bytes: what `sha256` in the metadata of a checksummed file holds.
+ */
+function checksumOf(header: Record<string, unknown>, meta: Metadata, data: Uint8Array[]): string {
+  const { __metadata__: _m, ...entries } = header;
+  const h = createHash("sha256").update(JSON.stringify({ __metadata__: meta, ...entries }));
+  for (const d of data) h.update(d);
+  return h.digest("hex");
+}
+
+/**
+ * Serialises named tensors (sorted by name, as the reference implementation does). With
+ * `checksum`, the metadata also holds `sha256` of the rest (verified by deserialize).
+ */
+export function serialize(tensors: Map<string, Tensor>, metadata: Metadata = {}, o: { checksum?: boolean } = {}): Buffer {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  if (Object.keys(metadata).length > 0 || o.checksum) header.__metadata__ = metadata;
   const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const name of names) {
@@ -25,6 +41,7 @@ export function serialize(tensors: Map<string, Tensor>, metadata: Metadata = {})
     chunks.push(bytes);
     offset += bytes.byteLength;
   }
+  if (o.checksum) header.__metadata__ = { ...metadata, sha256: checksumOf(header, metadata, chunks) };
   let json = JSON.stringify(header);
   json += " ".repeat((8 - (json.length % 8)) % 8); // align the data to 8 bytes
   const head = Buffer.from(json, "utf8");
@@ -76,6 +93,11 @@ export function deserialize(buf: Uint8Array, source = "safetensors data"): { ten
       fail(`"${name}" byte range ${begin}..${end} is outside the data (${dataLen} bytes)`);
     entries.push({ name, dtype: dtype as DType, shape: e.shape, begin: begin as number, end: end as number });
   }
+  if (metadata.sha256 !== undefined) {
+    const { sha256, ...rest } = metadata;
+    if (checksumOf(header as Record<string, unknown>, rest, [buf.subarray(dataStart)]) !== sha256)
+      fail("its checksum does not match its contents: the file is corrupt");
+  }
   const tensors = new Map<string, Tensor>();
   try {
     for (const { name, dtype, shape, begin, end } of entries) {
@@ -108,24 +130,51 @@ function fromBytes(bytes: Uint8Array, shape: number[], dtype: DType): Tensor {
   }
 }
 
-/** Writes atomically: a temporary file in the same folder, fsync, then rename. */
-export function saveFile(path: string, tensors: Map<string, Tensor>, metadata: Metadata = {}): void {
-  writeFileAtomic(path, serialize(tensors, metadata));
+/** Writes atomically (writeFileAtomic); `checksum` and `keepPrevious` as there and in serialize. */
+export function saveFile(
+  path: string,
+  tensors: Map<string, Tensor>,
+  metadata: Metadata = {},
+  o: { checksum?: boolean; keepPrevious?: string } = {},
+): void {
+  writeFileAtomic(path, serialize(tensors, metadata, o), o);
 }
 
 export function loadFile(path: string): { tensors: Map<string, Tensor>; metadata: Metadata } {
   return deserialize(readFileSync(path), path);
 }
 
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+/**
+ * Writes atomically: a temporary file in the same folder, written in full and fsynced, then
+ * renamed over `path` (and the folder fsynced). A failed write (a full disk) removes the
+ * temporary file and leaves `path` as it was. keepPrevious: the file `path` held is first
+ * renamed there, so the last two versions survive.
+ */
+export function writeFileAtomic(path: string, data: Uint8Array | string, o: { keepPrevious?: string } = {}): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w");
+  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
   try {
-    if (typeof data === "string") writeSync(fd, data);
-    else writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, "w");
+    try {
+      for (let at = 0; at < bytes.byteLength; ) at += writeSync(fd, bytes, at, bytes.byteLength - at);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
   }
+  if (o.keepPrevious && existsSync(path)) renameSync(path, o.keepPrevious);
   renameSync(tmp, path);
+  try {
+    const d = openSync(dirname(path), "r");
+    try {
+      fsyncSync(d);
+    } finally {
+      closeSync(d);
+    }
+  } catch {
+    // a folder that cannot be opened for fsync (some filesystems): the rename stands
+  }
 }

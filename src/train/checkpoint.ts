@@ -31,6 +31,8 @@ export interface TrainState {
 export const inferenceNet = (s: TrainState): LLPNet => s.method.evalNet();
 
 export const checkpointPath = (runDir: string) => join(runDir, "checkpoint.safetensors");
+/** The checkpoint before the last, kept in case the last one is damaged. */
+export const previousCheckpointPath = (runDir: string) => join(runDir, "checkpoint.prev.safetensors");
 
 export function saveCheckpoint(runDir: string, s: TrainState, loop: LoopState, configJson: string): string {
   const m = new Map<string, Tensor>();
@@ -51,7 +53,12 @@ export function saveCheckpoint(runDir: string, s: TrainState, loop: LoopState, c
   add("rng.state", tensor(rng, [rng.length], "uint8"));
   const path = checkpointPath(runDir);
   try {
-    saveFile(path, m, { config: configJson, loop: JSON.stringify(loop), format: "llp-checkpoint-1" });
+    saveFile(
+      path,
+      m,
+      { config: configJson, loop: JSON.stringify(loop), format: "llp-checkpoint-1" },
+      { checksum: true, keepPrevious: previousCheckpointPath(runDir) },
+    );
   } finally {
     dispose(owned);
   }
@@ -70,10 +77,27 @@ function withCheckpoint<T>(path: string, missing: string, use: (tensors: Map<str
   }
 }
 
-/** Restores everything saved by saveCheckpoint into freshly built state; returns the loop state. */
-export function loadCheckpoint(runDir: string, s: TrainState): { loop: LoopState; config: string } {
+/**
+ * Restores everything saved by saveCheckpoint into freshly built state; returns the loop state.
+ * A damaged last checkpoint (truncated, corrupt, or lost between the renames of a save) is
+ * refused; the one before it is used when it is whole, and `notice` says so.
+ */
+export function loadCheckpoint(
+  runDir: string,
+  s: TrainState,
+): { loop: LoopState; config: string; damaged: { why: string; used: string } | null } {
   const path = checkpointPath(runDir);
-  return withCheckpoint(path, `${runDir}: no checkpoint to resume from (${path} missing)`, (tensors, metadata) => {
+  const prev = previousCheckpointPath(runDir);
+  try {
+    return { ...restore(path, `${runDir}: no checkpoint to resume from (${path} missing)`, s), damaged: null };
+  } catch (e) {
+    if (!existsSync(prev)) throw e;
+    return { ...restore(prev, `${prev} missing`, s), damaged: { why: (e as Error).message, used: prev } };
+  }
+}
+
+function restore(path: string, missing: string, s: TrainState): { loop: LoopState; config: string } {
+  return withCheckpoint(path, missing, (tensors, metadata) => {
     const pick = (prefix: string) =>
       new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
     s.net.loadStateDict(pick("model."));

@@ -2,6 +2,7 @@
 // learning rate, its start-of-epoch work (LLP: refresh the density), its steps on the batches the
 // data side draws and views, validation, LR drops on plateaus, checkpoints. It yields typed
 // events; the CLI, the run folder writer and the tests consume them. Library code never prints.
+import { existsSync } from "node:fs";
 import { type Config, optionName } from "../config.js";
 import { makeView } from "../data/views.js";
 import { evaluate } from "../eval/metrics.js";
@@ -11,7 +12,7 @@ import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
 import { dispose } from "../torch/scope.js";
 import { tensor } from "../torch/tensor.js";
-import { type LoopState, loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.js";
+import { checkpointPath, type LoopState, loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.js";
 import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep } from "./schedule.js";
 import type { EpochEvent, EvalSet, Phase, TrainData, TrainEvent } from "./types.js";
 
@@ -30,8 +31,15 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
   // from here on, a failure (a checkpoint that does not fit this network included) frees the
   // state built above in the finally below
   try {
-    if (o.resume && o.runDir) loop = loadCheckpoint(o.runDir, s).loop;
-    else await method.start();
+    if (o.resume && o.runDir) {
+      const r = loadCheckpoint(o.runDir, s);
+      loop = r.loop;
+      if (r.damaged)
+        yield {
+          type: "notice",
+          message: `${r.damaged.why}: resumed from the checkpoint before it (${r.damaged.used}, after epoch ${loop.epoch})`,
+        };
+    } else await method.start();
     const wallBefore = loop.wallS; // epoch time of the sessions before a resume
     const milestones = fixedMilestones(cfg, o.resume ? Number.POSITIVE_INFINITY : data.validation.n); // a resume keeps its schedule
     if (data.labelledPerBatch !== cfg.labelledPerBatch)
@@ -101,7 +109,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       const ev = epochEvent(epoch, phase, s, data, val, lossSum / Math.max(1, step), loop.wallS, (Date.now() - tEpoch) / 1000);
       yield s.method.labels ? ev : { ...ev, ...monitors.means() };
       if (o.runDir && (loop.epoch % cfg.checkpointEvery === 0 || loop.epoch === method.totalEpochs || loop.plateau.stop)) {
-        yield { type: "checkpoint", epoch, path: saveCheckpoint(o.runDir, s, loop, JSON.stringify(cfg)) };
+        yield { type: "checkpoint", epoch, path: writeCheckpoint(o.runDir, s, loop, JSON.stringify(cfg)) };
       }
     }
     const test = data.test ? await evaluateState(s, data.test, cfg, data.numClasses) : null;
@@ -120,6 +128,18 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
     };
   } finally {
     disposeState(s);
+  }
+}
+
+/** saveCheckpoint, with a failed write (a full disk) said in terms of what is still on disk. */
+function writeCheckpoint(runDir: string, s: TrainState, loop: LoopState, cfg: string): string {
+  try {
+    return saveCheckpoint(runDir, s, loop, cfg);
+  } catch (e) {
+    const kept = existsSync(checkpointPath(runDir))
+      ? `the checkpoint already there is intact: free space, then \`llp train --resume ${runDir}\` goes on from it`
+      : "no earlier checkpoint exists";
+    throw new Error(`could not write the checkpoint after epoch ${loop.epoch - 1} (${(e as Error).message}); ${kept}`);
   }
 }
 

@@ -145,7 +145,12 @@ export async function openRun(runDir: string, threads?: number): Promise<OpenRun
   const prepared = await prepareData(cfg, runDir);
   const state = buildState(cfg, prepared.data);
   try {
-    loadCheckpoint(runDir, state);
+    // a finished run's model is its last checkpoint: an older one is not silently scored instead
+    const { damaged, loop } = loadCheckpoint(runDir, state);
+    if (damaged)
+      throw new Error(
+        `${damaged.why}: the checkpoint before it (${damaged.used}, after epoch ${loop.epoch}) is whole; \`llp train --resume ${runDir}\` trains on from it`,
+      );
   } catch (e) {
     disposeState(state); // a checkpoint of another shape must not leave the network's tensors behind
     throw e;

@@ -2,7 +2,7 @@
 // its own process and run folder (a failed cell does not stop the others); finished cells are
 // never redone, interrupted ones resume from their checkpoint; the table covers every finished
 // cell under --out.
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -111,9 +111,23 @@ export async function benchCmd(argv: string[]): Promise<number> {
   );
   let failed = 0;
   let next = 0;
+  // Ctrl-C reaches the cells under way too (one process group): they stop after their step and
+  // resume on the next call. The grid starts no new cell; a second signal is passed to the
+  // cells (which then exit at once).
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) {
+      for (const c of running) c.kill(sig);
+      return;
+    }
+    stopping = true;
+    process.stderr.write(`\nllp bench accuracy: ${sig}: no new cells; the cells under way stop after their step (rerun to resume)\n`);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   const threads = settings.threads ?? null; // the machine's share: given to each child, kept out of the cell files
   const worker = async () => {
-    while (next < todo.length) {
+    while (!stopping && next < todo.length) {
       const p = todo[next++] as (typeof todo)[number];
       const code = await runCell(p.c, p.dir, p.status, threads).catch((e: Error) => {
         process.stderr.write(`  FAILED ${cellName(p.c)}: ${e.message}\n`);
@@ -122,14 +136,25 @@ export async function benchCmd(argv: string[]): Promise<number> {
       if (code !== 0) failed++;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(jobs, todo.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(jobs, todo.length) }, worker));
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
   const md = writeGridTable(out);
   process.stdout.write(md);
+  if (stopping) {
+    process.stderr.write(`llp bench accuracy: interrupted; rerun the same command to go on (finished cells are kept)\n`);
+    return 130;
+  }
   if (failed > 0) process.stderr.write(`llp bench accuracy: ${failed} cell(s) failed; see train.log in their folders\n`);
   return failed > 0 ? 1 : 0;
 }
 
 const BIN = fileURLToPath(new URL("../../../bin/llp.js", import.meta.url));
+/** The cells' child processes now running. */
+const running = new Set<ChildProcess>();
 
 /**
  * Trains one cell in a child `llp train` (its output in the cell's train.log); resolves to its
@@ -156,6 +181,8 @@ async function runCell(c: CellRequest, dir: string, status: CellStatus, threads:
     process.stderr.write(`  ${status === "interrupted" ? "resuming" : "training"} ${cellName(c)}\n`);
     const code = await new Promise<number>((resolve) => {
       const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", log, log] });
+      running.add(child);
+      child.on("exit", () => running.delete(child));
       child.on("error", (e) => {
         process.stderr.write(`  could not start llp train for ${cellName(c)}: ${e.message}\n`);
         resolve(1);
@@ -164,7 +191,8 @@ async function runCell(c: CellRequest, dir: string, status: CellStatus, threads:
     });
     closeSync(log);
     const min = ((Date.now() - t0) / 60000).toFixed(1);
-    process.stderr.write(`  ${code === 0 ? "finished" : `FAILED (exit ${code})`} ${cellName(c)} in ${min} min\n`);
+    const how = code === 0 ? "finished" : code === 130 ? "interrupted" : `FAILED (exit ${code})`;
+    process.stderr.write(`  ${how} ${cellName(c)} in ${min} min\n`);
     return code;
   } finally {
     rmSync(lock, { force: true });

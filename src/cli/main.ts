@@ -17,7 +17,7 @@ import { dispose, keep, tidy } from "../torch/scope.js";
 import { tensor } from "../torch/tensor.js";
 import { inferenceNet } from "../train/checkpoint.js";
 import { normalizedInputs } from "../train/data.js";
-import { evaluateRun, openRun, predictRun, readRunConfig, runTraining } from "../train/run.js";
+import { evaluateRun, Interrupted, openRun, predictRun, readRunConfig, runTraining } from "../train/run.js";
 import { choice, configHelp, onlyConfig, parseFlags } from "./args.js";
 import { BENCH_HELP, benchCmd } from "./bench.js";
 import { runDemo } from "./demo.js";
@@ -83,9 +83,43 @@ async function trainCmd(argv: string[]): Promise<number> {
     runDir = cfg.out ?? defaultRunDir(cfg);
   }
   const progress = new Progress();
-  const summary = await runTraining(cfg, runDir, { resume: typeof flags.resume === "string", onEvent: (ev) => progress.on(ev) });
-  process.stdout.write(`${JSON.stringify({ run: runDir, ...summary })}\n`);
-  return 0;
+  // SIGINT/SIGTERM: finish the step under way, then stop (the checkpoint on disk stays whole); a second one exits at once
+  const stop = new AbortController();
+  const onSignal = stopOnSignal(stop, (s) => process.stderr.write(s), process.exit);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    const summary = await runTraining(cfg, runDir, {
+      resume: typeof flags.resume === "string",
+      onEvent: (ev) => progress.on(ev),
+      signal: stop.signal,
+    });
+    process.stdout.write(`${JSON.stringify({ run: runDir, ...summary })}\n`);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof Interrupted)) throw e;
+    process.stderr.write(`llp: ${e.message}\n`);
+    return 130;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+/**
+ * The handler of SIGINT/SIGTERM during training: the first asks the loop to stop after the step
+ * under way (stop.abort()); a second exits at once with status 130.
+ */
+export function stopOnSignal(stop: AbortController, write: (s: string) => void, exit: (code: number) => void) {
+  return (sig: NodeJS.Signals): void => {
+    if (stop.signal.aborted) {
+      write(`\nllp: ${sig} again: exiting at once\n`);
+      exit(130);
+      return;
+    }
+    write(`\nllp: ${sig}: stopping after the step under way (${sig} again to exit at once)\n`);
+    stop.abort();
+  };
 }
 
 async function evalCmd(argv: string[]): Promise<number> {

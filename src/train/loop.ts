@@ -19,6 +19,8 @@ import type { EpochEvent, EvalSet, Phase, TrainData, TrainEvent } from "./types.
 export interface TrainOptions {
   runDir: string | null; // checkpoints go here when set
   resume: boolean; // continue from runDir's checkpoint
+  /** a stop request: the loop finishes the step (or checkpoint) under way, yields "interrupted" and returns */
+  signal?: AbortSignal;
 }
 
 export async function* train(cfg: Config, data: TrainData, o: TrainOptions): AsyncGenerator<TrainEvent> {
@@ -63,6 +65,9 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         ? `LR x${cfg.lrDrop} at epochs ${milestones.join(", ") || "(none)"} of ${cfg.epochs}`
         : `LR x${cfg.lrDrop} on validation plateaus`,
     };
+    let saved = o.resume ? loop.epoch - 1 : -1; // the epoch of the checkpoint on disk
+    const stopped = (epoch: number, step: number): TrainEvent | null =>
+      o.signal?.aborted ? { type: "interrupted", epoch, step, checkpointEpoch: saved } : null;
     for (let epoch = loop.epoch; epoch < method.totalEpochs && !loop.plateau.stop; epoch++) {
       const tEpoch = Date.now();
       const phase = method.phase(epoch);
@@ -92,6 +97,11 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         lossSum += total;
         monitors.add(st);
         yield { type: "step", epoch, step: step++, phase, ...st, "monitor/lr": s.opt.lr };
+        const stop = stopped(epoch, step);
+        if (stop) {
+          yield stop;
+          return;
+        }
       }
       const val = await evaluateState(s, data.validation, cfg, data.numClasses);
       if (scheduled !== null && epoch % cfg.evalEvery === 0) {
@@ -110,6 +120,12 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       yield s.method.labels ? ev : { ...ev, ...monitors.means() };
       if (o.runDir && (loop.epoch % cfg.checkpointEvery === 0 || loop.epoch === method.totalEpochs || loop.plateau.stop)) {
         yield { type: "checkpoint", epoch, path: writeCheckpoint(o.runDir, s, loop, JSON.stringify(cfg)) };
+        saved = epoch;
+      }
+      const stop = loop.epoch < method.totalEpochs ? stopped(loop.epoch, 0) : null; // between epochs: nothing is lost
+      if (stop) {
+        yield stop;
+        return;
       }
     }
     const test = data.test ? await evaluateState(s, data.test, cfg, data.numClasses) : null;

@@ -31,7 +31,7 @@ export interface DataInfo {
 export async function runTraining(
   cfg: Config,
   runDir: string,
-  opts: { resume: boolean; onEvent?: (ev: TrainEvent) => void },
+  opts: { resume: boolean; onEvent?: (ev: TrainEvent) => void; signal?: AbortSignal },
 ): Promise<Summary> {
   // a config edited after resolveConfig is checked again before anything is written (an
   // explicit labelledPerBatch stays as it was: {...cfg, batchSize: 16} with its 32 is refused)
@@ -82,12 +82,29 @@ export async function runTraining(
     opts.onEvent?.(ev);
   }
   let summary: Summary | null = null;
-  for await (const ev of train(cfg, prepared.data, { runDir, resume: opts.resume })) {
+  for await (const ev of train(cfg, prepared.data, { runDir, resume: opts.resume, ...(opts.signal ? { signal: opts.signal } : {}) })) {
     log.write(ev);
     opts.onEvent?.(ev);
     if (ev.type === "end") summary = ev.summary;
+    if (ev.type === "interrupted") throw new Interrupted(runDir, ev);
   }
   return summary as Summary;
+}
+
+/** A run stopped on request (runTraining's signal); its message says what a resume continues from. */
+export class Interrupted extends Error {
+  constructor(
+    readonly runDir: string,
+    readonly at: { epoch: number; step: number; checkpointEpoch: number },
+  ) {
+    const where = at.step === 0 ? `before epoch ${at.epoch}` : `at epoch ${at.epoch}, step ${at.step}`;
+    const from =
+      at.checkpointEpoch < 0
+        ? "no checkpoint was written yet: start again"
+        : `\`llp train --resume ${runDir}\` continues after epoch ${at.checkpointEpoch}${at.step === 0 ? "" : ` (epoch ${at.epoch} is redone from its start)`}`;
+    super(`interrupted ${where}: ${from}`);
+    this.name = "Interrupted";
+  }
 }
 
 /**

@@ -108,4 +108,6 @@ export type TrainEvent =
   | { type: "lrDrop"; epoch: number; lr: number }
   | { type: "notice"; message: string }
   | { type: "checkpoint"; epoch: number; path: string }
-  | { type: "end"; summary: Summary };
+  | { type: "end"; summary: Summary }
+  /** the run stopped on request (TrainOptions.signal): after `step` steps of `epoch`; the checkpoint on disk is `checkpointEpoch`'s (-1: none) */
+  | { type: "interrupted"; epoch: number; step: number; checkpointEpoch: number };

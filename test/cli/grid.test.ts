@@ -2,7 +2,7 @@
 // table, never redoes a finished cell, resumes an interrupted one to the uninterrupted result,
 // and refuses bad input before writing anything.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -184,4 +184,37 @@ test("a cell that fails does not stop the others; the grid exits non-zero and th
     ["supervised"],
   );
   assert.deepEqual(table.unfinished, ["fixmatch.pgiven.q100.seed0"]);
+});
+
+test("Ctrl-C on a grid: the cell under way stops, no new cell starts, exit 130; the next call goes on", async () => {
+  const out = join(dir, "ctrl-c");
+  const argv = [bin, "bench", "accuracy", "--methods", "supervised,llp", "--seeds", "0", ...TRAIN, "--epochs", "60", "--out", out];
+  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    // its own process group, as a terminal's foreground job: the signal reaches the grid and its cells
+    const child = spawn(process.execPath, argv, { stdio: ["ignore", "ignore", "pipe"], detached: true });
+    let stderr = "";
+    let sent = false;
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      if (!sent && /training supervised/.test(stderr)) {
+        sent = true;
+        // once the cell has a checkpoint (so the next call resumes it)
+        const ckpt = join(out, "supervised.p10pc.q100.seed0", "checkpoint.safetensors");
+        const poll = setInterval(() => {
+          if (!existsSync(ckpt)) return;
+          clearInterval(poll);
+          process.kill(-(child.pid as number), "SIGINT");
+        }, 20);
+      }
+    });
+    child.on("close", (code) => resolve({ code, stderr }));
+  });
+  assert.equal(r.code, 130, r.stderr);
+  assert.match(r.stderr, /SIGINT: no new cells/);
+  assert.match(r.stderr, /interrupted supervised\.p10pc\.q100\.seed0/);
+  assert.ok(!existsSync(join(out, "llp.p10pc.q100.seed0")), "the next cell never started");
+  const again = llp(...argv.slice(1));
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /resuming supervised\.p10pc\.q100\.seed0/);
+  assert.equal(JSON.parse(readFileSync(join(out, "table.json"), "utf8")).rows.length, 2);
 });

@@ -1,5 +1,6 @@
 // Whole runs: train into a run folder (or resume one), and reopen a finished run for eval,
 // predict and embed. Library code: no printing; events go to the caller's callback.
+import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Config, optionName, resolveConfig } from "../config.js";
 import type { Normalization } from "../data/augment.js";
@@ -36,7 +37,10 @@ export async function runTraining(
   // a config edited after resolveConfig is checked again before anything is written (an
   // explicit labelledPerBatch stays as it was: {...cfg, batchSize: 16} with its 32 is refused)
   cfg = resolveConfig(cfg, { recipe: false });
-  if (opts.resume) cfg = resumeConfig(cfg, runDir);
+  if (opts.resume) {
+    cfg = resumeConfig(cfg, runDir);
+    removeStaleTemporaries(runDir);
+  }
   if (cfg.threads !== null) setNumThreads(cfg.threads);
   // Load and split first: bad input fails before anything is written.
   const prepared = await prepareData(cfg, opts.resume ? runDir : null);
@@ -134,6 +138,19 @@ function resumeConfig(cfg: Config, runDir: string): Config {
   if (differ.length > 0)
     throw new Error(`${runDir}: a resumed run continues with its saved config; only threads may change, but ${differ.join(", ")} differ`);
   return { ...saved, threads: cfg.threads, out: saved.out };
+}
+
+/** Temporary files of atomic writes a killed process left in the run folder (name.tmp-PID of a dead PID). */
+function removeStaleTemporaries(runDir: string): void {
+  for (const f of readdirSync(runDir)) {
+    const m = /\.tmp-(\d+)$/.exec(f);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ESRCH") rmSync(join(runDir, f), { force: true });
+    }
+  }
 }
 
 /** Data paths made absolute, so a run folder reopens from any working directory (built-in names stay). */

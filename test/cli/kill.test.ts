@@ -1,0 +1,142 @@
+// kill -9 at seeded random moments (in a step, an evaluation or a checkpoint write, wherever
+// the delay lands), then --resume, again and again: the final summary and checkpoint equal an
+// uninterrupted run's, bit for bit. Also the two states a kill inside a checkpoint save can
+// leave: a partial temporary file beside the whole checkpoint, and (between its two renames)
+// no checkpoint but the previous one and a complete temporary file.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { dispose, type Tensor } from "../../src/torch/index.js";
+import { loadFile } from "../../src/torch/safetensors.js";
+import { checkpointPath, previousCheckpointPath } from "../../src/train/checkpoint.js";
+import { tempDir, writeFeatureNpy } from "../data/helpers.js";
+
+const dir = tempDir("llp-kill-");
+const bin = join(process.cwd(), "bin", "llp.js");
+const n = 600;
+const files = writeFeatureNpy(
+  dir,
+  Float32Array.from({ length: n * 8 }, (_, i) => (Math.floor(i / 8) % 4) + ((i * 13) % 17) / 10),
+  8,
+  Int32Array.from({ length: n }, (_, i) => (i < 60 ? i % 4 : -1)),
+);
+const trainArgs = (out: string) => [
+  "train",
+  "--data",
+  files.data,
+  "--labels",
+  files.labels,
+  "--validation",
+  "12",
+  "--batch-size",
+  "16",
+  "--width",
+  "256",
+  "--ir-epochs",
+  "1",
+  "--epochs",
+  "6",
+  "--threads",
+  "1",
+  "--seed",
+  "5",
+  "--out",
+  out,
+];
+const llp = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8" });
+const summary = (run: string) => JSON.parse(readFileSync(join(run, "summary.json"), "utf8"));
+
+/** Every tensor of a checkpoint as bytes, by name. */
+function tensors(path: string): Map<string, string> {
+  const { tensors: ts } = loadFile(path);
+  const out = new Map([...ts].map(([k, t]) => [k, Buffer.from((t as Tensor).toArray().buffer).toString("base64")]));
+  dispose([...ts.values()]);
+  return out;
+}
+
+/** Runs llp with args and SIGKILLs it after ms (if still running); resolves to whether it was killed. */
+function killAfter(args: string[], ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: "ignore" });
+    const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+    child.on("close", (_code, signal) => {
+      clearTimeout(timer);
+      resolve(signal === "SIGKILL");
+    });
+  });
+}
+
+let whole: string;
+test("the uninterrupted run", () => {
+  whole = join(dir, "whole");
+  const r = llp(...trainArgs(whole));
+  assert.equal(r.status, 0, r.stderr);
+});
+
+test("SIGKILL at seeded random moments, then --resume, until it finishes: the summary and every checkpoint tensor equal the uninterrupted run's", async () => {
+  const run = join(dir, "killed");
+  let a = 7; // a small seeded LCG for the delays
+  const next = () => {
+    a = (a * 1103515245 + 12345) % 2 ** 31;
+    return a / 2 ** 31;
+  };
+  let kills = 0;
+  for (let round = 0; round < 12 && !existsSync(join(run, "summary.json")); round++) {
+    const args = existsSync(checkpointPath(run)) || existsSync(previousCheckpointPath(run)) ? ["train", "--resume", run] : trainArgs(run);
+    if (await killAfter(args, 600 + Math.floor(next() * 1400))) kills++;
+  }
+  if (!existsSync(join(run, "summary.json"))) {
+    const r = llp("train", "--resume", run);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  assert.ok(kills >= 2, `killed ${kills} times`);
+  const [w, k] = [summary(whole), summary(run)];
+  assert.deepEqual([k.test_top1, k.val_top1, k.knn_top1, k.epochs], [w.test_top1, w.val_top1, w.knn_top1, w.epochs]);
+  assert.deepEqual(tensors(checkpointPath(run)), tensors(checkpointPath(whole)), "the final checkpoint, bit for bit");
+  assert.deepEqual(
+    readdirSync(run).filter((f) => f.includes(".tmp-")),
+    [],
+    "no temporary file of a killed write is left",
+  );
+});
+
+/** A run of trainArgs stopped cleanly (SIGINT) once it has two checkpoints. */
+function stoppedRun(out: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...trainArgs(out)], { stdio: "ignore" });
+    const poll = setInterval(() => {
+      if (!existsSync(previousCheckpointPath(out))) return;
+      clearInterval(poll);
+      child.kill("SIGINT");
+    }, 10);
+    child.on("close", (code) => {
+      clearInterval(poll);
+      if (code === 130) resolve();
+      else reject(new Error(`the run ended with ${code} before it could be stopped`));
+    });
+  });
+}
+
+test("killed inside a checkpoint save: a partial temporary file beside the checkpoint, or no checkpoint between the renames; both resume to the uninterrupted result", async () => {
+  const base = join(dir, "base");
+  await stoppedRun(base);
+  for (const state of ["partial temporary", "between the renames"]) {
+    const run = join(dir, state.replace(/ /g, "-"));
+    cpSync(base, run, { recursive: true });
+    if (state === "partial temporary") {
+      writeFileSync(`${checkpointPath(run)}.tmp-999999`, readFileSync(checkpointPath(run)).subarray(0, 5000));
+    } else {
+      copyFileSync(checkpointPath(run), `${checkpointPath(run)}.tmp-999999`); // complete, never renamed
+      rmSync(previousCheckpointPath(run));
+      renameSync(checkpointPath(run), previousCheckpointPath(run));
+    }
+    const resumed = llp("train", "--resume", run);
+    assert.equal(resumed.status, 0, `${state}: ${resumed.stderr}`);
+    assert.ok(!existsSync(`${checkpointPath(run)}.tmp-999999`), `${state}: the stale temporary file is removed`);
+    const [w, k] = [summary(whole), summary(run)];
+    assert.deepEqual([k.test_top1, k.val_top1, k.epochs], [w.test_top1, w.val_top1, w.epochs], state);
+    assert.deepEqual(tensors(checkpointPath(run)), tensors(checkpointPath(whole)), `${state}: the final checkpoint`);
+  }
+});

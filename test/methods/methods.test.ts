@@ -76,3 +76,35 @@ for (const method of Object.keys(METHODS) as Config["method"][])
     assert.deepEqual([resumed.val_top1, resumed.epochs], [whole.val_top1, whole.epochs]);
     assert.equal(liveTensors(), before, "no tensor outlives the runs");
   });
+
+for (const method of Object.keys(METHODS) as Config["method"][])
+  test(`${method}: live tensors and RSS stay flat across epochs`, async () => {
+    const data = method === "fixmatch" ? { data: imageDir, labelsPerClass: 10, poolGrid: 1 } : { data: files.data, labels: files.labels };
+    const cfg = resolveConfig({
+      method,
+      ...data,
+      width: 8,
+      validation: 6,
+      batchSize: 16,
+      labelledPerBatch: 4,
+      irEpochs: 1,
+      epochs: 12,
+      pseudoLabelWarmup: 1,
+      threshold: 0.4,
+      milestones: [],
+      threads: 1,
+      seed: 3,
+    });
+    const prepared = await prepareData(cfg, null);
+    const at: { tensors: number; rss: number }[] = [];
+    for await (const ev of train(cfg, prepared.data, { runDir: null, resume: false }))
+      if (ev.type === "epoch") at.push({ tensors: liveTensors(), rss: process.memoryUsage().rss });
+    // from the third epoch on (every phase has started, its state is built), nothing accumulates
+    const steady = at.slice(3);
+    assert.ok(
+      steady.every((a) => a.tensors === steady[0]?.tensors),
+      `live tensors by epoch: ${at.map((a) => a.tensors)}`,
+    );
+    const grew = ((steady.at(-1)?.rss ?? 0) - (steady[0]?.rss ?? 0)) / 2 ** 20;
+    assert.ok(grew < 16, `RSS grew ${grew.toFixed(1)} MiB over ${steady.length - 1} epochs`);
+  });

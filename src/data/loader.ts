@@ -126,11 +126,17 @@ export class DataLoader {
     Object.assign(this.stats, { batches: 0, waitMs: 0, totalMs: 0, prepareMs: 0 });
   }
 
-  /** One pass over the data. Breaking out early frees the batches prepared ahead. */
-  async *epoch(): AsyncGenerator<Batch, void, undefined> {
+  /**
+   * One pass over the data. Breaking out early frees the batches prepared ahead. skip: leave out
+   * the pass's first batches (their random draws are still taken, so the rest are as in a whole
+   * pass: a resume inside an epoch).
+   */
+  async *epoch(skip = 0): AsyncGenerator<Batch, void, undefined> {
     const plan = this.sampler.epoch();
     const queue: Promise<Batch>[] = [];
-    let next = 0;
+    let next = Math.min(skip, plan.length);
+    const draws = this.#preparer.drawsPerExample;
+    if (draws > 0) for (let k = 0; k < next; k++) (this.#gen as Generator).uniforms((plan[k] as Int32Array).length * draws);
     let mark = performance.now();
     try {
       while (true) {

@@ -3,8 +3,8 @@
 // (Eqs. 5-8) and trains on them weighted by confidence (Eq. 4).
 //
 // LLP's N-long state (memory bank V, label state, density rho of the labelled points) is owned by
-// LLPState, whose three mutators are its only writers: refreshDensity() once per epoch, and
-// writeBack() after each step's update.
+// LLPState, whose mutators are its only writers: refreshDensity() once per epoch (restoreDensity()
+// on a resume inside one), and writeBack() after each step's update.
 import type { Config } from "../config.js";
 import { blend, drawMix, type Mix, mixImages, resolveView } from "../data/views.js";
 import { aggregationWeight, bankSetLoss, categorization, llpLoss } from "../losses/losses.js";
@@ -40,6 +40,12 @@ export class LLPState {
     this.logRho?.dispose();
     this.logRho =
       this.labelledIdx.numel === 0 ? null : keep(tidy(() => logDensity(this.bank.V.indexSelect(0, this.labelledIdx), this.bank.V, T, tau)));
+  }
+
+  /** Restores a saved rho (a resume inside an epoch); the only other writer of logRho. */
+  restoreDensity(logRho: Tensor): void {
+    this.logRho?.dispose();
+    this.logRho = keep(logRho.clone());
   }
 
   /** After a step's update: the bank takes this visit's embeddings, the label state the fresh labels (if any). */
@@ -99,9 +105,10 @@ export class LLP implements Method {
     net.train();
   }
 
-  beginEpoch(_epoch: number, phase: Phase): void {
+  beginEpoch(_epoch: number, phase: Phase, midEpoch = false): void {
     const { cfg } = this.#ctx;
-    if (phase === "llp" && this.#rule.needsDensity) this.state.refreshDensity(cfg.T, cfg.tau);
+    // inside a resumed epoch, rho is the one its start computed (restored from the checkpoint)
+    if (phase === "llp" && this.#rule.needsDensity && !(midEpoch && this.state.logRho)) this.state.refreshDensity(cfg.T, cfg.tau);
   }
 
   step(batch: ViewedBatch, phase: Phase): StepStats {
@@ -230,12 +237,16 @@ export class LLP implements Method {
     return { V: this.state.bank.V.indexSelect(0, this.state.labelledIdx), y: this.state.labelledY.clone() };
   }
   stateDict(): Map<string, Tensor> {
-    return new Map([["bank.V", this.state.bank.V]]);
+    const m = new Map([["bank.V", this.state.bank.V]]);
+    if (this.state.logRho) m.set("llp.logRho", this.state.logRho); // for a resume inside an epoch
+    return m;
   }
   loadStateDict(state: Map<string, Tensor>, path: string): void {
     const V = state.get("bank.V");
     if (!V) throw new Error(`${path}: no memory bank in this checkpoint (saved by another method?)`);
     this.state.bank.V.copy_(V);
+    const rho = state.get("llp.logRho");
+    if (rho) this.state.restoreDensity(rho);
   }
   dispose(): void {
     this.state.dispose();

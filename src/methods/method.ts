@@ -67,8 +67,11 @@ export interface Method {
   view(phase: Phase): ViewKind;
   /** a fresh run only, before its first epoch (LLP fills its memory bank) */
   start(): Promise<void>;
-  /** at every epoch's start (LLP refreshes the density rho; pseudo-label labels the unlabelled points) */
-  beginEpoch(epoch: number, phase: Phase): void | Promise<void>;
+  /**
+   * at every epoch's start (LLP refreshes the density rho; pseudo-label labels the unlabelled
+   * points); midEpoch: a resume inside the epoch, whose start-of-epoch state the checkpoint restored
+   */
+  beginEpoch(epoch: number, phase: Phase, midEpoch?: boolean): void | Promise<void>;
   step(batch: ViewedBatch, phase: Phase): StepStats;
   /** the network that evaluates, predicts and embeds */
   evalNet(): LLPNet;

@@ -65,9 +65,9 @@ export class PseudoLabel implements Method {
   }
   async start(): Promise<void> {}
 
-  /** At the first fine-tuning epoch: the classifier labels every unlabelled point (a resume past it keeps the saved labels). */
-  async beginEpoch(epoch: number): Promise<void> {
-    if (epoch === this.#ctx.cfg.pseudoLabelWarmup) await this.label();
+  /** At the first fine-tuning epoch: the classifier labels every unlabelled point (a resume past its start keeps the saved labels). */
+  async beginEpoch(epoch: number, _phase?: Phase, midEpoch = false): Promise<void> {
+    if (epoch === this.#ctx.cfg.pseudoLabelWarmup && !midEpoch) await this.label();
   }
 
   /** One no-grad pass (eval mode) over the training pool: y, c of every unlabelled point. */

@@ -17,6 +17,16 @@ export interface LoopState {
   plateau: PlateauState;
   wallS: number;
   bestVal: number;
+  /** a checkpoint written inside epoch `epoch` (an interrupt): where in it, and its running sums */
+  partial?: PartialEpoch;
+}
+
+/** How far into an epoch a mid-epoch checkpoint was written (the generator's state at that epoch's start is saved beside it). */
+export interface PartialEpoch {
+  step: number; // steps done
+  lossSum: number;
+  monitors: [string, number, number][]; // key, sum, count
+  seconds: number; // time spent in the epoch so far
 }
 
 /** What a run holds: the network and optimiser, the run's generator, and the method with its own state. */
@@ -34,7 +44,14 @@ export const checkpointPath = (runDir: string) => join(runDir, "checkpoint.safet
 /** The checkpoint before the last, kept in case the last one is damaged. */
 export const previousCheckpointPath = (runDir: string) => join(runDir, "checkpoint.prev.safetensors");
 
-export function saveCheckpoint(runDir: string, s: TrainState, loop: LoopState, configJson: string): string {
+/** epochStart: the run generator's state at the start of a partial epoch (loop.partial set), else null. */
+export function saveCheckpoint(
+  runDir: string,
+  s: TrainState,
+  loop: LoopState,
+  configJson: string,
+  epochStart: Uint8Array | null = null,
+): string {
   const m = new Map<string, Tensor>();
   const owned: Tensor[] = [];
   for (const [k, t] of s.net.stateDict()) m.set(`model.${k}`, t);
@@ -51,6 +68,9 @@ export function saveCheckpoint(runDir: string, s: TrainState, loop: LoopState, c
   }
   const rng = s.gen.getState();
   add("rng.state", tensor(rng, [rng.length], "uint8"));
+  if ((loop.partial === undefined) !== (epochStart === null))
+    throw new Error("saveCheckpoint: a partial epoch needs its start state, and only it");
+  if (epochStart) add("rng.epochStart", tensor(epochStart, [epochStart.length], "uint8"));
   const path = checkpointPath(runDir);
   try {
     saveFile(
@@ -85,7 +105,7 @@ function withCheckpoint<T>(path: string, missing: string, use: (tensors: Map<str
 export function loadCheckpoint(
   runDir: string,
   s: TrainState,
-): { loop: LoopState; config: string; damaged: { why: string; used: string } | null } {
+): { loop: LoopState; config: string; epochStart: Uint8Array | null; damaged: { why: string; used: string } | null } {
   const path = checkpointPath(runDir);
   const prev = previousCheckpointPath(runDir);
   try {
@@ -96,7 +116,7 @@ export function loadCheckpoint(
   }
 }
 
-function restore(path: string, missing: string, s: TrainState): { loop: LoopState; config: string } {
+function restore(path: string, missing: string, s: TrainState): { loop: LoopState; config: string; epochStart: Uint8Array | null } {
   return withCheckpoint(path, missing, (tensors, metadata) => {
     const pick = (prefix: string) =>
       new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
@@ -115,6 +135,9 @@ function restore(path: string, missing: string, s: TrainState): { loop: LoopStat
     s.gen.setState(rng.toArray() as Uint8Array);
     const loop = JSON.parse(metadata.loop as string) as LoopState & { nceZ?: unknown };
     delete loop.nceZ; // written by versions that had the NCE loss
-    return { loop, config: metadata.config as string };
+    const start = tensors.get("rng.epochStart");
+    if ((loop.partial === undefined) !== (start === undefined))
+      throw new Error(`${path}: incomplete checkpoint (a partial epoch without its start)`);
+    return { loop, config: metadata.config as string, epochStart: start ? (start.toArray() as Uint8Array).slice() : null };
   });
 }

@@ -190,7 +190,7 @@ export function toTrainData(
   let waitFraction = 0;
   const read = (ds: Dataset, idx: Int32Array) => normalizedInputs(ds, norm, idx);
 
-  async function* epoch(gen: Generator, o: { labelledOnly: boolean; labelledPerBatch: number }): AsyncIterable<Batch> {
+  async function* epoch(gen: Generator, o: { labelledOnly: boolean; labelledPerBatch: number }, skip = 0): AsyncIterable<Batch> {
     // A fresh loader each epoch, forked from the run's generator: its draws are fixed by the
     // generator's state at the epoch start, which the checkpoint saves (exact resume).
     const src = o.labelledOnly ? labelledOnly : train;
@@ -209,9 +209,14 @@ export function toTrainData(
     );
     const steps = stepsFor(lpb === 0 ? 0 : o.labelledPerBatch); // the main stream's count, labelledOnly too
     let n = 0;
+    let toSkip = skip; // batches of this epoch already trained (a resume inside it)
     try {
       while (n < (o.labelledOnly ? steps : loader.batchesPerEpoch)) {
-        for await (const b of loader.epoch()) {
+        const skipped = Math.min(toSkip, loader.batchesPerEpoch, o.labelledOnly ? steps - n : Number.POSITIVE_INFINITY);
+        toSkip -= skipped;
+        n += skipped;
+        if (o.labelledOnly && n >= steps) break;
+        for await (const b of loader.epoch(skipped)) {
           b.indexTensor.dispose();
           b.labelTensor.dispose();
           const index = o.labelledOnly ? Int32Array.from(b.index, (i) => labelledPos[i] as number) : b.index;

@@ -12,7 +12,7 @@ import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
 import { dispose } from "../torch/scope.js";
 import { tensor } from "../torch/tensor.js";
-import { checkpointPath, type LoopState, loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.js";
+import { checkpointPath, type LoopState, loadCheckpoint, type PartialEpoch, saveCheckpoint, type TrainState } from "./checkpoint.js";
 import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep } from "./schedule.js";
 import type { EpochEvent, EvalSet, Phase, TrainData, TrainEvent } from "./types.js";
 
@@ -33,9 +33,12 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
   // from here on, a failure (a checkpoint that does not fit this network included) frees the
   // state built above in the finally below
   try {
+    let resumeInside: { partial: PartialEpoch; epochStart: Uint8Array } | null = null; // a checkpoint written inside an epoch
     if (o.resume && o.runDir) {
       const r = loadCheckpoint(o.runDir, s);
       loop = r.loop;
+      if (loop.partial && r.epochStart) resumeInside = { partial: loop.partial, epochStart: r.epochStart };
+      delete loop.partial;
       if (r.damaged)
         yield {
           type: "notice",
@@ -65,21 +68,27 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         ? `LR x${cfg.lrDrop} at epochs ${milestones.join(", ") || "(none)"} of ${cfg.epochs}`
         : `LR x${cfg.lrDrop} on validation plateaus`,
     };
-    let saved = o.resume ? loop.epoch - 1 : -1; // the epoch of the checkpoint on disk
-    const stopped = (epoch: number, step: number): TrainEvent | null =>
-      o.signal?.aborted ? { type: "interrupted", epoch, step, checkpointEpoch: saved } : null;
+    let savedAt = o.resume ? loop.epoch : -1; // the epoch boundary the checkpoint on disk holds
     for (let epoch = loop.epoch; epoch < method.totalEpochs && !loop.plateau.stop; epoch++) {
-      const tEpoch = Date.now();
+      const inside = resumeInside && epoch === loop.epoch ? resumeInside : null;
+      resumeInside = null;
+      const tEpoch = Date.now() - 1000 * (inside?.partial.seconds ?? 0);
       const phase = method.phase(epoch);
       const scheduled = method.scheduleEpoch(epoch); // null: outside the LR schedule (IR)
       const drops = scheduled === null ? 0 : milestones ? dropsAtEpoch(milestones, scheduled) : loop.drops; // IR: the base LR
       s.opt.lr = lrAfterDrops(cfg.lr, drops, cfg.lrDrop);
-      await method.beginEpoch(epoch, phase);
+      await method.beginEpoch(epoch, phase, inside !== null);
       const view = method.view(phase);
-      let step = 0;
-      let lossSum = 0;
-      const monitors = new StepMeans(); // per-step monitors, for methods without a label state
-      for await (const batch of data.epoch(s.gen, method.sampling(phase))) {
+      let step = inside?.partial.step ?? 0;
+      let lossSum = inside?.partial.lossSum ?? 0;
+      const monitors = new StepMeans(inside?.partial.monitors); // per-step monitors, for methods without a label state
+      // the epoch's batches are fixed by the generator's state here; inside a resumed epoch they
+      // come from the saved start state, its first steps skipped, while the run's generator goes on from where it stopped
+      const epochStart = inside ? inside.epochStart : s.gen.getState();
+      const batches = inside
+        ? data.epoch(new Generator(0).setState(epochStart), method.sampling(phase), step)
+        : data.epoch(s.gen, method.sampling(phase));
+      for await (const batch of batches) {
         let st: StepStats;
         const strong = view === "weak" ? null : makeView(view, batch.x, s.gen, data.normalization);
         try {
@@ -97,9 +106,11 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         lossSum += total;
         monitors.add(st);
         yield { type: "step", epoch, step: step++, phase, ...st, "monitor/lr": s.opt.lr };
-        const stop = stopped(epoch, step);
-        if (stop) {
-          yield stop;
+        if (o.signal?.aborted) {
+          // a checkpoint of this very point: the resume goes on with the next step
+          const partial = { step, lossSum, monitors: monitors.state(), seconds: (Date.now() - tEpoch) / 1000 };
+          if (o.runDir) writeCheckpoint(o.runDir, s, { ...loop, epoch, partial }, JSON.stringify(cfg), epochStart);
+          yield { type: "interrupted", epoch, step, checkpoint: o.runDir !== null };
           return;
         }
       }
@@ -120,11 +131,12 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       yield s.method.labels ? ev : { ...ev, ...monitors.means() };
       if (o.runDir && (loop.epoch % cfg.checkpointEvery === 0 || loop.epoch === method.totalEpochs || loop.plateau.stop)) {
         yield { type: "checkpoint", epoch, path: writeCheckpoint(o.runDir, s, loop, JSON.stringify(cfg)) };
-        saved = epoch;
+        savedAt = loop.epoch;
       }
-      const stop = loop.epoch < method.totalEpochs ? stopped(loop.epoch, 0) : null; // between epochs: nothing is lost
-      if (stop) {
-        yield stop;
+      if (o.signal?.aborted && loop.epoch < method.totalEpochs && !loop.plateau.stop) {
+        // between epochs (a signal during evaluation or the checkpoint): the checkpoint of this boundary
+        if (o.runDir && savedAt !== loop.epoch) writeCheckpoint(o.runDir, s, loop, JSON.stringify(cfg));
+        yield { type: "interrupted", epoch: loop.epoch, step: 0, checkpoint: o.runDir !== null };
         return;
       }
     }
@@ -148,14 +160,15 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
 }
 
 /** saveCheckpoint, with a failed write (a full disk) said in terms of what is still on disk. */
-function writeCheckpoint(runDir: string, s: TrainState, loop: LoopState, cfg: string): string {
+function writeCheckpoint(runDir: string, s: TrainState, loop: LoopState, cfg: string, epochStart: Uint8Array | null = null): string {
   try {
-    return saveCheckpoint(runDir, s, loop, cfg);
+    return saveCheckpoint(runDir, s, loop, cfg, epochStart);
   } catch (e) {
     const kept = existsSync(checkpointPath(runDir))
       ? `the checkpoint already there is intact: free space, then \`llp train --resume ${runDir}\` goes on from it`
       : "no earlier checkpoint exists";
-    throw new Error(`could not write the checkpoint after epoch ${loop.epoch - 1} (${(e as Error).message}); ${kept}`);
+    const at = loop.partial ? `at epoch ${loop.epoch}, step ${loop.partial.step}` : `after epoch ${loop.epoch - 1}`;
+    throw new Error(`could not write the checkpoint ${at} (${(e as Error).message}); ${kept}`);
   }
 }
 
@@ -185,7 +198,14 @@ export function fixedMilestones(cfg: Config, validationN: number): number[] | nu
 /** Means over an epoch's steps of the finite values of their pseudo-label monitors. */
 class StepMeans {
   static readonly KEYS = ["monitor/pseudoLabelAccuracy", "monitor/confidence", "monitor/mask"] as const;
-  readonly #sum = new Map<string, [number, number]>();
+  readonly #sum: Map<string, [number, number]>;
+  /** from: the sums of a partial epoch (state()) */
+  constructor(from: [string, number, number][] = []) {
+    this.#sum = new Map(from.map(([k, s, n]) => [k, [s, n]]));
+  }
+  state(): [string, number, number][] {
+    return [...this.#sum].map(([k, [s, n]]) => [k, s, n]);
+  }
   add(st: StepStats): void {
     for (const k of StepMeans.KEYS) {
       const v = st[k];

@@ -99,13 +99,12 @@ export async function runTraining(
 export class Interrupted extends Error {
   constructor(
     readonly runDir: string,
-    readonly at: { epoch: number; step: number; checkpointEpoch: number },
+    readonly at: { epoch: number; step: number; checkpoint: boolean },
   ) {
     const where = at.step === 0 ? `before epoch ${at.epoch}` : `at epoch ${at.epoch}, step ${at.step}`;
-    const from =
-      at.checkpointEpoch < 0
-        ? "no checkpoint was written yet: start again"
-        : `\`llp train --resume ${runDir}\` continues after epoch ${at.checkpointEpoch}${at.step === 0 ? "" : ` (epoch ${at.epoch} is redone from its start)`}`;
+    const from = at.checkpoint
+      ? `checkpoint written; \`llp train --resume ${runDir}\` goes on from there`
+      : "nothing saved (no run folder)";
     super(`interrupted ${where}: ${from}`);
     this.name = "Interrupted";
   }

@@ -38,7 +38,8 @@ export interface TrainData {
    * points (supervised baseline), still stepsPerEpoch batches. labelledPerBatch: force that many
    * labelled points into every batch (0 = one shuffled stream).
    */
-  epoch(gen: Generator, o: { labelledOnly: boolean; labelledPerBatch: number }): AsyncIterable<Batch>;
+  /** one epoch's batches, drawn from gen; skip: leave out its first batches (a resume inside the epoch) */
+  epoch(gen: Generator, o: { labelledOnly: boolean; labelledPerBatch: number }, skip?: number): AsyncIterable<Batch>;
   /** Un-augmented, normalised inputs (bank initialisation, embedding). */
   inputs(indices: Int32Array): Promise<Tensor>;
   validation: EvalSet;
@@ -109,5 +110,5 @@ export type TrainEvent =
   | { type: "notice"; message: string }
   | { type: "checkpoint"; epoch: number; path: string }
   | { type: "end"; summary: Summary }
-  /** the run stopped on request (TrainOptions.signal): after `step` steps of `epoch`; the checkpoint on disk is `checkpointEpoch`'s (-1: none) */
-  | { type: "interrupted"; epoch: number; step: number; checkpointEpoch: number };
+  /** the run stopped on request (TrainOptions.signal) after `step` steps of `epoch` (0: before it); checkpoint: one of this point was written */
+  | { type: "interrupted"; epoch: number; step: number; checkpoint: boolean };

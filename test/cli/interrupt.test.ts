@@ -1,38 +1,42 @@
-// SIGINT and SIGTERM on `llp train`: the step under way finishes, the run stops with the
-// checkpoint on disk whole, says how to resume and exits 130; the resume ends as the
-// uninterrupted run. A second signal exits at once.
+// SIGINT and SIGTERM on `llp train`: the step under way finishes, a checkpoint of that point is
+// written (inside an epoch: with the generator's state at the epoch's start, the steps taken and
+// the epoch's running sums), the run says how to resume and exits 130; the resume skips the
+// steps taken and ends as the uninterrupted run, epoch by epoch. A second signal exits at once.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { stopOnSignal } from "../../src/cli/main.js";
-import { tempDir, writeFeatureNpy } from "../data/helpers.js";
+import { tempDir, writeTinyImages } from "../data/helpers.js";
 
 const dir = tempDir("llp-interrupt-");
 const bin = join(process.cwd(), "bin", "llp.js");
-const n = 800;
-const files = writeFeatureNpy(
-  dir,
-  Float32Array.from({ length: n * 8 }, (_, i) => (Math.floor(i / 8) % 4) + ((i * 13) % 17) / 10),
-  8,
-  Int32Array.from({ length: n }, (_, i) => (i < 80 ? i % 4 : -1)),
-);
-const args = (out: string) => [
+// 8x8 images, augmented (pad-crop and flip draw per batch) and cut out (the run's generator draws
+// per step): a resume inside an epoch must replay both. 3,000 points: about 190 steps an epoch,
+// so a signal lands well inside one.
+const images = writeTinyImages(join(dir, "images"), 3000);
+const args = (out: string, method = "llp") => [
   bin,
   "train",
+  "--method",
+  method,
   "--data",
-  files.data,
-  "--labels",
-  files.labels,
+  images,
+  "--labels-per-class",
+  "80",
   "--validation",
   "12",
+  "--width",
+  "4",
+  "--pool-grid",
+  "1",
   "--batch-size",
   "16",
   "--ir-epochs",
   "1",
   "--epochs",
-  "12",
+  "4",
   "--threads",
   "1",
   "--seed",
@@ -42,46 +46,62 @@ const args = (out: string) => [
 ];
 const summary = (run: string) => JSON.parse(readFileSync(join(run, "summary.json"), "utf8"));
 
-/** Starts a run and sends `signals` once its stderr shows `after` (an epoch line); resolves to its exit code and stderr. */
-function interrupt(out: string, after: RegExp, signals: NodeJS.Signals[]): Promise<{ code: number | null; stderr: string }> {
+/** Starts a run and sends `sig` once it has taken `steps` steps in all (the events it wrote); resolves to its exit code and stderr. */
+function interrupt(out: string, method: string, steps: number, sig: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args(out), { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(process.execPath, args(out, method), { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
-    let sent = false;
     child.stderr.on("data", (d: Buffer) => {
       stderr += d.toString();
-      if (!sent && after.test(stderr)) {
-        sent = true;
-        for (const s of signals) child.kill(s);
-      }
     });
-    child.on("close", (code) => resolve({ code, stderr }));
+    const poll = setInterval(() => {
+      const log = join(out, "events.jsonl");
+      if (!existsSync(log) || (readFileSync(log, "utf8").match(/"type":"step"/g) ?? []).length < steps) return;
+      clearInterval(poll);
+      child.kill(sig);
+    }, 5);
+    child.on("close", (code) => {
+      clearInterval(poll);
+      resolve({ code, stderr });
+    });
   });
 }
 
-let whole: { val_top1: number; epochs: number };
-test("the uninterrupted run", () => {
-  const r = spawnSync(process.execPath, args(join(dir, "whole")), { encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-  whole = summary(join(dir, "whole"));
-});
+const events = (run: string) =>
+  readFileSync(join(run, "events.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+/** Each epoch's mean loss and validation accuracy, in order. */
+const epochs = (run: string) => events(run).flatMap((e) => (e.type === "epoch" ? [[e.epoch, e["loss/total"], e["val/top1"]]] : []));
 
-for (const sig of ["SIGINT", "SIGTERM"] as const)
-  test(`${sig}: the step under way finishes, the run stops saying how to resume (exit 130), and the resume ends as the uninterrupted run`, async () => {
-    const run = join(dir, sig);
-    const r = await interrupt(run, /epoch 2 /, [sig]);
+for (const method of ["llp", "supervised"])
+  test(`${method}: the uninterrupted run`, () => {
+    const r = spawnSync(process.execPath, args(join(dir, `whole-${method}`), method), { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+  });
+
+for (const [sig, method, at] of [
+  ["SIGINT", "llp", 300], // the middle of the first LLP epoch
+  ["SIGTERM", "llp", 100], // the middle of the IR epoch
+  ["SIGINT", "supervised", 300],
+] as const)
+  test(`${method}, ${sig} inside an epoch: the step under way finishes, a checkpoint of that point is written (exit 130), and the resume ends as the uninterrupted run, epoch by epoch`, async () => {
+    const run = join(dir, `${sig}-${method}`);
+    const r = await interrupt(run, method, at, sig);
     assert.equal(r.code, 130, r.stderr);
     assert.match(r.stderr, new RegExp(`${sig}: stopping after the step under way`));
-    assert.match(r.stderr, /llp: interrupted (at epoch \d+, step \d+|before epoch \d+): `llp train --resume .*` continues after epoch \d+/);
-    const events = readFileSync(join(run, "events.jsonl"), "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l));
-    assert.equal(events.at(-1).type, "interrupted");
-    assert.ok(!events.some((e) => e.type === "end"));
+    assert.match(r.stderr, /llp: interrupted at epoch \d+, step [1-9]\d*: checkpoint written; `llp train --resume .*` goes on from there/);
+    const last = events(run).at(-1);
+    assert.equal(last.type, "interrupted");
+    assert.ok(last.step > 0 && last.step < 190, `inside an epoch (step ${last.step})`);
+    assert.ok(!events(run).some((e) => e.type === "end"));
     const resumed = spawnSync(process.execPath, [bin, "train", "--resume", run], { encoding: "utf8" });
     assert.equal(resumed.status, 0, resumed.stderr);
-    assert.deepEqual([summary(run).val_top1, summary(run).epochs], [whole.val_top1, whole.epochs]);
+    const whole = join(dir, `whole-${method}`);
+    const pick = (x: string) => [summary(x).val_top1, summary(x).test_top1, summary(x).epochs];
+    assert.deepEqual(pick(run), pick(whole));
+    assert.deepEqual(epochs(run), epochs(whole), "every epoch's mean loss and validation top-1, the interrupted one included");
   });
 
 test("a second signal exits at once: the handler aborts on the first and exits 130 on the second", () => {

@@ -125,3 +125,15 @@ export const stepLosses = (runDir: string): number[] =>
   runEvents(runDir)
     .filter((e) => e.type === "step")
     .map((e) => e["loss/total"] as number);
+
+/** A seeded uniform stream in [0, 1) in plain JS (mulberry32), for tests that need no engine. */
+export function mulberry(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -18,7 +18,7 @@ import {
   uniformStream,
 } from "../../src/data/views.js";
 import { F, Generator, tensor } from "../../src/torch/index.js";
-import { assertClose, tidyTest } from "../helpers.js";
+import { assertClose, mulberry, tidyTest } from "../helpers.js";
 
 const zeros = (m: Float32Array, from: number, len: number) => m.subarray(from, from + len).reduce((a, x) => a + (x === 0 ? 1 : 0), 0);
 
@@ -90,18 +90,6 @@ tidyTest("affineGrid + gridSample: the identity map returns the image, a shift m
   const want = x.toNumbers().map((v, i) => (i % 4 === 3 ? 0 : v + 1));
   assertClose(tensor(shifted, [32]), want, { atol: 1e-5 });
 });
-
-/** A seeded uniform stream in plain JS (mulberry32), so these tests need no engine. */
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const moments = (xs: number[]) => {
   const m = xs.reduce((s, x) => s + x, 0) / xs.length;

@@ -17,22 +17,11 @@ import { npyToFloat32, parseNpy } from "../../src/data/npy.js";
 import { dispose, liveTensors, tensor } from "../../src/torch/index.js";
 import { deserialize, serialize } from "../../src/torch/safetensors.js";
 import { idxBytes, npyBytes, tempDir } from "../data/helpers.js";
+import { mulberry } from "../helpers.js";
 
 const CASES = Number(process.env.LLP_FUZZ_CASES ?? 150);
 const dir = tempDir("llp-fuzz-");
 const MiB = 1024 * 1024;
-
-/** mulberry32: a small seeded generator for the corruptions (reproducible from the seed). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Corrupted copies of `base`: every truncation up to `header` + 8 bytes, then `n` seeded cases
@@ -40,7 +29,7 @@ function rng(seed: number): () => number {
  */
 function* corruptions(base: Uint8Array, header: number, n: number, seed: number): Generator<{ bytes: Uint8Array; what: string }> {
   for (let len = 0; len < Math.min(base.length, header + 8); len++) yield { bytes: base.slice(0, len), what: `truncated to ${len}` };
-  const r = rng(seed);
+  const r = mulberry(seed);
   for (let k = 0; k < n; k++) {
     if (r() < 0.25) {
       const len = Math.floor(r() * base.length);

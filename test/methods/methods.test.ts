@@ -30,25 +30,28 @@ const imageDir = writeTinyImages(join(dir, "images"), n);
 
 const losses = stepLosses;
 
+/** A method on the tiny data (fixmatch on the images): 1 IR epoch for llp, 1 warm-up epoch for pseudo-label, then `epochs`. */
+const tinyConfig = (method: Config["method"], epochs: number) =>
+  resolveConfig({
+    method,
+    ...(method === "fixmatch" ? { data: imageDir, labelsPerClass: 10, poolGrid: 1 } : { data: files.data, labels: files.labels }),
+    width: 8,
+    validation: 6,
+    batchSize: 16,
+    labelledPerBatch: 4,
+    irEpochs: 1,
+    epochs,
+    pseudoLabelWarmup: 1,
+    threshold: 0.4,
+    milestones: [],
+    threads: 1,
+    seed: 3,
+  });
+
 for (const method of Object.keys(METHODS) as Config["method"][])
   test(`${method}: trains on tiny data, resumes to the uninterrupted result, frees its tensors`, async () => {
     const before = liveTensors();
-    const data = method === "fixmatch" ? { data: imageDir, labelsPerClass: 10, poolGrid: 1 } : { data: files.data, labels: files.labels };
-    const cfg = resolveConfig({
-      method,
-      ...data,
-      width: 8,
-      validation: 6,
-      batchSize: 16,
-      labelledPerBatch: 4,
-      irEpochs: 1,
-      epochs: 3,
-      pseudoLabelWarmup: 1,
-      threshold: 0.4,
-      milestones: [],
-      threads: 1,
-      seed: 3,
-    });
+    const cfg = tinyConfig(method, 3);
     const whole = await runTraining(cfg, join(dir, `${method}-whole`), { resume: false });
     const trace = losses(join(dir, `${method}-whole`));
     assert.ok(trace.length >= 10 && trace.every(Number.isFinite), `${method} trained (${trace.length} steps)`);
@@ -79,22 +82,7 @@ for (const method of Object.keys(METHODS) as Config["method"][])
 
 for (const method of Object.keys(METHODS) as Config["method"][])
   test(`${method}: live tensors and RSS stay flat across epochs`, async () => {
-    const data = method === "fixmatch" ? { data: imageDir, labelsPerClass: 10, poolGrid: 1 } : { data: files.data, labels: files.labels };
-    const cfg = resolveConfig({
-      method,
-      ...data,
-      width: 8,
-      validation: 6,
-      batchSize: 16,
-      labelledPerBatch: 4,
-      irEpochs: 1,
-      epochs: 12,
-      pseudoLabelWarmup: 1,
-      threshold: 0.4,
-      milestones: [],
-      threads: 1,
-      seed: 3,
-    });
+    const cfg = tinyConfig(method, 12);
     const prepared = await prepareData(cfg, null);
     const at: { tensors: number; rss: number }[] = [];
     for await (const ev of train(cfg, prepared.data, { runDir: null, resume: false }))

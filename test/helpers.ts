@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { getNumThreads, liveTensors, noGrad, setNumThreads, type Tensor, tensor, tidy } from "../src/torch/index.js";
+import { dispose, getNumThreads, liveTensors, noGrad, setNumThreads, type Tensor, tensor, tidy } from "../src/torch/index.js";
+import { loadFile } from "../src/torch/safetensors.js";
 
 export interface Tolerance {
   /** Relative tolerance (default 1e-5). */
@@ -136,4 +137,12 @@ export function mulberry(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Every tensor of a safetensors file (a checkpoint) as base64 bytes, by name: for bit-for-bit comparisons. */
+export function fileTensors(path: string): Map<string, string> {
+  const { tensors } = loadFile(path);
+  const out = new Map([...tensors].map(([k, t]) => [k, Buffer.from(t.toArray().buffer).toString("base64")]));
+  dispose([...tensors.values()]);
+  return out;
 }

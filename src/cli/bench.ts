@@ -111,15 +111,13 @@ export async function benchCmd(argv: string[]): Promise<number> {
   );
   let failed = 0;
   let next = 0;
-  // Ctrl-C reaches the cells under way too (one process group): they stop after their step and
-  // resume on the next call. The grid starts no new cell; a second signal is passed to the
-  // cells (which then exit at once).
+  // A signal to the grid (Ctrl-C, kill, a scheduler's SIGTERM) is passed to the cells under way
+  // (their own process groups), which stop after their step with a checkpoint; the grid starts
+  // no new cell. A second signal is passed on too: the cells exit at once.
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) {
-      for (const c of running) c.kill(sig);
-      return;
-    }
+    for (const c of running) c.kill(sig);
+    if (stopping) return;
     stopping = true;
     process.stderr.write(`\nllp bench accuracy: ${sig}: no new cells; the cells under way stop after their step (rerun to resume)\n`);
   };
@@ -165,7 +163,7 @@ async function runCell(c: CellRequest, dir: string, status: CellStatus, threads:
   mkdirSync(dir, { recursive: true });
   const lock = join(dir, "grid.lock");
   if (!takeLock(lock)) {
-    process.stderr.write(`  skipped ${cellName(c)}: another grid (pid ${readFileSync(lock, "utf8").trim()}) is training it\n`);
+    process.stderr.write(`  skipped ${cellName(c)}: another process (pids ${readFileSync(lock, "utf8").trim()}) is training it\n`);
     return 1;
   }
   try {
@@ -180,8 +178,10 @@ async function runCell(c: CellRequest, dir: string, status: CellStatus, threads:
     const t0 = Date.now();
     process.stderr.write(`  ${status === "interrupted" ? "resuming" : "training"} ${cellName(c)}\n`);
     const code = await new Promise<number>((resolve) => {
-      const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", log, log] });
+      // detached: its own process group, so a terminal's Ctrl-C reaches it once, through the grid
+      const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", log, log], detached: true });
       running.add(child);
+      if (child.pid !== undefined) writeFileSync(lock, `${process.pid} ${child.pid}\n`); // a grid killed outright leaves its cell's process alive: it holds the cell
       child.on("exit", () => running.delete(child));
       child.on("error", (e) => {
         process.stderr.write(`  could not start llp train for ${cellName(c)}: ${e.message}\n`);
@@ -199,7 +199,7 @@ async function runCell(c: CellRequest, dir: string, status: CellStatus, threads:
   }
 }
 
-/** Creates the lock file with this process's pid; false if a live process holds it. */
+/** Creates the lock file with this process's pid (the cell's child is added once started); false if a live process of it holds it. */
 function takeLock(lock: string): boolean {
   for (let tries = 0; tries < 2; tries++) {
     try {
@@ -207,9 +207,9 @@ function takeLock(lock: string): boolean {
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const pid = Number(readFileSync(lock, "utf8").trim());
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) return false;
-      rmSync(lock, { force: true }); // its grid is gone
+      const pids = readFileSync(lock, "utf8").trim().split(/\s+/).map(Number);
+      if (pids.some((pid) => Number.isInteger(pid) && pid > 0 && alive(pid))) return false;
+      rmSync(lock, { force: true }); // its grid and its cell's process are gone
     }
   }
   return false;

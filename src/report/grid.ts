@@ -52,7 +52,9 @@ export function cellStatus(dir: string, r: CellRequest): CellStatus {
       `${dir} holds a cell trained with other settings (${file}); give the grid another --out, or remove that folder to redo it`,
     );
   if (existsSync(join(dir, "summary.json"))) return "finished";
-  return existsSync(join(dir, "checkpoint.safetensors")) ? "interrupted" : "new";
+  // a checkpoint, or only the one before it (a kill between a save's renames): resume, never start over
+  const kept = ["checkpoint.safetensors", "checkpoint.prev.safetensors"]; // the first covers a save's temporary file too
+  return readdirSync(dir).some((f) => kept.some((k) => f.startsWith(k))) ? "interrupted" : "new";
 }
 
 /**

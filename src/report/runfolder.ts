@@ -46,6 +46,7 @@ const RUN_OUTPUTS = [
   "summary.json",
   "checkpoint.safetensors",
   "checkpoint.prev.safetensors",
+  "checkpoint.damaged.safetensors",
   "eval-test.json",
   "eval-validation.json",
 ];

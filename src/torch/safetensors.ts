@@ -50,8 +50,12 @@ export function serialize(tensors: Map<string, Tensor>, metadata: Metadata = {},
   return Buffer.concat([len, head, ...chunks]);
 }
 
-/** Parses a safetensors buffer into new tensors. Throws on any inconsistency. */
-export function deserialize(buf: Uint8Array, source = "safetensors data"): { tensors: Map<string, Tensor>; metadata: Metadata } {
+/** Parses a safetensors buffer into new tensors. Throws on any inconsistency; requireChecksum: also when it has no checksum. */
+export function deserialize(
+  buf: Uint8Array,
+  source = "safetensors data",
+  o: { requireChecksum?: boolean } = {},
+): { tensors: Map<string, Tensor>; metadata: Metadata } {
   const fail = (why: string): never => {
     throw new Error(`${source}: not a valid safetensors file (${why})`);
   };
@@ -93,6 +97,7 @@ export function deserialize(buf: Uint8Array, source = "safetensors data"): { ten
       fail(`"${name}" byte range ${begin}..${end} is outside the data (${dataLen} bytes)`);
     entries.push({ name, dtype: dtype as DType, shape: e.shape, begin: begin as number, end: end as number });
   }
+  if (metadata.sha256 === undefined && o.requireChecksum) fail("it has no checksum");
   if (metadata.sha256 !== undefined) {
     const { sha256, ...rest } = metadata;
     if (checksumOf(header as Record<string, unknown>, rest, [buf.subarray(dataStart)]) !== sha256)
@@ -140,8 +145,8 @@ export function saveFile(
   writeFileAtomic(path, serialize(tensors, metadata, o), o);
 }
 
-export function loadFile(path: string): { tensors: Map<string, Tensor>; metadata: Metadata } {
-  return deserialize(readFileSync(path), path);
+export function loadFile(path: string, o: { requireChecksum?: boolean } = {}): { tensors: Map<string, Tensor>; metadata: Metadata } {
+  return deserialize(readFileSync(path), path, o);
 }
 
 /**

@@ -43,6 +43,12 @@ export const inferenceNet = (s: TrainState): LLPNet => s.method.evalNet();
 export const checkpointPath = (runDir: string) => join(runDir, "checkpoint.safetensors");
 /** The checkpoint before the last, kept in case the last one is damaged. */
 export const previousCheckpointPath = (runDir: string) => join(runDir, "checkpoint.prev.safetensors");
+/** Where a resume sets a damaged last checkpoint aside (so the next save does not rotate it into the previous one's place). */
+export const damagedCheckpointPath = (runDir: string) => join(runDir, "checkpoint.damaged.safetensors");
+
+/** Where a checkpoint's loop state stands: "after epoch E" (0-based, as progress prints epochs) or "at epoch E, step S". */
+export const checkpointPoint = (loop: LoopState): string =>
+  loop.partial ? `at epoch ${loop.epoch}, step ${loop.partial.step}` : `after epoch ${loop.epoch - 1}`;
 
 /** epochStart: the run generator's state at the start of a partial epoch (loop.partial set), else null. */
 export function saveCheckpoint(
@@ -76,7 +82,8 @@ export function saveCheckpoint(
     saveFile(
       path,
       m,
-      { config: configJson, loop: JSON.stringify(loop), format: "llp-checkpoint-1" },
+      // format 2: a checkpoint inside an epoch, which a build without partial epochs must not resume as a whole one
+      { config: configJson, loop: JSON.stringify(loop), format: loop.partial ? "llp-checkpoint-2" : "llp-checkpoint-1" },
       { checksum: true, keepPrevious: previousCheckpointPath(runDir) },
     );
   } finally {
@@ -85,12 +92,19 @@ export function saveCheckpoint(
   return path;
 }
 
+/** The metadata keys of checkpoints written before checksums. */
+const LEGACY_METADATA = ["config", "loop", "format"];
+
 /** Opens an llp checkpoint (`missing` is the error when there is none), hands its tensors to `use`, then frees them. */
 function withCheckpoint<T>(path: string, missing: string, use: (tensors: Map<string, Tensor>, metadata: Metadata) => T): T {
   if (!existsSync(path)) throw new Error(missing);
   const { tensors, metadata } = loadFile(path);
   try {
-    if (metadata.format !== "llp-checkpoint-1") throw new Error(`${path}: not an llp checkpoint`);
+    if (metadata.format !== "llp-checkpoint-1" && metadata.format !== "llp-checkpoint-2") throw new Error(`${path}: not an llp checkpoint`);
+    // checkpoints carry a checksum since it was added; one without it must have exactly the
+    // metadata of the checkpoints before (a corrupted "sha256" key must not switch the check off)
+    if (metadata.sha256 === undefined && Object.keys(metadata).some((k) => !LEGACY_METADATA.includes(k)))
+      throw new Error(`${path}: not a valid safetensors file (its checksum is missing and its metadata is damaged)`);
     return use(tensors, metadata);
   } finally {
     dispose([...tensors.values()]);

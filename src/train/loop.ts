@@ -2,7 +2,7 @@
 // learning rate, its start-of-epoch work (LLP: refresh the density), its steps on the batches the
 // data side draws and views, validation, LR drops on plateaus, checkpoints. It yields typed
 // events; the CLI, the run folder writer and the tests consume them. Library code never prints.
-import { existsSync } from "node:fs";
+import { existsSync, renameSync } from "node:fs";
 import { type Config, optionName } from "../config.js";
 import { makeView } from "../data/views.js";
 import { evaluate } from "../eval/metrics.js";
@@ -12,7 +12,17 @@ import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
 import { dispose } from "../torch/scope.js";
 import { tensor } from "../torch/tensor.js";
-import { checkpointPath, type LoopState, loadCheckpoint, type PartialEpoch, saveCheckpoint, type TrainState } from "./checkpoint.js";
+import {
+  checkpointPath,
+  checkpointPoint,
+  damagedCheckpointPath,
+  type LoopState,
+  loadCheckpoint,
+  type PartialEpoch,
+  previousCheckpointPath,
+  saveCheckpoint,
+  type TrainState,
+} from "./checkpoint.js";
 import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep } from "./schedule.js";
 import type { EpochEvent, EvalSet, Phase, TrainData, TrainEvent } from "./types.js";
 
@@ -37,15 +47,18 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
     if (o.resume && o.runDir) {
       const r = loadCheckpoint(o.runDir, s);
       loop = r.loop;
-      if (loop.partial && r.epochStart) resumeInside = { partial: loop.partial, epochStart: r.epochStart };
-      delete loop.partial;
-      if (r.damaged)
+      if (r.damaged) {
+        // set aside, so the next save keeps the whole one as the previous checkpoint
+        if (existsSync(checkpointPath(o.runDir))) renameSync(checkpointPath(o.runDir), damagedCheckpointPath(o.runDir));
         yield {
           type: "notice",
-          message: `${r.damaged.why}: resumed from the checkpoint before it (${r.damaged.used}, after epoch ${loop.epoch})`,
+          message: `${r.damaged.why}: resumed from the checkpoint before it (${r.damaged.used}, ${checkpointPoint(loop)}); the damaged one is kept as ${damagedCheckpointPath(o.runDir)}`,
         };
+      }
+      if (loop.partial && r.epochStart) resumeInside = { partial: loop.partial, epochStart: r.epochStart };
+      delete loop.partial;
     } else await method.start();
-    const wallBefore = loop.wallS; // epoch time of the sessions before a resume
+    const wallBefore = loop.wallS + (resumeInside?.partial.seconds ?? 0); // time of the sessions before a resume
     const milestones = fixedMilestones(cfg, o.resume ? Number.POSITIVE_INFINITY : data.validation.n); // a resume keeps its schedule
     if (data.labelledPerBatch !== cfg.labelledPerBatch)
       yield {
@@ -106,6 +119,8 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         lossSum += total;
         monitors.add(st);
         yield { type: "step", epoch, step: step++, phase, ...st, "monitor/lr": s.opt.lr };
+        // one turn of the event loop, so a signal's handler runs now, not when the data next keeps us waiting
+        if (o.signal) await new Promise((r) => setImmediate(r));
         if (o.signal?.aborted) {
           // a checkpoint of this very point: the resume goes on with the next step
           const partial = { step, lossSum, monitors: monitors.state(), seconds: (Date.now() - tEpoch) / 1000 };
@@ -164,11 +179,11 @@ function writeCheckpoint(runDir: string, s: TrainState, loop: LoopState, cfg: st
   try {
     return saveCheckpoint(runDir, s, loop, cfg, epochStart);
   } catch (e) {
-    const kept = existsSync(checkpointPath(runDir))
-      ? `the checkpoint already there is intact: free space, then \`llp train --resume ${runDir}\` goes on from it`
-      : "no earlier checkpoint exists";
-    const at = loop.partial ? `at epoch ${loop.epoch}, step ${loop.partial.step}` : `after epoch ${loop.epoch - 1}`;
-    throw new Error(`could not write the checkpoint ${at} (${(e as Error).message}); ${kept}`);
+    const kept =
+      existsSync(checkpointPath(runDir)) || existsSync(previousCheckpointPath(runDir))
+        ? `the checkpoint already there is intact: free space, then \`llp train --resume ${runDir}\` goes on from it`
+        : "no earlier checkpoint exists";
+    throw new Error(`could not write the checkpoint ${checkpointPoint(loop)} (${(e as Error).message}); ${kept}`);
   }
 }
 

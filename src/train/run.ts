@@ -1,7 +1,7 @@
 // Whole runs: train into a run folder (or resume one), and reopen a finished run for eval,
 // predict and embed. Library code: no printing; events go to the caller's callback.
-import { readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
 import { type Config, optionName, resolveConfig } from "../config.js";
 import type { Normalization } from "../data/augment.js";
 import { absoluteDataPath } from "../data/load.js";
@@ -11,10 +11,11 @@ import { modelMismatch, resolveModel } from "../model/net.js";
 import { resolvePropagation } from "../propagation/rules.js";
 import { createRunDir, EventLog, readJson, readRunConfig, writeJson } from "../report/runfolder.js";
 import { softmax } from "../torch/functional.js";
-import { tidy } from "../torch/scope.js";
+import { loadFile } from "../torch/safetensors.js";
+import { dispose, tidy } from "../torch/scope.js";
 import { noGrad, type Tensor } from "../torch/tensor.js";
 import { setNumThreads } from "../torch/threads.js";
-import { inferenceNet, loadCheckpoint, type TrainState } from "./checkpoint.js";
+import { checkpointPath, checkpointPoint, inferenceNet, loadCheckpoint, type TrainState } from "./checkpoint.js";
 import { normalizedTensor, type PreparedData, prepareData } from "./data.js";
 import { buildState, disposeState, evaluateState, fixedMilestones, MIN_PLATEAU_VALIDATION, train, viewMismatch } from "./loop.js";
 import type { Summary, TrainEvent } from "./types.js";
@@ -139,16 +140,39 @@ function resumeConfig(cfg: Config, runDir: string): Config {
   return { ...saved, threads: cfg.threads, out: saved.out };
 }
 
-/** Temporary files of atomic writes a killed process left in the run folder (name.tmp-PID of a dead PID). */
+/**
+ * Temporary files of atomic writes a killed process left in the run folder (name.tmp-PID of a
+ * dead PID): removed, except a whole checkpoint killed between its save's two renames (no
+ * checkpoint.safetensors beside it, its checksum verifies), which becomes the checkpoint.
+ */
 function removeStaleTemporaries(runDir: string): void {
   for (const f of readdirSync(runDir)) {
     const m = /\.tmp-(\d+)$/.exec(f);
-    if (!m) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ESRCH") rmSync(join(runDir, f), { force: true });
-    }
+    if (!m || alive(Number(m[1]))) continue;
+    const tmp = join(runDir, f);
+    const ckpt = checkpointPath(runDir);
+    if (f === `${basename(ckpt)}.tmp-${m[1]}` && !existsSync(ckpt) && verifies(tmp)) renameSync(tmp, ckpt);
+    else rmSync(tmp, { force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Whether a safetensors file reads back whole (its checksum verified), its tensors freed. */
+function verifies(path: string): boolean {
+  try {
+    const { tensors } = loadFile(path);
+    dispose([...tensors.values()]);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -182,7 +206,7 @@ export async function openRun(runDir: string, threads?: number): Promise<OpenRun
     const { damaged, loop } = loadCheckpoint(runDir, state);
     if (damaged)
       throw new Error(
-        `${damaged.why}: the checkpoint before it (${damaged.used}, after epoch ${loop.epoch}) is whole; \`llp train --resume ${runDir}\` trains on from it`,
+        `${damaged.why}: the checkpoint before it (${damaged.used}, ${checkpointPoint(loop)}) is whole; \`llp train --resume ${runDir}\` trains on from it`,
       );
   } catch (e) {
     disposeState(state); // a checkpoint of another shape must not leave the network's tensors behind

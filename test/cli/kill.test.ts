@@ -1,17 +1,17 @@
 // kill -9 at seeded random moments (in a step, an evaluation or a checkpoint write, wherever
 // the delay lands), then --resume, again and again: the final summary and checkpoint equal an
 // uninterrupted run's, bit for bit. Also the two states a kill inside a checkpoint save can
-// leave: a partial temporary file beside the whole checkpoint, and (between its two renames)
-// no checkpoint but the previous one and a complete temporary file.
+// leave: a partial temporary file beside the whole checkpoint (removed on resume), and (between
+// its two renames) no checkpoint but the previous one and a whole temporary file (made the
+// checkpoint on resume).
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { dispose, type Tensor } from "../../src/torch/index.js";
-import { loadFile } from "../../src/torch/safetensors.js";
 import { checkpointPath, previousCheckpointPath } from "../../src/train/checkpoint.js";
 import { tempDir, writeFeatureNpy } from "../data/helpers.js";
+import { fileTensors } from "../helpers.js";
 
 const dir = tempDir("llp-kill-");
 const bin = join(process.cwd(), "bin", "llp.js");
@@ -47,14 +47,6 @@ const trainArgs = (out: string) => [
 ];
 const llp = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8" });
 const summary = (run: string) => JSON.parse(readFileSync(join(run, "summary.json"), "utf8"));
-
-/** Every tensor of a checkpoint as bytes, by name. */
-function tensors(path: string): Map<string, string> {
-  const { tensors: ts } = loadFile(path);
-  const out = new Map([...ts].map(([k, t]) => [k, Buffer.from((t as Tensor).toArray().buffer).toString("base64")]));
-  dispose([...ts.values()]);
-  return out;
-}
 
 /** Runs llp with args and SIGKILLs it after ms (if still running); resolves to whether it was killed. */
 function killAfter(args: string[], ms: number): Promise<boolean> {
@@ -94,7 +86,7 @@ test("SIGKILL at seeded random moments, then --resume, until it finishes: the su
   assert.ok(kills >= 2, `killed ${kills} times`);
   const [w, k] = [summary(whole), summary(run)];
   assert.deepEqual([k.test_top1, k.val_top1, k.knn_top1, k.epochs], [w.test_top1, w.val_top1, w.knn_top1, w.epochs]);
-  assert.deepEqual(tensors(checkpointPath(run)), tensors(checkpointPath(whole)), "the final checkpoint, bit for bit");
+  assert.deepEqual(fileTensors(checkpointPath(run)), fileTensors(checkpointPath(whole)), "the final checkpoint, bit for bit");
   assert.deepEqual(
     readdirSync(run).filter((f) => f.includes(".tmp-")),
     [],
@@ -119,24 +111,27 @@ function stoppedRun(out: string): Promise<void> {
   });
 }
 
+/** A PID no process has now: one that just exited. */
+const deadPid = () => spawnSync("true").pid as number;
+
 test("killed inside a checkpoint save: a partial temporary file beside the checkpoint, or no checkpoint between the renames; both resume to the uninterrupted result", async () => {
   const base = join(dir, "base");
   await stoppedRun(base);
   for (const state of ["partial temporary", "between the renames"]) {
     const run = join(dir, state.replace(/ /g, "-"));
     cpSync(base, run, { recursive: true });
+    const tmp = `${checkpointPath(run)}.tmp-${deadPid()}`;
     if (state === "partial temporary") {
-      writeFileSync(`${checkpointPath(run)}.tmp-999999`, readFileSync(checkpointPath(run)).subarray(0, 5000));
+      writeFileSync(tmp, readFileSync(checkpointPath(run)).subarray(0, 5000));
     } else {
-      copyFileSync(checkpointPath(run), `${checkpointPath(run)}.tmp-999999`); // complete, never renamed
-      rmSync(previousCheckpointPath(run));
-      renameSync(checkpointPath(run), previousCheckpointPath(run));
+      // the save had renamed the last checkpoint to prev and was killed before renaming its whole temporary file
+      renameSync(checkpointPath(run), tmp);
     }
     const resumed = llp("train", "--resume", run);
     assert.equal(resumed.status, 0, `${state}: ${resumed.stderr}`);
-    assert.ok(!existsSync(`${checkpointPath(run)}.tmp-999999`), `${state}: the stale temporary file is removed`);
+    assert.ok(!existsSync(tmp), `${state}: the temporary file is gone (removed, or made the checkpoint when whole)`);
     const [w, k] = [summary(whole), summary(run)];
     assert.deepEqual([k.test_top1, k.val_top1, k.epochs], [w.test_top1, w.val_top1, w.epochs], state);
-    assert.deepEqual(tensors(checkpointPath(run)), tensors(checkpointPath(whole)), `${state}: the final checkpoint`);
+    assert.deepEqual(fileTensors(checkpointPath(run)), fileTensors(checkpointPath(whole)), `${state}: the final checkpoint`);
   }
 });

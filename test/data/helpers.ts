@@ -59,11 +59,13 @@ export const histogram = (labels: ArrayLike<number>, numClasses: number): number
  * n 8x8 grayscale images in 3 classes as an IDX folder (train-images/-labels), all labelled:
  * class k (= i % 3) lights rows 3k..3k+2 over a dim, position-dependent background.
  */
-export function writeTinyImages(dir: string, n: number): string {
+export function writeTinyImages(dir: string, n: number, o: { hard?: boolean } = {}): string {
   mkdirSync(dir, { recursive: true });
+  // hard: the band barely brighter than a noisier background, so the classes overlap and no classifier is sure
+  const [band, noise] = o.hard ? [70, 140] : [140, 50];
   const px = Uint8Array.from({ length: n * 64 }, (_, i) => {
     const [k, r] = [Math.floor(i / 64) % 3, Math.floor((i % 64) / 8)];
-    return (Math.floor(r / 3) === k ? 180 : 40) + ((i * 37) % 50);
+    return (Math.floor(r / 3) === k ? 40 + band : 40) + ((i * 37 + Math.floor(i / 64) * 101) % noise);
   });
   writeFileSync(join(dir, "train-images-idx3-ubyte"), idxBytes([n, 8, 8], px));
   writeFileSync(

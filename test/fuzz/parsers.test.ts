@@ -14,7 +14,7 @@ import { loadCsvFeatures } from "../../src/data/features.js";
 import { readIdx } from "../../src/data/idx.js";
 import { decodeImage } from "../../src/data/image-folder.js";
 import { npyToFloat32, parseNpy } from "../../src/data/npy.js";
-import { dispose, liveTensors, tensor } from "../../src/torch/index.js";
+import { dispose, liveTensors, type Tensor, tensor } from "../../src/torch/index.js";
 import { deserialize, serialize } from "../../src/torch/safetensors.js";
 import { idxBytes, npyBytes, tempDir } from "../data/helpers.js";
 import { mulberry } from "../helpers.js";
@@ -48,16 +48,24 @@ function* corruptions(base: Uint8Array, header: number, n: number, seed: number)
   }
 }
 
-/** Runs one parse: it returns or throws an Error naming `name`; in bounded time and memory, leaving no tensor behind. */
-async function clean(name: string, what: string, parse: () => unknown): Promise<void> {
+/**
+ * Runs one parse: it returns or throws an Error naming `name`; in bounded time and memory, leaving
+ * no tensor behind. loaded: checks what a parse that succeeded returned.
+ */
+async function clean(name: string, what: string, parse: () => unknown, loaded?: (out: unknown) => void): Promise<void> {
   const tensors = liveTensors();
   const rss = process.memoryUsage().rss;
   const t0 = Date.now();
   try {
     const out = await parse();
-    const made = out && typeof out === "object" && "tensors" in out ? [...(out as { tensors: Map<string, never> }).tensors.values()] : [];
-    dispose(made);
+    try {
+      loaded?.(out);
+    } finally {
+      const made = out && typeof out === "object" && "tensors" in out ? [...(out as { tensors: Map<string, never> }).tensors.values()] : [];
+      dispose(made);
+    }
   } catch (e) {
+    if (e instanceof assert.AssertionError) throw e;
     assert.ok(e instanceof Error, `${what}: threw a non-Error ${String(e)}`);
     assert.ok(e.message.includes(name), `${what}: the error does not name ${name}: ${e.message}`);
   }
@@ -142,6 +150,7 @@ test("safetensors checkpoints: every corruption parses or fails naming the file,
         ["c", t[2]],
       ] as [string, never][]),
       { format: "llp-checkpoint-1" },
+      { checksum: true }, // as llp writes checkpoints: then no changed byte may load
     ),
   );
   dispose(t);
@@ -175,7 +184,24 @@ test("safetensors checkpoints: every corruption parses or fails naming the file,
     ...edits.map(([what, h]) => ({ bytes: withHeader(h), what })),
     { bytes: huge, what: "header length 2^63" },
   ];
-  for (const { bytes, what } of cases) await clean("fuzz.safetensors", what, () => deserialize(bytes, "fuzz.safetensors"));
+  // what the file holds: a corrupt file that loads must load exactly this (the checksum sees to it)
+  const whole = deserialize(base, "base");
+  const want = [...whole.tensors].map(([k, t]) =>
+    [k, t.dtype, t.shape.join("x"), Buffer.from(t.toArray().buffer).toString("hex")].join(" "),
+  );
+  dispose([...whole.tensors.values()]);
+  for (const { bytes, what } of cases)
+    await clean(
+      "fuzz.safetensors",
+      what,
+      () => deserialize(bytes, "fuzz.safetensors", { requireChecksum: true }),
+      (out) => {
+        const got = [...(out as { tensors: Map<string, Tensor> }).tensors].map(([k, t]) =>
+          [k, t.dtype, t.shape.join("x"), Buffer.from(t.toArray().buffer).toString("hex")].join(" "),
+        );
+        assert.deepEqual(got, want, `${what}: a corrupt checkpoint loaded other tensors than it holds`);
+      },
+    );
 });
 
 test("CSV feature files: every corruption parses or fails naming the file", async () => {

@@ -66,7 +66,30 @@ test("a corrupt last checkpoint is refused by its checksum; the resume uses the 
   const r = llp("train", "--resume", run);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /checkpoint\.safetensors: not a valid safetensors file \(its checksum does not match its contents/);
-  assert.match(r.stderr, /resumed from the checkpoint before it \(.*checkpoint\.prev\.safetensors, after epoch 1\)/);
+  assert.match(
+    r.stderr,
+    /resumed from the checkpoint before it \(.*checkpoint\.prev\.safetensors, after epoch 0\); the damaged one is kept as .*checkpoint\.damaged\.safetensors/,
+  );
+  assert.deepEqual(
+    readFileSync(join(run, "checkpoint.damaged.safetensors")),
+    bytes,
+    "set aside, so no later save rotates it into the previous checkpoint's place",
+  );
+  assert.deepEqual([summary(run).val_top1, summary(run).epochs], [whole.val_top1, whole.epochs]);
+});
+
+test("a checkpoint whose checksum key is damaged as well as its data is refused, not loaded unchecked", async () => {
+  const run = await partial("keyless", 2);
+  const ckpt = checkpointPath(run);
+  const bytes = readFileSync(ckpt);
+  const at = bytes.indexOf('"sha256"');
+  assert.ok(at > 0);
+  bytes[at + 2] = "X".charCodeAt(0); // "sX256": the check would be gone
+  bytes[bytes.length - 100] = (bytes[bytes.length - 100] as number) ^ 0x10;
+  writeFileSync(ckpt, bytes);
+  const r = llp("train", "--resume", run);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /its checksum is missing and its metadata is damaged\): resumed from the checkpoint before it/);
   assert.deepEqual([summary(run).val_top1, summary(run).epochs], [whole.val_top1, whole.epochs]);
 });
 
@@ -83,7 +106,7 @@ test("a truncated checkpoint with nothing before it is refused by name; eval of 
   truncateSync(checkpointPath(done), 1000);
   const e = llp("eval", done);
   assert.equal(e.status, 1);
-  assert.match(e.stderr, /the checkpoint before it \(.*checkpoint\.prev\.safetensors, after epoch 3\) is whole; `llp train --resume/);
+  assert.match(e.stderr, /the checkpoint before it \(.*checkpoint\.prev\.safetensors, after epoch 2\) is whole; `llp train --resume/);
 });
 
 test("a full disk (a file-size limit) while writing a checkpoint: the run stops saying the checkpoint there is intact; a later resume ends as the uninterrupted run", async () => {

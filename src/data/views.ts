@@ -200,8 +200,10 @@ export function mixImages(x: Tensor, mix: Mix): Tensor {
 // range, then Cutout. Ranges are FixMatch's: brightness, colour and contrast factors in
 // [0.05, 0.95], posterize to 4-8 bits, solarize above a threshold in [0, 1], rotate +-30
 // degrees, shear +-0.3, translate +-30% of the side. Equalize and sharpness are left out.
-// Geometric ops warp the normalised image (the mean pixel fills what comes in); photometric
-// ops act on pixels in [0, 1], clipped after each op.
+// Geometric ops warp the normalised image (the mean pixel fills what comes in; on a non-square
+// image a rotation or shear is taken in [-1, 1] coordinates, so it stretches with the aspect);
+// photometric ops act on pixels in [0, 1] (x std + mean: images stored as bytes), clipped after
+// each op.
 
 export const RA_OPS = [
   "identity",

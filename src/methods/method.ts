@@ -17,7 +17,7 @@ export interface StepStats {
   "loss/categorization": number;
   "loss/aggregation": number;
   "loss/instance": number;
-  /** mean confidence of the training targets of unlabelled points (NaN where none) */
+  /** mean confidence of the training targets of unlabelled points (NaN where none; fixmatch: of every unlabelled point's weak-view prediction, kept or not) */
   "monitor/confidence": number;
   /** fresh pseudo-labels against the true labels, unlabelled points (NaN if unknown) */
   "monitor/pseudoLabelAccuracy": number;

@@ -3,7 +3,7 @@
 // never redone, interrupted ones resume from their checkpoint; the table covers every finished
 // cell under --out.
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Config, loadRecipe, resolveConfig } from "../config.js";
@@ -29,6 +29,7 @@ export const BENCH_HELP = `llp bench accuracy [grid options] [train options for 
   --seeds LIST     seeds (default: 0,1,2)
   --jobs N         cells trained at once (default 1; give each --threads accordingly)
   --out DIR        the grid's folder (default runs/grid): one run folder per cell, table.md, table.json
+llp bench table GRID_DIR           the table of a grid's finished cells so far (rewrites table.md, table.json)
 `;
 
 const GRID_FLAGS = ["methods", "labelled", "subset", "seeds", "jobs"] as const;
@@ -63,6 +64,15 @@ const list = (s: string) => [
 
 export async function benchCmd(argv: string[]): Promise<number> {
   const [sub, ...args] = argv;
+  if (sub === "table") {
+    // the table of a grid's finished cells so far, while it runs or after
+    if (args.length !== 1 || args[0]?.startsWith("--")) throw new Error("usage: llp bench table GRID_DIR");
+    const dir = args[0] as string;
+    if (!existsSync(dir) || !readdirSync(dir).some((f) => existsSync(join(dir, f, CELL_FILE))))
+      throw new Error(`${dir}: not a grid folder (no cell of llp bench accuracy in it)`);
+    process.stdout.write(writeGridTable(dir));
+    return 0;
+  }
   if (sub !== "accuracy") throw new Error(`usage: ${BENCH_HELP}`);
   const { grid, rest } = splitArgs(args);
   const { positionals, config } = parseFlags(rest, {});

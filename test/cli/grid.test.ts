@@ -61,6 +61,12 @@ test("a grid trains every cell in its own folder, writes table.md and table.json
     assert.ok(Number.isFinite(s.val_top1));
   }
   assert.match(readFileSync(join(out, "table.md"), "utf8"), /\| llp \| 10\/class \| 100% \| 0 \|/);
+  const t = llp("bench", "table", out);
+  assert.equal(t.status, 0, t.stderr);
+  assert.equal(t.stdout, readFileSync(join(out, "table.md"), "utf8"), "llp bench table prints the same table");
+  const notGrid = llp("bench", "table", images);
+  assert.equal(notGrid.status, 1);
+  assert.match(notGrid.stderr, /not a grid folder/);
   const llpCell = join(out, "llp.p10pc.q100.seed0");
   const events = readFileSync(join(llpCell, "events.jsonl"), "utf8");
   const mtime = statSync(join(llpCell, "summary.json")).mtimeMs;

@@ -170,7 +170,7 @@ export function tableMarkdown(rows: TableRow[], unfinished: string[]): string {
   const lines = [
     "| method | labelled (p) | subset (q) | seeds | test top-1 (%) | test top-5 (%) | minutes per run |" +
       (shared === null ? " settings |" : ""),
-    "|---|---|---|---|---|---|---|" + (shared === null ? "---|" : ""),
+    `|---|---|---|---|---|---|---|${shared === null ? "---|" : ""}`,
     ...rows.map(
       (r) =>
         `| ${r.method} | ${r.labelled} | ${r.subset} | ${r.seeds.join(", ")} | ${pm(r.test_top1)} | ${pm(r.test_top5)} | ${(r.wall_s.mean / 60).toFixed(0)} |` +

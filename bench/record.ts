@@ -9,7 +9,10 @@ import { join } from "node:path";
 import { type Config, DEFAULTS, kebab } from "../src/config.js";
 import { FASHION_MNIST_VALIDATION } from "../src/data/fashion-mnist.js";
 import { findIdxPair } from "../src/data/idx.js";
+import { resolveView } from "../src/data/views.js";
 import { resolveModel } from "../src/model/net.js";
+import { resolvePropagation } from "../src/propagation/rules.js";
+import { fixedMilestones } from "../src/train/loop.js";
 import { readRunConfig } from "../src/train/run.js";
 
 const isImageFolder = (spec: string) => existsSync(spec) && statSync(spec).isDirectory() && findIdxPair(spec, "train") === null;
@@ -28,10 +31,18 @@ for (const dir of argv) {
   const info = JSON.parse(readFileSync(join(dir, "data.json"), "utf8")) as { inputShape: number[] };
   // what a default stands for on this run's data is no flag (runs before --model auto,
   // --validation null and --color saved the value it resolved to)
+  // (nor is what "auto" and the fixed schedule resolved to, which runs write into config.json,
+  // nor the recipe: config.json holds every value it set)
   const implied = (k: string, v: unknown) =>
+    k === "recipe" ||
     (k === "model" && v === resolveModel("auto", info.inputShape)) ||
     (k === "validation" && cfg.data.toLowerCase() === "fashion-mnist" && v === FASHION_MNIST_VALIDATION) ||
-    (k === "color" && !isImageFolder(cfg.data));
+    (k === "color" && !isImageFolder(cfg.data)) ||
+    (k === "propagation" && v === resolvePropagation("auto", info.inputShape)) ||
+    (k === "trainView" && v === resolveView("auto", info.inputShape, cfg.method)) ||
+    (k === "milestones" &&
+      cfg.schedule === "fixed" &&
+      JSON.stringify(v) === JSON.stringify(fixedMilestones({ ...cfg, milestones: null }, 0)));
   const flags = Object.entries(cfg)
     .filter(([k, v]) => k !== "out" && !implied(k, v) && JSON.stringify(v) !== JSON.stringify(DEFAULTS[k as keyof Config].value))
     .map(([k, v]) => `--${kebab(k)} ${Array.isArray(v) ? v.join(",") : v}`);

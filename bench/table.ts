@@ -60,7 +60,7 @@ export function resultsTable(runs: AccuracyRun[]): string {
     const t5 = seedStats(rs.map((r) => r.test_top5));
     const seeds = [...new Set(rs.map((r) => r.seed))].sort((a, b) => a - b);
     lines.push(
-      `| ${first.labelled} | ${first.subset} | ${first.method} | ${setting} | ${f(t1.mean)} ± ${f(t1.sd)} | ${f(t5.mean)} | ${seeds.join(", ")} | \`${cmd.replace("node bin/llp.js", "llp")}\` |`,
+      `| ${first.labelled} | ${first.subset} | ${first.method} | ${setting} | ${f(t1.mean)}${seeds.length > 1 ? ` ± ${f(t1.sd)}` : " (1 seed)"} | ${f(t5.mean)} | ${seeds.join(", ")} | \`${cmd.replace("node bin/llp.js", "llp")}\` |`,
     );
   }
   return lines.join("\n");

@@ -43,7 +43,7 @@ test("the README's results table is generated from accuracy.json, rows with remo
   const t = resultsTable([...fake, ...grid]).split("\n");
   assert.deepEqual(
     t.slice(2).map((l) => l.split(" | ").slice(2, 5).join(" ")),
-    ["supervised comparison 0.8200 ± -", "llp comparison 0.8400 ± -", "llp best measured 0.8500 ± 0.0707"],
+    ["supervised comparison 0.8200 (1 seed)", "llp comparison 0.8400 (1 seed)", "llp best measured 0.8500 ± 0.0707"],
   );
   assert.equal(
     resultsTable([...fake.map((r) => ({ ...r, test_top1: 0.8 })), ...grid]).split("\n").length,

@@ -37,7 +37,7 @@ const trainArgs = (out: string) => [
   "--ir-epochs",
   "1",
   "--epochs",
-  "6",
+  "10",
   "--threads",
   "1",
   "--seed",
@@ -61,9 +61,12 @@ function killAfter(args: string[], ms: number): Promise<boolean> {
 }
 
 let whole: string;
+let wholeMs: number; // the uninterrupted run, start-up included: the kills land inside a run of this length
 test("the uninterrupted run", () => {
   whole = join(dir, "whole");
+  const t0 = Date.now();
   const r = llp(...trainArgs(whole));
+  wholeMs = Date.now() - t0;
   assert.equal(r.status, 0, r.stderr);
 });
 
@@ -77,7 +80,8 @@ test("SIGKILL at seeded random moments, then --resume, until it finishes: the su
   let kills = 0;
   for (let round = 0; round < 12 && !existsSync(join(run, "summary.json")); round++) {
     const args = existsSync(checkpointPath(run)) || existsSync(previousCheckpointPath(run)) ? ["train", "--resume", run] : trainArgs(run);
-    if (await killAfter(args, 600 + Math.floor(next() * 1400))) kills++;
+    // at 10-50% of an uninterrupted run: the first kill leaves at least half the run to redo, so the second lands too
+    if (await killAfter(args, Math.floor(wholeMs * (0.1 + 0.4 * next())))) kills++;
   }
   if (!existsSync(join(run, "summary.json"))) {
     const r = llp("train", "--resume", run);

@@ -20,6 +20,7 @@ import {
   writeGridTable,
 } from "../report/grid.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
+import { processAlive } from "../train/run.js";
 import { parseFlags } from "./args.js";
 
 export const BENCH_HELP = `llp bench accuracy [grid options] [train options for every cell]
@@ -218,18 +219,9 @@ function takeLock(lock: string): boolean {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const pids = readFileSync(lock, "utf8").trim().split(/\s+/).map(Number);
-      if (pids.some((pid) => Number.isInteger(pid) && pid > 0 && alive(pid))) return false;
+      if (pids.some((pid) => Number.isInteger(pid) && pid > 0 && processAlive(pid))) return false;
       rmSync(lock, { force: true }); // its grid and its cell's process are gone
     }
   }
   return false;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -148,7 +148,7 @@ function resumeConfig(cfg: Config, runDir: string): Config {
 function removeStaleTemporaries(runDir: string): void {
   for (const f of readdirSync(runDir)) {
     const m = /\.tmp-(\d+)$/.exec(f);
-    if (!m || alive(Number(m[1]))) continue;
+    if (!m || processAlive(Number(m[1]))) continue;
     const tmp = join(runDir, f);
     const ckpt = checkpointPath(runDir);
     if (f === `${basename(ckpt)}.tmp-${m[1]}` && !existsSync(ckpt) && verifies(tmp)) renameSync(tmp, ckpt);
@@ -156,7 +156,8 @@ function removeStaleTemporaries(runDir: string): void {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (one owned by another user counts). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,11 +1,12 @@
 // llp's command line: parse, resolve the config, call the library, report. Nothing else.
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 import { type Config, resolveConfig } from "../config.js";
 import { loadNpyFeatures } from "../data/features.js";
 import { findIdxPair } from "../data/idx.js";
 import { type LoadOptions, loadDataset } from "../data/load.js";
 import { embedAll, perClass } from "../eval/metrics.js";
+import { exportRunOnnx, HEADS, notExportable } from "../export/onnx.js";
 import { LabelState, labelledTensors } from "../memory/labels.js";
 import { logDensity } from "../propagation/density.js";
 import { propagateBlocked } from "../propagation/propagate.js";
@@ -14,6 +15,7 @@ import { writeNpy } from "../report/npy.js";
 import { defaultRunDir, writeJson } from "../report/runfolder.js";
 import { F } from "../torch/index.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
+import { writeFileAtomic } from "../torch/safetensors.js";
 import { tensor } from "../torch/tensor.js";
 import { inferenceNet } from "../train/checkpoint.js";
 import { normalizedInputs } from "../train/data.js";
@@ -33,6 +35,9 @@ const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang e
                                    of the dataset), or of any --data SPEC in its own order
   llp propagate --embeddings X.npy --labels Y (.npy/.csv, -1 = unlabelled) --out FILE.csv
                                    pseudo-labels + confidences by Eq. 8 (--K --T --tau --propagation)
+  llp export RUN_DIR --out FILE.onnx [--head both|classifier|embedding] [--force]
+                                   the network as ONNX (opset 17, batch dimension dynamic, pixels 0-255
+                                   in, normalisation inside), for onnxruntime-node/-web without libtorch
   llp demo                         supervised-only vs LLP on the same Fashion-MNIST labels
   ${BENCH_HELP.replace(/\n(?=.)/g, "\n  ")}
 train options (default, where it comes from):
@@ -53,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
       return embedCmd(rest);
     case "propagate":
       return propagateCmd(rest);
+    case "export":
+      return exportCmd(rest);
     case "demo":
       return runDemo(rest);
     case "bench":
@@ -180,6 +187,29 @@ async function predictCmd(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function exportCmd(argv: string[]): Promise<number> {
+  const { positionals, config, flags } = parseFlags(argv, { head: "string", force: "boolean", output: "string" });
+  onlyConfig(config, ["out", "threads"], "export");
+  const runDir = one(positionals, "RUN_DIR");
+  const head = choice(flags.head, "head", HEADS);
+  const out = (flags.output as string | undefined) ?? (config.out as string | null | undefined) ?? undefined;
+  if (!out) throw new Error("usage: llp export RUN_DIR --out FILE.onnx [--head both|classifier|embedding] [--force]");
+  if (existsSync(out) && flags.force !== true) throw new Error(`${out} exists: give --force to replace it`);
+  const why = notExportable(runDir);
+  if (why) throw new Error(why);
+  const t0 = performance.now();
+  const run = await openRun(runDir, config.threads as number | undefined);
+  try {
+    const bytes = exportRunOnnx(run, head, packageVersion());
+    writeFileAtomic(out, bytes);
+    const seconds = (performance.now() - t0) / 1000;
+    process.stdout.write(`${JSON.stringify({ out, head, bytes: bytes.length, seconds: Number(seconds.toFixed(2)) })}\n`);
+  } finally {
+    run.dispose();
+  }
+  return 0;
+}
+
 async function embedCmd(argv: string[]): Promise<number> {
   const { positionals, config, flags } = parseFlags(argv, { data: "string", output: "string" });
   onlyConfig(config, ["out", "threads"], "embed");
@@ -263,4 +293,10 @@ async function propagateCmd(argv: string[]): Promise<number> {
 function one(pos: string[], what: string): string {
   if (pos.length !== 1) throw new Error(`expected one ${what}, got ${pos.length}`);
   return pos[0] as string;
+}
+
+/** llp's version, from its package.json (two folders above dist/src/cli). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
 }

@@ -1,6 +1,7 @@
 // Backbones. Each maps an input batch to a feature vector [B, F] (F = featureDim).
 import * as F from "../torch/functional.js";
 import { BatchNorm1d, BatchNorm2d, Conv2d, Linear, Module, Sequential } from "../torch/nn/index.js";
+import { type OnnxGraph, ops, type Value } from "../torch/onnx.js";
 import type { Generator } from "../torch/random.js";
 import type { Tensor } from "../torch/tensor.js";
 
@@ -22,6 +23,9 @@ class ConvBNReLU extends Module {
   }
   forward(x: Tensor): Tensor {
     return this.bn.forward(this.conv.forward(x)).relu();
+  }
+  override onnx(g: OnnxGraph, x: Value, path: string): Value {
+    return ops.relu(g, this.bn.onnx(g, this.conv.onnx(g, x, `${path}.conv`), `${path}.bn`));
   }
 }
 
@@ -57,6 +61,14 @@ export class SmallCNN extends Backbone {
     });
     return F.adaptiveAvgPool2d(h, this.grid).flatten(1); // [B, 4w g^2]
   }
+  override onnx(g: OnnxGraph, x: Value, path: string): Value {
+    let h = x;
+    this.layers.forEach((l, i) => {
+      h = l.onnx(g, h, `${path}.conv${i + 1}`);
+      if (i === 0 || i === 2) h = ops.maxPool2d(g, h, 2);
+    });
+    return ops.flatten(g, ops.adaptiveAvgPool2d(g, h, this.grid));
+  }
 }
 
 /** Pre-activation basic block (He et al. 2016, "Identity mappings"): BN-ReLU-conv x2. */
@@ -81,6 +93,13 @@ class PreActBlock extends Module {
     const h = this.conv1.forward(a);
     const out = this.conv2.forward(this.bn2.forward(h).relu());
     return out.add(sc);
+  }
+  override onnx(g: OnnxGraph, x: Value, path: string): Value {
+    const a = ops.relu(g, this.bn1.onnx(g, x, `${path}.bn1`));
+    const sc = this.shortcut ? this.shortcut.onnx(g, a, `${path}.shortcut`) : x;
+    const h = this.conv1.onnx(g, a, `${path}.conv1`);
+    const out = this.conv2.onnx(g, ops.relu(g, this.bn2.onnx(g, h, `${path}.bn2`)), `${path}.conv2`);
+    return ops.add(g, out, sc);
   }
 }
 
@@ -109,6 +128,13 @@ class PreActBottleneck extends Module {
     h = (this.convs[2] as Conv2d).forward((this.bns[2] as BatchNorm2d).forward(h).relu());
     return h.add(sc);
   }
+  override onnx(g: OnnxGraph, x: Value, path: string): Value {
+    const bn = (i: number, v: Value) => ops.relu(g, (this.bns[i] as BatchNorm2d).onnx(g, v, `${path}.bn${i + 1}`));
+    const conv = (i: number, v: Value) => (this.convs[i] as Conv2d).onnx(g, v, `${path}.conv${i + 1}`);
+    const a = bn(0, x);
+    const sc = this.shortcut ? this.shortcut.onnx(g, a, `${path}.shortcut`) : x;
+    return ops.add(g, conv(2, bn(2, conv(1, bn(1, conv(0, a))))), sc);
+  }
 }
 
 /**
@@ -120,6 +146,7 @@ export class PreActResNet extends Backbone {
   readonly featureDim: number;
   readonly stem: Conv2d;
   readonly blocks: Module[];
+  readonly blockNames: string[] = [];
   readonly bnOut: BatchNorm2d;
   constructor(depth: 18 | 50, inChannels: number, gen: Generator, baseWidth = 64) {
     super();
@@ -134,6 +161,7 @@ export class PreActResNet extends Backbone {
       for (let b = 0; b < n; b++) {
         const stride = b === 0 && stage > 0 ? 2 : 1;
         const block = bottleneck ? new PreActBottleneck(cin, planes, stride, gen) : new PreActBlock(cin, planes, stride, gen);
+        this.blockNames.push(`layer${stage + 1}.${b}`);
         this.blocks.push(this.registerModule(`layer${stage + 1}.${b}`, block));
         cin = planes * exp;
       }
@@ -145,6 +173,13 @@ export class PreActResNet extends Backbone {
     let h = this.stem.forward(x);
     for (const b of this.blocks) h = b.forward(h);
     return F.adaptiveAvgPool2d(this.bnOut.forward(h).relu(), 1).flatten(1);
+  }
+  override onnx(g: OnnxGraph, x: Value, path: string): Value {
+    let h = this.stem.onnx(g, x, `${path}.stem`);
+    this.blocks.forEach((b, i) => {
+      h = b.onnx(g, h, `${path}.${this.blockNames[i]}`);
+    });
+    return ops.flatten(g, ops.adaptiveAvgPool2d(g, ops.relu(g, this.bnOut.onnx(g, h, `${path}.bn_out`)), 1));
   }
 }
 
@@ -166,10 +201,16 @@ export class MLP extends Backbone {
   forward(x: Tensor): Tensor {
     return this.net.forward(x.flatten(1));
   }
+  override onnx(g: OnnxGraph, x: Value, path: string): Value {
+    return this.net.onnx(g, x.shape.length > 2 ? ops.flatten(g, x) : x, `${path}.net`);
+  }
 }
 
 class ReLUModule extends Module {
   forward(x: Tensor): Tensor {
     return x.relu();
+  }
+  override onnx(g: OnnxGraph, x: Value): Value {
+    return ops.relu(g, x);
   }
 }

@@ -4,6 +4,7 @@
 import { optionName } from "../config.js";
 import * as F from "../torch/functional.js";
 import { Linear, Module } from "../torch/nn/index.js";
+import { type OnnxGraph, ops, type Value } from "../torch/onnx.js";
 import type { Generator } from "../torch/random.js";
 import type { Tensor } from "../torch/tensor.js";
 import { type Backbone, MLP, PreActResNet, SmallCNN } from "./backbones.js";
@@ -33,6 +34,14 @@ export class LLPNet extends Module {
   heads(x: Tensor): NetOutput {
     const h = this.backbone.forward(x);
     return { v: F.normalize(this.embed.forward(h), 1), logits: this.classifier.forward(h) };
+  }
+  override onnx(g: OnnxGraph, x: Value, path = ""): Value {
+    return this.backbone.onnx(g, x, `${path}backbone`);
+  }
+  /** heads() written into an ONNX graph: the values of v [B, D] and logits [B, C]. */
+  onnxHeads(g: OnnxGraph, x: Value): { v: Value; logits: Value } {
+    const h = this.onnx(g, x);
+    return { v: ops.normalize(g, this.embed.onnx(g, h, "embed")), logits: this.classifier.onnx(g, h, "classifier") };
   }
 }
 

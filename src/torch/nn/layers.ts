@@ -1,5 +1,6 @@
 // Standard layers: Conv2d, BatchNorm2d, Linear, ReLU, pooling, Flatten, Sequential.
 import * as F from "../functional.js";
+import { type OnnxGraph, ops, type Value } from "../onnx.js";
 import type { Generator } from "../random.js";
 import { empty, ones, type Tensor, zeros } from "../tensor.js";
 import { biasUniform_, kaimingNormal_, kaimingUniform_ } from "./init.js";
@@ -37,6 +38,19 @@ export class Conv2d extends Module {
   forward(x: Tensor): Tensor {
     return F.conv2d(x, this.weight, this.bias, { stride: this.o.stride ?? 1, padding: this.o.padding ?? 0, groups: this.o.groups ?? 1 });
   }
+  override onnx(g: OnnxGraph, x: Value, path: string): Value {
+    const s = this.o.stride ?? 1;
+    const p = this.o.padding ?? 0;
+    const k = this.kernel;
+    const inputs = [x.name, g.param(`${path}.weight`, this.weight)];
+    if (this.bias) inputs.push(g.param(`${path}.bias`, this.bias));
+    const [b, , h, w] = x.shape as [number, number, number, number];
+    const out = (n: number) => Math.floor((n + 2 * p - k) / s) + 1;
+    return {
+      name: g.op("Conv", inputs, { kernel_shape: [k, k], strides: [s, s], pads: [p, p, p, p], group: this.o.groups ?? 1 }),
+      shape: [b, this.outChannels, out(h), out(w)],
+    };
+  }
 }
 
 export class BatchNorm2d extends Module {
@@ -66,6 +80,17 @@ export class BatchNorm2d extends Module {
       eps: this.eps,
     });
   }
+  /** Inference form: the running statistics (x [B, C] or [B, C, H, W]). */
+  override onnx(g: OnnxGraph, x: Value, path: string): Value {
+    const inputs = [
+      x.name,
+      g.param(`${path}.weight`, this.weight),
+      g.param(`${path}.bias`, this.bias),
+      g.param(`${path}.running_mean`, this.runningMean),
+      g.param(`${path}.running_var`, this.runningVar),
+    ];
+    return { name: g.op("BatchNormalization", inputs, { epsilon: { float: this.eps } }), shape: x.shape };
+  }
 }
 
 /** BatchNorm over features [B, F] (same kernel as BatchNorm2d). */
@@ -87,11 +112,20 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     return F.linear(x, this.weight, this.bias);
   }
+  /** x [B, IN] -> x W^T + b */
+  override onnx(g: OnnxGraph, x: Value, path: string): Value {
+    const inputs = [x.name, g.param(`${path}.weight`, this.weight)];
+    if (this.bias) inputs.push(g.param(`${path}.bias`, this.bias));
+    return { name: g.op("Gemm", inputs, { transB: 1 }), shape: [x.shape[0] as number, this.outFeatures] };
+  }
 }
 
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return x.relu();
+  }
+  override onnx(g: OnnxGraph, x: Value): Value {
+    return ops.relu(g, x);
   }
 }
 export class MaxPool2d extends Module {
@@ -105,6 +139,9 @@ export class MaxPool2d extends Module {
   forward(x: Tensor): Tensor {
     return F.maxPool2d(x, this.kernel, this.stride, this.padding);
   }
+  override onnx(g: OnnxGraph, x: Value): Value {
+    return ops.maxPool2d(g, x, this.kernel, this.stride, this.padding);
+  }
 }
 export class AdaptiveAvgPool2d extends Module {
   constructor(readonly size: number) {
@@ -113,10 +150,16 @@ export class AdaptiveAvgPool2d extends Module {
   forward(x: Tensor): Tensor {
     return F.adaptiveAvgPool2d(x, this.size);
   }
+  override onnx(g: OnnxGraph, x: Value): Value {
+    return ops.adaptiveAvgPool2d(g, x, this.size);
+  }
 }
 export class Flatten extends Module {
   forward(x: Tensor): Tensor {
     return x.flatten(1);
+  }
+  override onnx(g: OnnxGraph, x: Value): Value {
+    return ops.flatten(g, x);
   }
 }
 export class Dropout extends Module {
@@ -128,6 +171,10 @@ export class Dropout extends Module {
   }
   forward(x: Tensor): Tensor {
     return F.dropout(x, this.p, this.training, this.gen);
+  }
+  /** Identity at inference. */
+  override onnx(_g: OnnxGraph, x: Value): Value {
+    return x;
   }
 }
 
@@ -150,5 +197,8 @@ export class Sequential extends Module {
       h = next;
     }
     return h;
+  }
+  override onnx(g: OnnxGraph, x: Value, path: string): Value {
+    return this.layers.reduce((h, l, i) => l.onnx(g, h, `${path}.${i}`), x);
   }
 }

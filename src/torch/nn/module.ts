@@ -1,5 +1,6 @@
 // Module: named parameters, buffers and children; train/eval mode. Parameters and buffers
 // are kept out of tidy scopes: they live until the module is disposed.
+import type { OnnxGraph, Value } from "../onnx.js";
 import { keep } from "../scope.js";
 import type { Tensor } from "../tensor.js";
 
@@ -12,6 +13,15 @@ export abstract class Module {
   readonly noDecay = new Set<string>();
 
   abstract forward(x: Tensor): Tensor;
+
+  /**
+   * The eval-mode forward written into an ONNX graph: the input value -> the output value, with
+   * this module's weights copied in as initializers named under `path` ("backbone.conv1.bn").
+   * Layers without one cannot be exported.
+   */
+  onnx(_g: OnnxGraph, _x: Value, path: string): Value {
+    throw new Error(`onnx export: ${this.constructor.name} (${path || "the network"}) has no ONNX form`);
+  }
 
   protected registerParameter(name: string, t: Tensor, decay = true): Tensor {
     keep(t).requiresGrad_(true);

@@ -1,0 +1,109 @@
+// `llp export`: a finished run's network as an ONNX model that runs without libtorch
+// (onnxruntime-node, onnxruntime-web). The graph is written from llp's own module tree (each
+// layer's `onnx` form), from the network the method evaluates with (the weight average for
+// Mean Teacher and FixMatch), with the run's input normalisation folded in: the model takes
+// what a user has, pixel values 0-255 (or the feature values as loaded), and everything the
+// loader would do after decoding is inside the graph.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { encodeModel, ONNX_OPSET, OnnxGraph, type Value, type ValueInfo } from "../torch/onnx.js";
+import { inferenceNet } from "../train/checkpoint.js";
+import type { OpenRun } from "../train/run.js";
+
+export const HEADS = ["both", "classifier", "embedding"] as const;
+export type Head = (typeof HEADS)[number];
+
+/** What an exported model's metadata says about its input, under the key "llp.input" (JSON). */
+export interface ExportedInput {
+  /** "image": [C, H, W] pixels 0-255 (decoded, resized to cover H x W and centre-cropped, gray or RGB); "features": [F] values as loaded */
+  kind: "image" | "features";
+  shape: number[];
+  /** images: "gray" (C = 1) or "rgb" (C = 3) */
+  color?: "gray" | "rgb";
+}
+
+/** Why a folder cannot be exported, or null: it must be a finished run (summary.json and a checkpoint). */
+export function notExportable(runDir: string): string | null {
+  if (!existsSync(join(runDir, "config.json"))) return `${runDir} is not a run folder (no config.json)`;
+  if (!existsSync(join(runDir, "summary.json")))
+    return `${runDir} is not a finished run (no summary.json): \`llp train --resume ${runDir}\` trains it to the end`;
+  if (!existsSync(join(runDir, "checkpoint.safetensors"))) return `${runDir} has no checkpoint.safetensors`;
+  return null;
+}
+
+/**
+ * The run's network as ONNX bytes. Inputs: "input" [batch, ...inputShape] float32. Outputs:
+ * classifier: "logits" [batch, C] and "probs" [batch, C] (softmax); embedding: "embedding"
+ * [batch, D] (unit length, the v that the memory bank holds).
+ */
+export function exportRunOnnx(run: OpenRun, head: Head, producerVersion: string): Uint8Array {
+  const net = inferenceNet(run.state);
+  if (net.training) throw new Error("export: the network must be in eval mode");
+  const shape = run.info.inputShape;
+  const image = shape.length === 3;
+  const g = new OnnxGraph();
+  // normalizeBatch, folded: x * (s / std) + (-mean / std), per channel (images) or per feature,
+  // where s = 1/255 for pixels
+  const { mean, std } = run.info.normalization;
+  const s = image ? 1 / 255 : 1;
+  const dims = image ? [shape[0] as number, 1, 1] : [shape[0] as number];
+  const scale = g.constant("input_scale", mean.map((_, c) => s / (std[c] as number)), dims);
+  const shift = g.constant("input_shift", mean.map((m, c) => -m / (std[c] as number)), dims);
+  const x: Value = { name: g.op("Add", [g.op("Mul", ["input", scale]), shift]), shape: [-1, ...shape] };
+
+  const outputs: ValueInfo[] = [];
+  const { v, logits } = net.onnxHeads(g, x);
+  const numClasses = run.info.classNames.length;
+  if (head !== "embedding") {
+    g.op("Identity", [logits.name], {}, "logits");
+    g.op("Softmax", [logits.name], { axis: 1 }, "probs");
+    outputs.push({ name: "logits", shape: ["batch", numClasses] }, { name: "probs", shape: ["batch", numClasses] });
+  }
+  if (head !== "classifier") {
+    g.op("Identity", [v.name], {}, "embedding");
+    outputs.push({ name: "embedding", shape: ["batch", run.cfg.embeddingDim] });
+  }
+  // only the nodes the chosen outputs need stay (an embedding-only model carries no classifier)
+  prune(g, outputs.map((o) => o.name));
+
+  const input: ExportedInput = image
+    ? { kind: "image", shape, color: shape[0] === 1 ? "gray" : "rgb" }
+    : { kind: "features", shape };
+  return encodeModel({
+    graph: g,
+    graphName: `llp-${run.cfg.method}-${run.cfg.model}`,
+    inputs: [{ name: "input", shape: ["batch", ...shape] }],
+    outputs,
+    producerVersion,
+    docString: image
+      ? "llp: input = pixel values 0-255, float32 [batch, C, H, W] (normalisation inside the graph)"
+      : "llp: input = feature values as loaded, float32 [batch, F] (normalisation inside the graph)",
+    metadata: {
+      "llp.format": "llp-onnx-1",
+      "llp.input": JSON.stringify(input),
+      "llp.classes": JSON.stringify(run.info.classNames),
+      "llp.normalization": JSON.stringify({ ...run.info.normalization, folded: true, pixelScale: s }),
+      "llp.heads": JSON.stringify(outputs.map((o) => o.name)),
+      "llp.method": run.cfg.method,
+      "llp.model": run.cfg.model,
+      "llp.weights": net === run.state.net ? "the trained network" : "the weight average the method evaluates with",
+      "llp.opset": String(ONNX_OPSET),
+    },
+  });
+}
+
+/** Removes nodes and initializers that no output depends on. */
+function prune(g: OnnxGraph, outputs: string[]): void {
+  const needed = new Set(outputs);
+  const keep = new Set<number>();
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i] as OnnxGraph["nodes"][number];
+    if (!n.outputs.some((o) => needed.has(o))) continue;
+    keep.add(i);
+    for (const x of n.inputs) needed.add(x);
+  }
+  const nodes = g.nodes.filter((_, i) => keep.has(i));
+  g.nodes.splice(0, g.nodes.length, ...nodes);
+  const inits = g.initializers.filter((t) => needed.has(t.name));
+  g.initializers.splice(0, g.initializers.length, ...inits);
+}

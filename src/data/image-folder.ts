@@ -6,15 +6,16 @@
 // Decoded examples ([C,H,W] uint8) live in a byte-bounded LRU cache; decoding runs in parallel
 // on libuv's thread pool, at most `parallel` images queued at a time.
 import { readdir, stat } from "node:fs/promises";
-import { basename, extname, join, resolve } from "node:path";
-import type { Sharp, SharpOptions } from "sharp";
+import { basename, join, resolve } from "node:path";
 import type { Tensor } from "../torch/tensor.js";
 import { parseLabels, readCsv } from "./csv.js";
 import { checkIndices, type Dataset, exampleSize, rawToTensor, type Storage } from "./dataset.js";
 import { DataError } from "./errors.js";
+import { decodeImage, IMAGE_EXTENSIONS, isImage, listImages, type SharpFactory } from "./image-decode.js";
 import { LruCache, Semaphore } from "./lru.js";
 
-export const IMAGE_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg", ".webp"];
+export { decodeImage, IMAGE_EXTENSIONS, listImages, type SharpFactory };
+
 const UNLABELLED_DIRS = ["unlabeled", "unlabelled"];
 
 export interface ImageFolderOptions {
@@ -49,8 +50,6 @@ export const IMAGE_FOLDER_DEFAULTS = {
   cacheBytes: 256 * 2 ** 20,
   parallel: 512,
 } as const;
-
-export type SharpFactory = (input: string, options?: SharpOptions) => Sharp;
 
 export class ImageFolderDataset implements Dataset {
   readonly name: string;
@@ -139,40 +138,6 @@ export class ImageFolderDataset implements Dataset {
   }
 }
 
-/**
- * Decodes one image file to [C,H,W] uint8 (C = 1 gray or 3 sRGB), resized to H x W with `fit`
- * (null = no resize: the image must already be H x W). Errors name the file.
- */
-export async function decodeImage(
-  sharp: SharpFactory,
-  file: string,
-  shape: [number, number, number],
-  fit: "cover" | "contain" | "fill" | null,
-  checkSize?: (info: { width: number; height: number }) => string | null,
-): Promise<Uint8Array> {
-  const [c, h, w] = shape;
-  let img = sharp(file, { failOn: "warning" });
-  if (fit !== null) img = img.resize(w, h, { fit, position: "centre", background: "#000000" });
-  img = img.removeAlpha();
-  img = c === 1 ? img.greyscale() : img.toColourspace("srgb");
-  let data: Buffer;
-  let info: { width: number; height: number; channels: number };
-  try {
-    ({ data, info } = await img.raw().toBuffer({ resolveWithObject: true }));
-  } catch (e) {
-    throw new DataError(file, `cannot decode image (${(e as Error).message})`);
-  }
-  const bad =
-    checkSize?.(info) ?? (info.width !== w || info.height !== h ? `decoded to ${info.width}x${info.height}, expected ${w}x${h}` : null);
-  if (bad !== null) throw new DataError(file, bad);
-  if (info.channels !== c) throw new DataError(file, `decoded to ${info.channels} channels, expected ${c}`);
-  // HWC -> CHW
-  const out = new Uint8Array(c * h * w);
-  const hw = h * w;
-  for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) out[k * hw + p] = data[p * c + k] as number;
-  return out;
-}
-
 /** Scans an image folder (or reads its labels CSV) and returns a lazily decoded dataset. */
 export async function loadImageFolder(root: string, o: ImageFolderOptions = {}): Promise<ImageFolderDataset> {
   const dir = resolve(root);
@@ -219,20 +184,6 @@ export async function loadImageFolder(root: string, o: ImageFolderOptions = {}):
     },
     sharp as unknown as SharpFactory,
   );
-}
-
-const isImage = (f: string): boolean => IMAGE_EXTENSIONS.includes(extname(f).toLowerCase());
-
-/** Image files under dir, recursively, sorted by path. */
-export async function listImages(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    if (e.name.startsWith(".")) continue;
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await listImages(p)));
-    else if (isImage(e.name)) out.push(p);
-  }
-  return out.sort();
 }
 
 async function scanClassFolders(dir: string, o: ImageFolderOptions) {

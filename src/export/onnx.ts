@@ -9,18 +9,10 @@ import { join } from "node:path";
 import { encodeModel, ONNX_OPSET, OnnxGraph, type Value, type ValueInfo } from "../torch/onnx.js";
 import { inferenceNet } from "../train/checkpoint.js";
 import type { OpenRun } from "../train/run.js";
+import { type ExportedInput, INPUT_NAME, META, ONNX_FORMAT, OUTPUTS } from "../infer/format.js";
 
 export const HEADS = ["both", "classifier", "embedding"] as const;
 export type Head = (typeof HEADS)[number];
-
-/** What an exported model's metadata says about its input, under the key "llp.input" (JSON). */
-export interface ExportedInput {
-  /** "image": [C, H, W] pixels 0-255 (decoded, resized to cover H x W and centre-cropped, gray or RGB); "features": [F] values as loaded */
-  kind: "image" | "features";
-  shape: number[];
-  /** images: "gray" (C = 1) or "rgb" (C = 3) */
-  color?: "gray" | "rgb";
-}
 
 /** Why a folder cannot be exported, or null: it must be a finished run (summary.json and a checkpoint). */
 export function notExportable(runDir: string): string | null {
@@ -47,47 +39,56 @@ export function exportRunOnnx(run: OpenRun, head: Head, producerVersion: string)
   const { mean, std } = run.info.normalization;
   const s = image ? 1 / 255 : 1;
   const dims = image ? [shape[0] as number, 1, 1] : [shape[0] as number];
-  const scale = g.constant("input_scale", mean.map((_, c) => s / (std[c] as number)), dims);
-  const shift = g.constant("input_shift", mean.map((m, c) => -m / (std[c] as number)), dims);
-  const x: Value = { name: g.op("Add", [g.op("Mul", ["input", scale]), shift]), shape: [-1, ...shape] };
+  const scale = g.constant(
+    "input_scale",
+    mean.map((_, c) => s / (std[c] as number)),
+    dims,
+  );
+  const shift = g.constant(
+    "input_shift",
+    mean.map((m, c) => -m / (std[c] as number)),
+    dims,
+  );
+  const x: Value = { name: g.op("Add", [g.op("Mul", [INPUT_NAME, scale]), shift]), shape: [-1, ...shape] };
 
   const outputs: ValueInfo[] = [];
   const { v, logits } = net.onnxHeads(g, x);
   const numClasses = run.info.classNames.length;
   if (head !== "embedding") {
-    g.op("Identity", [logits.name], {}, "logits");
-    g.op("Softmax", [logits.name], { axis: 1 }, "probs");
-    outputs.push({ name: "logits", shape: ["batch", numClasses] }, { name: "probs", shape: ["batch", numClasses] });
+    g.op("Identity", [logits.name], {}, OUTPUTS.logits);
+    g.op("Softmax", [logits.name], { axis: 1 }, OUTPUTS.probs);
+    outputs.push({ name: OUTPUTS.logits, shape: ["batch", numClasses] }, { name: OUTPUTS.probs, shape: ["batch", numClasses] });
   }
   if (head !== "classifier") {
-    g.op("Identity", [v.name], {}, "embedding");
-    outputs.push({ name: "embedding", shape: ["batch", run.cfg.embeddingDim] });
+    g.op("Identity", [v.name], {}, OUTPUTS.embedding);
+    outputs.push({ name: OUTPUTS.embedding, shape: ["batch", run.cfg.embeddingDim] });
   }
   // only the nodes the chosen outputs need stay (an embedding-only model carries no classifier)
-  prune(g, outputs.map((o) => o.name));
+  prune(
+    g,
+    outputs.map((o) => o.name),
+  );
 
-  const input: ExportedInput = image
-    ? { kind: "image", shape, color: shape[0] === 1 ? "gray" : "rgb" }
-    : { kind: "features", shape };
+  const input: ExportedInput = image ? { kind: "image", shape, color: shape[0] === 1 ? "gray" : "rgb" } : { kind: "features", shape };
   return encodeModel({
     graph: g,
     graphName: `llp-${run.cfg.method}-${run.cfg.model}`,
-    inputs: [{ name: "input", shape: ["batch", ...shape] }],
+    inputs: [{ name: INPUT_NAME, shape: ["batch", ...shape] }],
     outputs,
     producerVersion,
     docString: image
       ? "llp: input = pixel values 0-255, float32 [batch, C, H, W] (normalisation inside the graph)"
       : "llp: input = feature values as loaded, float32 [batch, F] (normalisation inside the graph)",
     metadata: {
-      "llp.format": "llp-onnx-1",
-      "llp.input": JSON.stringify(input),
-      "llp.classes": JSON.stringify(run.info.classNames),
-      "llp.normalization": JSON.stringify({ ...run.info.normalization, folded: true, pixelScale: s }),
-      "llp.heads": JSON.stringify(outputs.map((o) => o.name)),
-      "llp.method": run.cfg.method,
-      "llp.model": run.cfg.model,
-      "llp.weights": net === run.state.net ? "the trained network" : "the weight average the method evaluates with",
-      "llp.opset": String(ONNX_OPSET),
+      [META.format]: ONNX_FORMAT,
+      [META.input]: JSON.stringify(input),
+      [META.classes]: JSON.stringify(run.info.classNames),
+      [META.normalization]: JSON.stringify({ ...run.info.normalization, folded: true, pixelScale: s }),
+      [META.heads]: JSON.stringify(outputs.map((o) => o.name)),
+      [META.method]: run.cfg.method,
+      [META.model]: run.cfg.model,
+      [META.weights]: net === run.state.net ? "the trained network" : "the weight average the method evaluates with",
+      [META.opset]: String(ONNX_OPSET),
     },
   });
 }

@@ -1,8 +1,10 @@
 // Minimal .npy writer (format version 1.0, C order, little-endian) for embeddings and labels.
 import { writeFileAtomic } from "../torch/safetensors.js";
 
-export function npyBytes(data: Float32Array | Int32Array | BigInt64Array, shape: number[]): Buffer {
-  const descr = data instanceof Float32Array ? "<f4" : data instanceof Int32Array ? "<i4" : "<i8";
+type NpyData = Float32Array | Int32Array | BigInt64Array | Uint8Array;
+
+export function npyBytes(data: NpyData, shape: number[]): Buffer {
+  const descr = data instanceof Float32Array ? "<f4" : data instanceof Int32Array ? "<i4" : data instanceof Uint8Array ? "|u1" : "<i8";
   const shapeStr = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeStr}, }`;
   const total = 10 + header.length + 1;
@@ -15,6 +17,6 @@ export function npyBytes(data: Float32Array | Int32Array | BigInt64Array, shape:
   return Buffer.concat([pre, Buffer.from(header, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
 }
 
-export function writeNpy(path: string, data: Float32Array | Int32Array | BigInt64Array, shape: number[]): void {
+export function writeNpy(path: string, data: NpyData, shape: number[]): void {
   writeFileAtomic(path, npyBytes(data, shape));
 }

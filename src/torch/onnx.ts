@@ -95,7 +95,11 @@ export const ops = {
     const [b, c, h, w] = x.shape as [number, number, number, number];
     const out = (n: number) => Math.floor((n + 2 * padding - kernel) / stride) + 1;
     return {
-      name: g.op("MaxPool", [x.name], { kernel_shape: attrPair(kernel), strides: attrPair(stride), pads: [padding, padding, padding, padding] }),
+      name: g.op("MaxPool", [x.name], {
+        kernel_shape: attrPair(kernel),
+        strides: attrPair(stride),
+        pads: [padding, padding, padding, padding],
+      }),
       shape: [b, c, out(h), out(w)],
     };
   },
@@ -244,7 +248,8 @@ function writeValueInfo(w: Writer, v: ValueInfo): void {
       tt.message(2, (shape) => {
         for (const d of v.shape)
           shape.message(1, (dim) => {
-            if (typeof d === "number") dim.int(1, d); // dim_value
+            if (typeof d === "number")
+              dim.int(1, d); // dim_value
             else dim.string(2, d); // dim_param
           });
       });

@@ -10,6 +10,8 @@ dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)  
 # libtorch calls BLAS for matmul/linear; without OpenBLAS, Debian falls back to the reference
 # BLAS, about 10x slower on the memory-bank products (see README, "Engine").
 dpkg -s libopenblas0-openmp >/dev/null 2>&1 || need+=(libopenblas0-openmp)
+# the browser tests (the ONNX example page, playwright-core drives the system's Chromium)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
@@ -20,6 +22,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
+# onnxruntime-node's postinstall fetches CUDA providers from NuGet (where npm runs dependencies'
+# scripts); its CPU runtime ships in the package, which is all llp/infer uses
+export ONNXRUNTIME_NODE_INSTALL=skip
 if [ ! -f build/Release/llp_native.node ] || [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
   npm ci --no-audit --no-fund
 else

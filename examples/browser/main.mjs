@@ -1,8 +1,9 @@
 // The page's logic: load the exported model (its metadata says the input's shape, colour and
 // class names), turn a dropped image into the model's input (pixel values 0-255, scaled to
 // cover H x W and centre-cropped, as `llp predict` does with sharp), show the top-5 classes.
-import * as ort from "./ort/ort.wasm.min.mjs";
+
 import { modelInfo } from "./lib/metadata.js";
+import * as ort from "./ort/ort.wasm.min.mjs";
 
 const params = new URLSearchParams(location.search);
 const modelUrl = params.get("model") ?? "model.onnx";
@@ -67,7 +68,10 @@ async function toPixels(file, [c, h, w], canvas) {
 }
 
 function show(info, probs) {
-  const order = probs.map((p, j) => [p, j]).sort((a, z) => z[0] - a[0] || a[1] - z[1]).slice(0, 5);
+  const order = probs
+    .map((p, j) => [p, j])
+    .sort((a, z) => z[0] - a[0] || a[1] - z[1])
+    .slice(0, 5);
   const table = document.getElementById("top5");
   table.replaceChildren(
     ...order.map(([p, j], i) => {
@@ -94,7 +98,9 @@ function show(info, probs) {
 const model = load();
 model.then(
   ({ info }) => {
-    say(`${modelUrl}: ${info.model} trained by ${info.method}, input ${info.input.shape.join("×")} ${info.input.color}, ${info.classNames.length} classes`);
+    say(
+      `${modelUrl}: ${info.model} trained by ${info.method}, input ${info.input.shape.join("×")} ${info.input.color}, ${info.classNames.length} classes`,
+    );
     document.body.dataset.ready = "true";
   },
   (e) => say(`cannot load the model: ${e.message}`, true),

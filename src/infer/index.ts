@@ -45,7 +45,9 @@ async function onnxruntime(): Promise<Ort> {
   try {
     return await import("onnxruntime-node");
   } catch (e) {
-    throw new Error(`llp/infer runs models with onnxruntime-node, which is not installed: npm install onnxruntime-node (${(e as Error).message})`);
+    throw new Error(
+      `llp/infer runs models with onnxruntime-node, which is not installed: npm install onnxruntime-node (${(e as Error).message})`,
+    );
   }
 }
 
@@ -91,28 +93,18 @@ export class LlpModel {
     const x = raw instanceof Uint8Array ? Float32Array.from(raw) : image ? raw.map((v) => v * 255) : raw;
     const out: Outputs = { n };
     const heads = this.info.heads as (keyof typeof OUTPUTS)[];
-    const dims: Partial<Record<string, number>> = {};
-    const parts: Partial<Record<string, Float32Array[]>> = {};
     for (let s = 0; s < n; s += this.#batchSize) {
       const b = Math.min(this.#batchSize, n - s);
       const feed = { [INPUT_NAME]: new this.#ort.Tensor("float32", x.subarray(s * per, (s + b) * per), [b, ...shape]) };
       const res = (await this.#session.run(feed)) as Record<string, OrtTensor>;
       for (const h of heads) {
         const t = res[h] as OrtTensor;
-        dims[h] = t.dims[1] as number;
-        (parts[h] ??= []).push(Float32Array.from(t.data as Float32Array));
+        const d = t.dims[1] as number;
+        const all = out[h] ?? new Float32Array(n * d);
+        all.set(t.data as Float32Array, s * d);
+        out[h] = all;
         t.dispose();
       }
-    }
-    for (const h of heads) {
-      const d = dims[h] ?? 0;
-      const all = new Float32Array(n * d);
-      let o = 0;
-      for (const p of parts[h] ?? []) {
-        all.set(p, o);
-        o += p.length;
-      }
-      out[h] = all;
     }
     return out;
   }

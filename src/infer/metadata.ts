@@ -41,7 +41,9 @@ export function modelInfo(bytes: Uint8Array, file: string): ModelInfo {
     throw new Error(`${file}: not an ONNX file (${(e as Error).message})`);
   }
   if (meta[META.format] !== ONNX_FORMAT)
-    throw new Error(`${file}: not a model exported by llp export (metadata ${META.format} is ${JSON.stringify(meta[META.format] ?? null)})`);
+    throw new Error(
+      `${file}: not a model exported by llp export (metadata ${META.format} is ${JSON.stringify(meta[META.format] ?? null)})`,
+    );
   const json = <T>(key: string): T => JSON.parse(meta[key] ?? "null") as T;
   return {
     input: json<ExportedInput>(META.input),

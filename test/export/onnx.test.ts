@@ -72,7 +72,11 @@ async function bothAnswers(run: string, onnx: string, raw: Uint8Array | Float32A
   const r = await openRun(run, 1);
   const ref = tidy(() => {
     const h = inferenceNet(r.state).heads(runInputs(r, raw, B));
-    return { logits: h.logits.toArray() as Float32Array, probs: F.softmax(h.logits, 1).toArray() as Float32Array, embedding: h.v.toArray() as Float32Array };
+    return {
+      logits: h.logits.toArray() as Float32Array,
+      probs: F.softmax(h.logits, 1).toArray() as Float32Array,
+      embedding: h.v.toArray() as Float32Array,
+    };
   });
   const isAverage = inferenceNet(r.state) !== r.state.net;
   r.dispose();
@@ -131,7 +135,11 @@ test("llp/infer classifies image files and .npy rows as llp predict does", async
   );
   const model = await loadModel(out);
   for (const inputs of [[npy], pngs]) {
-    const want = JSON.parse(llp("predict", runDir("small-cnn"), ...inputs).stdout) as { input: string; class: string; confidence: number }[];
+    const want = JSON.parse(llp("predict", runDir("small-cnn"), ...inputs).stdout) as {
+      input: string;
+      class: string;
+      confidence: number;
+    }[];
     const got = await model.classify(inputs);
     assert.deepEqual(
       got.map((g) => [g.input, g.class]),
@@ -199,7 +207,14 @@ test("modelInfo refuses files that are not llp exports, naming them", () => {
   assert.throws(() => modelInfo(new Uint8Array([0xff, 0xff, 0xff]), "junk.onnx"), /junk\.onnx: not an ONNX file/);
   const g = new OnnxGraph();
   g.op("Relu", ["input"], {}, "y");
-  const plain = encodeModel({ graph: g, graphName: "g", inputs: [{ name: "input", shape: [1] }], outputs: [{ name: "y", shape: [1] }], producerVersion: "0", metadata: { a: "b" } });
+  const plain = encodeModel({
+    graph: g,
+    graphName: "g",
+    inputs: [{ name: "input", shape: [1] }],
+    outputs: [{ name: "y", shape: [1] }],
+    producerVersion: "0",
+    metadata: { a: "b" },
+  });
   assert.deepEqual(readOnnxMetadata(plain), { a: "b" });
   assert.throws(() => modelInfo(plain, "other.onnx"), /other\.onnx: not a model exported by llp export/);
 });

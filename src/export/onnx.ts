@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { type ExportedInput, INPUT_NAME, META, ONNX_FORMAT, OUTPUTS } from "../infer/format.js";
 import { encodeModel, ONNX_OPSET, OnnxGraph, type Value, type ValueInfo } from "../torch/onnx.js";
 import { inferenceNet } from "../train/checkpoint.js";
+import type { Normalization } from "../data/augment.js";
+import type { LLPNet } from "../model/net.js";
 import type { OpenRun } from "../train/run.js";
 
 export const HEADS = ["both", "classifier", "embedding"] as const;
@@ -30,13 +32,43 @@ export function notExportable(runDir: string): string | null {
  */
 export function exportRunOnnx(run: OpenRun, head: Head, producerVersion: string): Uint8Array {
   const net = inferenceNet(run.state);
+  return exportNetOnnx(
+    net,
+    {
+      inputShape: run.info.inputShape,
+      classNames: run.info.classNames,
+      normalization: run.info.normalization,
+      method: run.cfg.method,
+      model: run.cfg.model,
+      weights: net === run.state.net ? "the trained network" : "the weight average the method evaluates with",
+    },
+    head,
+    producerVersion,
+  );
+}
+
+/** What an exported model says about itself besides its weights. */
+export interface ExportSpec {
+  /** [C, H, W] for images, [F] for feature vectors */
+  inputShape: number[];
+  classNames: string[];
+  /** the statistics the training loader normalised with (per channel, or per feature) */
+  normalization: Normalization;
+  method: string;
+  model: string;
+  /** which network this is (the trained one, or a weight average) */
+  weights: string;
+}
+
+/** A network (in eval mode) as ONNX bytes; see exportRunOnnx for the graph's inputs and outputs. */
+export function exportNetOnnx(net: LLPNet, spec: ExportSpec, head: Head, producerVersion: string): Uint8Array {
   if (net.training) throw new Error("export: the network must be in eval mode");
-  const shape = run.info.inputShape;
+  const shape = spec.inputShape;
   const image = shape.length === 3;
   const g = new OnnxGraph();
   // normalizeBatch, folded: x * (s / std) + (-mean / std), per channel (images) or per feature,
   // where s = 1/255 for pixels
-  const { mean, std } = run.info.normalization;
+  const { mean, std } = spec.normalization;
   const s = image ? 1 / 255 : 1;
   const dims = image ? [shape[0] as number, 1, 1] : [shape[0] as number];
   const scale = g.constant(
@@ -53,7 +85,7 @@ export function exportRunOnnx(run: OpenRun, head: Head, producerVersion: string)
 
   const outputs: ValueInfo[] = [];
   const { v, logits } = net.onnxHeads(g, x);
-  const numClasses = run.info.classNames.length;
+  const numClasses = spec.classNames.length;
   if (head !== "embedding") {
     g.op("Identity", [logits.name], {}, OUTPUTS.logits);
     g.op("Softmax", [logits.name], { axis: 1 }, OUTPUTS.probs);
@@ -61,7 +93,7 @@ export function exportRunOnnx(run: OpenRun, head: Head, producerVersion: string)
   }
   if (head !== "classifier") {
     g.op("Identity", [v.name], {}, OUTPUTS.embedding);
-    outputs.push({ name: OUTPUTS.embedding, shape: ["batch", run.cfg.embeddingDim] });
+    outputs.push({ name: OUTPUTS.embedding, shape: ["batch", v.shape[1] as number] });
   }
   // only the nodes the chosen outputs need stay (an embedding-only model carries no classifier)
   prune(
@@ -72,7 +104,7 @@ export function exportRunOnnx(run: OpenRun, head: Head, producerVersion: string)
   const input: ExportedInput = image ? { kind: "image", shape, color: shape[0] === 1 ? "gray" : "rgb" } : { kind: "features", shape };
   return encodeModel({
     graph: g,
-    graphName: `llp-${run.cfg.method}-${run.cfg.model}`,
+    graphName: `llp-${spec.method}-${spec.model}`,
     inputs: [{ name: INPUT_NAME, shape: ["batch", ...shape] }],
     outputs,
     producerVersion,
@@ -82,12 +114,12 @@ export function exportRunOnnx(run: OpenRun, head: Head, producerVersion: string)
     metadata: {
       [META.format]: ONNX_FORMAT,
       [META.input]: JSON.stringify(input),
-      [META.classes]: JSON.stringify(run.info.classNames),
-      [META.normalization]: JSON.stringify({ ...run.info.normalization, folded: true, pixelScale: s }),
+      [META.classes]: JSON.stringify(spec.classNames),
+      [META.normalization]: JSON.stringify({ ...spec.normalization, folded: true, pixelScale: s }),
       [META.heads]: JSON.stringify(outputs.map((o) => o.name)),
-      [META.method]: run.cfg.method,
-      [META.model]: run.cfg.model,
-      [META.weights]: net === run.state.net ? "the trained network" : "the weight average the method evaluates with",
+      [META.method]: spec.method,
+      [META.model]: spec.model,
+      [META.weights]: spec.weights,
       [META.opset]: String(ONNX_OPSET),
     },
   });

@@ -5,7 +5,7 @@
 // with overlapping bins, L2 normalisation) are checked op by op against libtorch.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import * as ort from "onnxruntime-node";
@@ -57,10 +57,26 @@ const runs = {
   resnet50: { model: "resnet50", data: images, labelsPerClass: 20 },
   mlp: { model: "mlp", data: features.data, labels: features.labels },
   "mean-teacher (weight average)": { method: "mean-teacher", model: "small-cnn", data: images, labelsPerClass: 20, poolGrid: 3 },
+  "small-cnn on RGB images": { model: "small-cnn", data: join(dir, "rgb"), labelsPerClass: 10, poolGrid: 2 },
 } as const;
 const runDir = (name: string) => join(dir, name.replace(/\W+/g, "-"));
 
+/** An image folder of 8x8 RGB PNGs, 3 classes (one colour channel brighter each), 40 images a class. */
+async function writeRgbFolder(root: string): Promise<void> {
+  for (let k = 0; k < 3; k++) {
+    mkdirSync(join(root, `c${k}`), { recursive: true });
+    for (let i = 0; i < 40; i++) {
+      const px = Uint8Array.from({ length: 64 * 3 }, (_, j) => (j % 3 === k ? 150 : 50) + ((j * 31 + i * 17) % 60));
+      await sharp(Buffer.from(px), { raw: { width: 8, height: 8, channels: 3 } })
+        .png()
+        .toFile(join(root, `c${k}`, `${i}.png`));
+    }
+  }
+}
+const rgbPixels = Uint8Array.from({ length: B * 3 * 64 }, (_, i) => ((Math.floor(i / 64) % 3 === Math.floor(i / 192) % 3 ? 170 : 60) + i * 7) % 256);
+
 before(async () => {
+  await writeRgbFolder(join(dir, "rgb"));
   for (const [name, o] of Object.entries(runs)) {
     const cfg = resolveConfig({ ...o, width: 4, validation: 6, batchSize: 16, irEpochs: 1, epochs: 1, threads: 1, seed: 5 });
     await runTraining(cfg, runDir(name), { resume: false });
@@ -94,7 +110,7 @@ for (const name of Object.keys(runs))
     const said = lastJson(r.stdout);
     assert.equal(said.head, "both");
     assert.equal(said.bytes, readFileSync(out).length);
-    const raw = name === "mlp" ? rows : pixels;
+    const raw = name === "mlp" ? rows : name.includes("RGB") ? rgbPixels : pixels;
     const { ref, got, isAverage, info } = await bothAnswers(runDir(name), out, raw);
     for (const k of ["logits", "probs", "embedding"] as const) {
       const d = maxAbs(got[k] as Float32Array, ref[k]);
@@ -105,8 +121,15 @@ for (const name of Object.keys(runs))
     for (let b = 0; b < B; b++) assert.ok(Math.abs(Math.hypot(...e.subarray(b * 128, (b + 1) * 128)) - 1) < 1e-5);
     assert.equal(info.weights, isAverage ? "the weight average the method evaluates with" : "the trained network");
     assert.equal(isAverage, name.startsWith("mean-teacher"));
-    assert.deepEqual(info.classNames, ["0", "1", "2"]);
-    assert.deepEqual(info.input, name === "mlp" ? { kind: "features", shape: [f] } : { kind: "image", shape: [1, 8, 8], color: "gray" });
+    assert.deepEqual(info.classNames, name.includes("RGB") ? ["c0", "c1", "c2"] : ["0", "1", "2"]);
+    assert.deepEqual(
+      info.input,
+      name === "mlp"
+        ? { kind: "features", shape: [f] }
+        : name.includes("RGB")
+          ? { kind: "image", shape: [3, 8, 8], color: "rgb" }
+          : { kind: "image", shape: [1, 8, 8], color: "gray" },
+    );
   });
 
 test("the batch dimension is dynamic: one row and a batch give the same rows", async () => {

@@ -66,6 +66,7 @@ export interface Config {
   out: string | null;
   checkpointEvery: number;
   evalEvery: number;
+  snapshots: number;
 }
 
 /**
@@ -215,6 +216,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   out: { value: null, source: "run folder; null = runs/<dataset>.<labelled>@<seed>-<method>" },
   checkpointEvery: { value: 1, source: "epochs between checkpoints" },
   evalEvery: { value: 1, source: "epochs between validation evaluations" },
+  snapshots: {
+    value: 0,
+    source:
+      "training points whose embeddings are saved at every epoch's end (snapshots/), for llp report's per-epoch pictures (paper Fig. 2); 0 = none",
+  },
 };
 
 /**
@@ -326,6 +332,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   out: orNull(str),
   checkpointEvery: num(1, 100000, true),
   evalEvery: num(1, 100000, true),
+  snapshots: num(0, 1_000_000, true),
 };
 
 export function defaultConfig(): Config {

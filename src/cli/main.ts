@@ -1,6 +1,6 @@
 // llp's command line: parse, resolve the config, call the library, report. Nothing else.
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { extname, join } from "node:path";
+import { dirname, extname, join } from "node:path";
 import { type Config, resolveConfig } from "../config.js";
 import { loadNpyFeatures } from "../data/features.js";
 import { findIdxPair } from "../data/idx.js";
@@ -12,11 +12,13 @@ import { logDensity } from "../propagation/density.js";
 import { propagateBlocked } from "../propagation/propagate.js";
 import { RULES, resolvePropagation } from "../propagation/rules.js";
 import { writeNpy } from "../report/npy.js";
+import { writeReport } from "../report/report.js";
 import { defaultRunDir, writeJson } from "../report/runfolder.js";
 import { F } from "../torch/index.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
 import { tensor } from "../torch/tensor.js";
+import { setNumThreads } from "../torch/threads.js";
 import { inferenceNet } from "../train/checkpoint.js";
 import { normalizedInputs } from "../train/data.js";
 import { evaluateRun, Interrupted, openRun, predictRun, readRunConfig, runTraining } from "../train/run.js";
@@ -38,6 +40,9 @@ const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang e
   llp export RUN_DIR --out FILE.onnx [--head both|classifier|embedding] [--force]
                                    the network as ONNX (opset 17, batch dimension dynamic, pixels 0-255
                                    in, normalisation inside), for onnxruntime-node/-web without libtorch
+  llp report RUN_DIR [RUN_DIR...] [--out FILE.html]
+                                   a self-contained HTML report (curves, pseudo-label reliability, confusion,
+                                   the paper's Fig. 2 analyses; charts also as SVG/PNG); default RUN_DIR/report.html
   llp demo                         supervised-only vs LLP on the same Fashion-MNIST labels
   ${BENCH_HELP.replace(/\n(?=.)/g, "\n  ")}
 train options (default, where it comes from):
@@ -60,6 +65,8 @@ export async function main(argv: string[]): Promise<number> {
       return propagateCmd(rest);
     case "export":
       return exportCmd(rest);
+    case "report":
+      return reportCmd(rest);
     case "demo":
       return runDemo(rest);
     case "bench":
@@ -207,6 +214,22 @@ async function exportCmd(argv: string[]): Promise<number> {
   } finally {
     run.dispose();
   }
+  return 0;
+}
+
+async function reportCmd(argv: string[]): Promise<number> {
+  const { positionals, config, flags } = parseFlags(argv, { output: "string" });
+  onlyConfig(config, ["out", "threads"], "report");
+  if (positionals.length === 0) throw new Error("usage: llp report RUN_DIR [RUN_DIR...] [--out FILE.html]");
+  const out =
+    (flags.output as string | undefined) ??
+    (config.out as string | null | undefined) ??
+    (positionals.length === 1 ? join(positionals[0] as string, "report.html") : "report.html");
+  if (typeof config.threads === "number") setNumThreads(config.threads);
+  const r = await writeReport(positionals, out);
+  process.stdout.write(
+    `${JSON.stringify({ report: r.html, charts: r.charts.length / 2, chartsDir: r.charts[0] ? dirname(r.charts[0]) : null })}\n`,
+  );
   return 0;
 }
 

@@ -6,11 +6,11 @@
 // loader would do after decoding is inside the graph.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import type { Normalization } from "../data/augment.js";
 import { type ExportedInput, INPUT_NAME, META, ONNX_FORMAT, OUTPUTS } from "../infer/format.js";
+import type { LLPNet } from "../model/net.js";
 import { encodeModel, ONNX_OPSET, OnnxGraph, type Value, type ValueInfo } from "../torch/onnx.js";
 import { inferenceNet } from "../train/checkpoint.js";
-import type { Normalization } from "../data/augment.js";
-import type { LLPNet } from "../model/net.js";
 import type { OpenRun } from "../train/run.js";
 
 export const HEADS = ["both", "classifier", "embedding"] as const;

@@ -47,7 +47,8 @@ export function classicalMds(points: Float32Array | Float64Array, n: number, k =
   for (let i = 0; i < n; i++)
     for (let j = i; j < n; j++) {
       let s = 0;
-      for (let t = 0; t < d; t++) s += ((points[i * d + t] as number) - (mean[t] as number)) * ((points[j * d + t] as number) - (mean[t] as number));
+      for (let t = 0; t < d; t++)
+        s += ((points[i * d + t] as number) - (mean[t] as number)) * ((points[j * d + t] as number) - (mean[t] as number));
       B[i * n + j] = s;
       B[j * n + i] = s;
     }
@@ -78,7 +79,8 @@ export function classicalMds(points: Float32Array | Float64Array, n: number, k =
     const scale = Math.sqrt(Math.max(lambda, 0));
     for (let i = 0; i < n; i++) out[i * k + c] = (x[i] as number) * scale;
     // deflate: B -= lambda x x^T
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) B[i * n + j] = (B[i * n + j] as number) - lambda * (x[i] as number) * (x[j] as number);
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < n; j++) B[i * n + j] = (B[i * n + j] as number) - lambda * (x[i] as number) * (x[j] as number);
   }
   return out;
 }
@@ -93,7 +95,11 @@ export interface ReliabilityBin {
 }
 
 /** Accuracy against confidence in equal-width bins, and the expected calibration error. */
-export function reliability(confidence: ArrayLike<number>, correct: ArrayLike<boolean>, bins = 10): { bins: ReliabilityBin[]; ece: number } {
+export function reliability(
+  confidence: ArrayLike<number>,
+  correct: ArrayLike<boolean>,
+  bins = 10,
+): { bins: ReliabilityBin[]; ece: number } {
   const n = confidence.length;
   const acc = Array.from({ length: bins }, (_, b) => ({ lo: b / bins, hi: (b + 1) / bins, count: 0, conf: 0, hits: 0 }));
   for (let i = 0; i < n; i++) {

@@ -24,6 +24,7 @@ import {
   type TrainState,
 } from "./checkpoint.js";
 import { dropsAtEpoch, initialPlateau, lrAfterDrops, plateauStep } from "./schedule.js";
+import { beginSnapshots, writeSnapshot } from "./snapshots.js";
 import type { EpochEvent, EvalSet, Phase, TrainData, TrainEvent } from "./types.js";
 
 export interface TrainOptions {
@@ -82,6 +83,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         : `LR x${cfg.lrDrop} on validation plateaus`,
     };
     let savedAt = o.resume ? loop.epoch : -1; // the epoch boundary the checkpoint on disk holds
+    const snapshots = o.runDir && cfg.snapshots > 0 ? beginSnapshots(o.runDir, data, cfg.snapshots, cfg.seed) : null;
     for (let epoch = loop.epoch; epoch < method.totalEpochs && !loop.plateau.stop; epoch++) {
       const inside = resumeInside && epoch === loop.epoch ? resumeInside : null;
       resumeInside = null;
@@ -130,6 +132,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         }
       }
       const val = await evaluateState(s, data.validation, cfg, data.numClasses);
+      if (snapshots && o.runDir) await writeSnapshot(o.runDir, s.method.evalNet(), data, snapshots, epoch);
       if (scheduled !== null && epoch % cfg.evalEvery === 0) {
         const r = plateauStep(loop.plateau, val.top1, { patience: cfg.patience, maxDrops: cfg.maxDrops });
         loop.plateau = r.state;

@@ -73,7 +73,10 @@ async function writeRgbFolder(root: string): Promise<void> {
     }
   }
 }
-const rgbPixels = Uint8Array.from({ length: B * 3 * 64 }, (_, i) => ((Math.floor(i / 64) % 3 === Math.floor(i / 192) % 3 ? 170 : 60) + i * 7) % 256);
+const rgbPixels = Uint8Array.from(
+  { length: B * 3 * 64 },
+  (_, i) => ((Math.floor(i / 64) % 3 === Math.floor(i / 192) % 3 ? 170 : 60) + i * 7) % 256,
+);
 
 before(async () => {
   await writeRgbFolder(join(dir, "rgb"));

@@ -54,10 +54,13 @@ test("MDS keeps the distances of points on a line in 5-D, and of a planar config
     [2.5, -1],
   ];
   const [u, v] = [unit([1, 1, 0, 1]), unit([1, -1, 1, 0])];
-  const X = Float64Array.from(plane.flatMap(([a, b]) => (u as number[]).map((ui, t) => (a as number) * ui + (b as number) * ((v as number[])[t] as number))));
+  const X = Float64Array.from(
+    plane.flatMap(([a, b]) => (u as number[]).map((ui, t) => (a as number) * ui + (b as number) * ((v as number[])[t] as number))),
+  );
   const z = classicalMds(X, plane.length, 2);
   const P = Float64Array.from(plane.flat());
-  for (let i = 0; i < plane.length; i++) for (let j = 0; j < plane.length; j++) assert.ok(Math.abs(dist(z, i, j, 2) - dist(P, i, j, 2)) < 1e-6);
+  for (let i = 0; i < plane.length; i++)
+    for (let j = 0; j < plane.length; j++) assert.ok(Math.abs(dist(z, i, j, 2) - dist(P, i, j, 2)) < 1e-6);
 });
 
 test("reliability bins and coverage at thresholds count by hand", () => {

@@ -245,7 +245,7 @@ async function collectState(f: RunFacts, run: OpenRun, o: Required<ReportOptions
   if (f.info.inputShape.length === 3) {
     const finite = f.aggregation.final.map((a, c) => [a, c] as const).filter(([a]) => Number.isFinite(a));
     const spread = finite.sort((a, b) => a[0] - b[0])[0];
-    if (spread) f.thumbnails = await thumbnails(f, run, sample, finalV, ys, spread[1]);
+    if (spread) f.thumbnails = await thumbnails(f, sample, finalV, ys, spread[1]);
   }
 }
 
@@ -272,7 +272,7 @@ function pickEpochs<T extends { epoch: number }>(all: T[]): T[] {
 }
 
 /** 60 points of one class placed by MDS of their final embeddings, drawn as their images. */
-async function thumbnails(f: RunFacts, run: OpenRun, sample: Int32Array, v: Float32Array, ys: Int32Array, c: number) {
+async function thumbnails(f: RunFacts, sample: Int32Array, v: Float32Array, ys: Int32Array, c: number) {
   const D = v.length / sample.length;
   const chosen: number[] = [];
   for (let i = 0; i < sample.length && chosen.length < 60; i++) if (ys[i] === c) chosen.push(i);
@@ -299,7 +299,6 @@ async function thumbnails(f: RunFacts, run: OpenRun, sample: Int32Array, v: Floa
       .toBuffer();
     rows.push({ x: xy[2 * j] as number, y: xy[2 * j + 1] as number, url: `data:image/png;base64,${png.toString("base64")}` });
   }
-  void run;
   return { className: f.info.classNames[c] ?? String(c), rows };
 }
 
@@ -361,8 +360,8 @@ function charts(runs: RunFacts[]): { name: string; title: string; spec: Spec; no
       { class: s.class, measure: "precision", value: s.precision },
     ]);
     const agg = r.aggregation?.final;
-    if (agg)
-      agg.forEach((a, c) => Number.isFinite(a) && rowsPc.push({ class: names[c] ?? String(c), measure: "aggregation (Fig. 2)", value: a }));
+    for (const [c, a] of (agg ?? []).entries())
+      if (Number.isFinite(a)) rowsPc.push({ class: names[c] ?? String(c), measure: "aggregation (Fig. 2)", value: a });
     out.push({ name: `per-class-${i + 1}`, title: `Per class: ${r.name}`, spec: perClassSpec(rowsPc, names, r.name) });
   }
   // Fig. 2: aggregation over epochs, its per-class histogram, two runs class by class

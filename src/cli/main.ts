@@ -30,7 +30,8 @@ import { Progress } from "./progress.js";
 
 const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang et al. 2019)
 
-  llp train [options]              train (default: Fashion-MNIST); --resume RUN_DIR continues a run
+  llp train [options]              train (default: Fashion-MNIST); --resume RUN_DIR continues a run;
+                                   --report rewrites RUN_DIR/report.html after every checkpoint
   llp eval RUN_DIR [--on validation]   test top-1/top-5 of the classifier head and bank kNN, per class
   llp predict RUN_DIR INPUT...     class, confidence, top-5 (images, folders of images, or a .npy of rows) [--format csv]
   llp embed RUN_DIR --out FILE.npy embeddings v of the training pool (row i is example FILE.index.npy[i]
@@ -83,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function trainCmd(argv: string[]): Promise<number> {
-  const { config, flags } = parseFlags(argv, { resume: "string" });
+  const { config, flags } = parseFlags(argv, { resume: "string", report: "boolean" });
   let cfg: Config;
   let runDir: string;
   if (typeof flags.resume === "string") {
@@ -105,7 +106,12 @@ async function trainCmd(argv: string[]): Promise<number> {
   try {
     const summary = await runTraining(cfg, runDir, {
       resume: typeof flags.resume === "string",
-      onEvent: (ev) => progress.on(ev),
+      onEvent: async (ev) => {
+        progress.on(ev);
+        // --report: the report of the run so far after every checkpoint, and of the finished run
+        if (flags.report === true && (ev.type === "checkpoint" || ev.type === "end"))
+          await writeReport([runDir], join(runDir, "report.html"));
+      },
       signal: stop.signal,
     });
     process.stdout.write(`${JSON.stringify({ run: runDir, ...summary })}\n`);

@@ -461,8 +461,15 @@ export async function writeReport(runDirs: string[], out: string, opts: ReportOp
   }
   const list = charts(runs);
   const chartDir = join(dirname(out), `${basename(out, extname(out))}-charts`);
-  const rendered: { name: string; title: string; svg: string; note?: string }[] = [];
-  for (const c of list) rendered.push({ name: c.name, title: c.title, svg: await renderSvg(c.spec), note: c.note });
+  const rendered: Rendered[] = [];
+  for (const c of list)
+    rendered.push({
+      name: c.name,
+      title: c.title,
+      svg: await renderSvg(c.spec),
+      note: c.note,
+      data: c.spec.data?.values ?? c.spec.layer?.[0]?.data?.values ?? [],
+    });
   // every file is made before any is written: a failure leaves nothing half done
   const pngs = await Promise.all(rendered.map((r) => svgToPng(r.svg)));
   const html = page(runs, rendered);
@@ -477,12 +484,21 @@ export async function writeReport(runDirs: string[], out: string, opts: ReportOp
   return { html: out, charts: files };
 }
 
-function page(runs: RunFacts[], charts: { name: string; title: string; svg: string; note?: string }[]): string {
+interface Rendered {
+  name: string;
+  title: string;
+  svg: string;
+  note?: string | undefined;
+  /** the rows the chart draws (also in the page, as JSON, for anyone who wants the numbers) */
+  data: Row[];
+}
+
+function page(runs: RunFacts[], charts: Rendered[]): string {
   const title = runs.length === 1 ? `llp report: ${runs[0]?.name}` : `llp report: ${runs.length} runs`;
   const sections = charts
     .map(
       (c) =>
-        `<section id="${esc(c.name)}" class="chart"><h2>${esc(c.title)}</h2>${c.note ? `<p class="note">${esc(c.note)}</p>` : ""}<div class="svg">${c.svg}</div></section>`,
+        `<section id="${esc(c.name)}" class="chart"><h2>${esc(c.title)}</h2>${c.note ? `<p class="note">${esc(c.note)}</p>` : ""}<div class="svg">${c.svg}</div><script type="application/json" class="chart-data" data-chart="${esc(c.name)}">${JSON.stringify(c.data).replace(/</g, "\\u003c")}</script></section>`,
     )
     .join("\n");
   const configs = runs

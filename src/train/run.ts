@@ -33,7 +33,7 @@ export interface DataInfo {
 export async function runTraining(
   cfg: Config,
   runDir: string,
-  opts: { resume: boolean; onEvent?: (ev: TrainEvent) => void; signal?: AbortSignal },
+  opts: { resume: boolean; onEvent?: (ev: TrainEvent) => void | Promise<void>; signal?: AbortSignal },
 ): Promise<Summary> {
   // a config edited after resolveConfig is checked again before anything is written (an
   // explicit labelledPerBatch stays as it was: {...cfg, batchSize: 16} with its 32 is refused)
@@ -84,12 +84,12 @@ export async function runTraining(
   for (const message of notices) {
     const ev: TrainEvent = { type: "notice", message };
     log.write(ev);
-    opts.onEvent?.(ev);
+    await opts.onEvent?.(ev);
   }
   let summary: Summary | null = null;
   for await (const ev of train(cfg, prepared.data, { runDir, resume: opts.resume, ...(opts.signal ? { signal: opts.signal } : {}) })) {
     log.write(ev);
-    opts.onEvent?.(ev);
+    await opts.onEvent?.(ev); // training waits for it (llp train --report writes the report here)
     if (ev.type === "end") summary = ev.summary;
     if (ev.type === "interrupted") throw new Interrupted(runDir, ev);
   }

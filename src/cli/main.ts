@@ -14,6 +14,7 @@ import { RULES, resolvePropagation } from "../propagation/rules.js";
 import { writeNpy } from "../report/npy.js";
 import { writeReport } from "../report/report.js";
 import { defaultRunDir, writeJson } from "../report/runfolder.js";
+import { suggest, suggestionsCsv } from "../report/suggest.js";
 import { F } from "../torch/index.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
@@ -44,6 +45,9 @@ const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang e
   llp report RUN_DIR [RUN_DIR...] [--out FILE.html]
                                    a self-contained HTML report (curves, pseudo-label reliability, confusion,
                                    the paper's Fig. 2 analyses; charts also as SVG/PNG); default RUN_DIR/report.html
+  llp suggest RUN_DIR --budget N [--out FILE.csv]
+                                   unlabelled points to label next (unsure, in dense regions, class-balanced):
+                                   rank, index, row, file, pseudo_label, confidence, log_density, score
   llp demo                         supervised-only vs LLP on the same Fashion-MNIST labels
   ${BENCH_HELP.replace(/\n(?=.)/g, "\n  ")}
 train options (default, where it comes from):
@@ -68,6 +72,8 @@ export async function main(argv: string[]): Promise<number> {
       return exportCmd(rest);
     case "report":
       return reportCmd(rest);
+    case "suggest":
+      return suggestCmd(rest);
     case "demo":
       return runDemo(rest);
     case "bench":
@@ -236,6 +242,30 @@ async function reportCmd(argv: string[]): Promise<number> {
   process.stdout.write(
     `${JSON.stringify({ report: r.html, charts: r.charts.length / 2, chartsDir: r.charts[0] ? dirname(r.charts[0]) : null })}\n`,
   );
+  return 0;
+}
+
+async function suggestCmd(argv: string[]): Promise<number> {
+  const { positionals, config, flags } = parseFlags(argv, { budget: "string", output: "string" });
+  onlyConfig(config, ["out", "threads"], "suggest");
+  const runDir = one(positionals, "RUN_DIR");
+  if (flags.budget === undefined) throw new Error("usage: llp suggest RUN_DIR --budget N [--out FILE.csv]");
+  const budget = Number(flags.budget);
+  if (!Number.isInteger(budget) || budget < 1) throw new Error(`--budget must be a positive integer, got ${JSON.stringify(flags.budget)}`);
+  const out = (flags.output as string | undefined) ?? (config.out as string | null | undefined) ?? null;
+  if (!existsSync(join(runDir, "config.json"))) throw new Error(`${runDir} is not a run folder (no config.json)`);
+  if (!existsSync(join(runDir, "checkpoint.safetensors")))
+    throw new Error(`${runDir} has no checkpoint.safetensors yet (it needs a trained network)`);
+  const run = await openRun(runDir, config.threads as number | undefined);
+  try {
+    const csv = suggestionsCsv(await suggest(run, budget));
+    if (out) {
+      writeFileAtomic(out, csv);
+      process.stdout.write(`${JSON.stringify({ out, rows: csv.trim().split("\n").length - 1 })}\n`);
+    } else process.stdout.write(csv);
+  } finally {
+    run.dispose();
+  }
   return 0;
 }
 

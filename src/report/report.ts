@@ -33,6 +33,7 @@ import {
   thumbnailSpec,
 } from "./charts.js";
 import { readJson } from "./runfolder.js";
+import { type Suggestion, suggest } from "./suggest.js";
 
 /** Curves drawn per epoch: the epoch events' keys, and the steps' loss terms averaged per epoch. */
 const EPOCH_METRICS: [string, string][] = [
@@ -47,6 +48,8 @@ const EPOCH_METRICS: [string, string][] = [
 ];
 const STEP_LOSSES = ["loss/total", "loss/categorization", "loss/aggregation", "loss/instance", "loss/consistency"];
 const THRESHOLDS = [0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
+/** points shown under "label these next" (llp suggest --budget N for more, as CSV) */
+const SUGGESTIONS = 24;
 
 type Row = Record<string, string | number | boolean | null>;
 
@@ -75,6 +78,8 @@ interface RunFacts {
   mds: Row[];
   mdsClasses: number[];
   thumbnails: { className: string; rows: Row[] } | null;
+  /** llp suggest's first picks, with thumbnails for images */
+  suggestions: (Suggestion & { url: string | null })[];
 }
 
 /** Why a folder cannot be reported on, or null. */
@@ -130,6 +135,7 @@ async function collect(dir: string, name: string, o: Required<ReportOptions>): P
     mds: [],
     mdsClasses: [],
     thumbnails: null,
+    suggestions: [],
   };
   if (!existsSync(checkpointPath(dir))) return facts; // a run still in its first epoch: curves only
   const run = await openRun(dir, cfg.threads ?? undefined);
@@ -247,6 +253,18 @@ async function collectState(f: RunFacts, run: OpenRun, o: Required<ReportOptions
     const spread = finite.sort((a, b) => a[0] - b[0])[0];
     if (spread) f.thumbnails = await thumbnails(f, sample, finalV, ys, spread[1]);
   }
+  // label these next
+  if (data.labels.some((y) => y < 0)) {
+    const picks = await suggest(run, SUGGESTIONS);
+    const urls =
+      f.info.inputShape.length === 3
+        ? await thumbnailUrls(
+            f,
+            Int32Array.from(picks, (p) => p.row),
+          )
+        : [];
+    f.suggestions = picks.map((p, i) => ({ ...p, url: urls[i] ?? null }));
+  }
 }
 
 /** The most confused pair of the test confusion matrix and the class most confused with either. */
@@ -279,14 +297,23 @@ async function thumbnails(f: RunFacts, sample: Int32Array, v: Float32Array, ys: 
   if (chosen.length < 3) return null;
   const pts = Float32Array.from(chosen.flatMap((i) => Array.from(v.subarray(i * D, (i + 1) * D))));
   const xy = classicalMds(pts, chosen.length, 2);
+  const urls = await thumbnailUrls(
+    f,
+    Int32Array.from(chosen, (i) => sample[i] as number),
+  );
+  const rows: Row[] = chosen.map((_, j) => ({ x: xy[2 * j] as number, y: xy[2 * j + 1] as number, url: urls[j] as string }));
+  return { className: f.info.classNames[c] ?? String(c), rows };
+}
+
+/** PNG data URIs of training rows' images (as stored; at least 32 px a side, scaled by nearest neighbour). */
+async function thumbnailUrls(f: RunFacts, trainRows: Int32Array): Promise<string[]> {
   // training rows -> dataset examples (split.json) -> pixels as stored
   const ds = await loadDataset(f.cfg.data, dataOptions(f.cfg));
   const split = readJson<{ train: number[] }>(join(f.dir, "split.json"));
-  const examples = Int32Array.from(chosen, (i) => split.train[sample[i] as number] as number);
-  const raw = await ds.readRaw(examples);
+  const raw = await ds.readRaw(Int32Array.from(trainRows, (r) => split.train[r] as number));
   const [ch, h, w] = f.info.inputShape as [number, number, number];
-  const rows: Row[] = [];
-  for (let j = 0; j < chosen.length; j++) {
+  const urls: string[] = [];
+  for (let j = 0; j < trainRows.length; j++) {
     const px = new Uint8Array(h * w * ch);
     for (let p = 0; p < h * w; p++)
       for (let k = 0; k < ch; k++) {
@@ -297,9 +324,9 @@ async function thumbnails(f: RunFacts, sample: Int32Array, v: Float32Array, ys: 
       .resize(Math.max(w, 32), Math.max(h, 32), { kernel: "nearest" })
       .png()
       .toBuffer();
-    rows.push({ x: xy[2 * j] as number, y: xy[2 * j + 1] as number, url: `data:image/png;base64,${png.toString("base64")}` });
+    urls.push(`data:image/png;base64,${png.toString("base64")}`);
   }
-  return { className: f.info.classNames[c] ?? String(c), rows };
+  return urls;
 }
 
 /** The charts of the report, by file name. */
@@ -484,6 +511,17 @@ export async function writeReport(runDirs: string[], out: string, opts: ReportOp
   return { html: out, charts: files };
 }
 
+function suggestionSection(r: RunFacts, i: number): string {
+  if (r.suggestions.length === 0) return "";
+  const items = r.suggestions
+    .map(
+      (s) =>
+        `<figure data-row="${s.row}">${s.url ? `<img src="${s.url}" alt="training row ${s.row}">` : ""}<figcaption>${s.rank}. row ${s.row}${s.file ? ` <code>${esc(basename(s.file))}</code>` : ""}<br>now ${esc(s.pseudoLabel)} (${s.confidence.toFixed(2)})</figcaption></figure>`,
+    )
+    .join("");
+  return `<section id="suggest-${i + 1}" class="suggest"><h2>Label these next: ${esc(r.name)}</h2><p class="note">Unsure and in dense regions, spread over classes; <code>llp suggest ${esc(r.dir)} --budget 100 --out next.csv</code> lists more.</p><div class="thumbs">${items}</div></section>`;
+}
+
 interface Rendered {
   name: string;
   title: string;
@@ -513,13 +551,15 @@ body { font: 14px/1.45 system-ui, sans-serif; color: #1d2433; max-width: 72rem; 
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; border-bottom: 1px solid #e3e6ec; padding-bottom: .2rem; }
 table.runs { border-collapse: collapse; } table.runs th, table.runs td { text-align: left; padding: .2rem .7rem .2rem 0; vertical-align: top; }
 table.runs tr + tr { border-top: 1px solid #eef0f4; } code { font-size: .85em; }
-.svg { overflow-x: auto; } .note { color: #5b6478; } pre { background: #f7f8fb; padding: .6rem; overflow-x: auto; }
+.svg { overflow-x: auto; } .thumbs { display: flex; flex-wrap: wrap; gap: .6rem; }
+.thumbs figure { margin: 0; width: 7.5rem; font-size: .8rem; } .thumbs img { width: 64px; height: 64px; image-rendering: pixelated; display: block; } .note { color: #5b6478; } pre { background: #f7f8fb; padding: .6rem; overflow-x: auto; }
 </style></head>
 <body>
 <h1>${esc(title)}</h1>
 <p>Written by <code>llp report</code> on ${new Date().toISOString().slice(0, 10)}. Each chart is also in the charts folder beside this file (SVG and PNG).</p>
 <section id="runs"><h2>Runs</h2>${runTable(runs)}${configs}</section>
 ${sections}
+${runs.map((r, i) => suggestionSection(r, i)).join("\n")}
 </body></html>
 `;
 }

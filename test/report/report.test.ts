@@ -78,6 +78,8 @@ test("llp train --report wrote the finished run's report; its numbers are the ru
   const summary = readJson(join(runA, "summary.json"));
   assert.match(html, new RegExp(`<td>${summary.test_top1.toFixed(4)} / ${summary.test_top5.toFixed(4)}</td>`));
   assert.match(html, new RegExp(`finished, ${summary.epochs} epochs`));
+  // label these next: 24 unlabelled points with their thumbnails
+  assert.equal((html.match(/<figure data-row="\d+"><img src="data:image\/png;base64,/g) ?? []).length, 24);
   // the curves are the epoch events
   const epochs = readFileSync(join(runA, "events.jsonl"), "utf8")
     .split("\n")

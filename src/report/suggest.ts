@@ -1,0 +1,141 @@
+// `llp suggest RUN_DIR --budget B`: which unlabelled points to label next. A point is worth a
+// label when the run is unsure of it (low confidence of its pseudo-label) and it sits in a dense
+// region of the embedding (a label there propagates to many neighbours: LLP's own vote weighs
+// labelled points by their local density, Eq. 7). Candidates are the least confident unlabelled
+// points; each is scored (1 - confidence) x its density's rank among them; the budget is spread
+// over the classes the run currently assigns, round-robin, so no class is left out.
+import type { Config } from "../config.js";
+import type { ImageFolderDataset } from "../data/image-folder.js";
+import { loadDataset } from "../data/load.js";
+import { embedAll } from "../eval/metrics.js";
+import { logDensity } from "../propagation/density.js";
+import * as F from "../torch/functional.js";
+import { dispose, tidy } from "../torch/scope.js";
+import { tensor } from "../torch/tensor.js";
+import { dataOptions } from "../train/data.js";
+import type { OpenRun } from "../train/run.js";
+
+export interface Suggestion {
+  /** 1 = label first */
+  rank: number;
+  /** row of the run's training pool */
+  row: number;
+  /** example index in the dataset as given (--data) */
+  index: number;
+  /** the image file, when the data are files */
+  file: string | null;
+  /** the run's current label for it, and its confidence */
+  pseudoLabel: string;
+  confidence: number;
+  /** log of the local mass sum over its T nearest neighbours of exp(v_j . v / tau) */
+  logDensity: number;
+  score: number;
+}
+
+/**
+ * Picks up to `budget` items, spread over classes: each class's items by score, highest first;
+ * classes take turns, the class with the best remaining item first in each round.
+ * Returns positions into the inputs.
+ */
+export function pickBalanced(scores: ArrayLike<number>, classes: ArrayLike<number>, budget: number): number[] {
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < scores.length; i++) {
+    const c = classes[i] as number;
+    if (!byClass.has(c)) byClass.set(c, []);
+    (byClass.get(c) as number[]).push(i);
+  }
+  const queues = [...byClass.values()].map((q) => q.sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b));
+  const out: number[] = [];
+  while (out.length < budget) {
+    const round = queues
+      .filter((q) => q.length > 0)
+      .sort((p, q) => (scores[q[0] as number] as number) - (scores[p[0] as number] as number));
+    if (round.length === 0) break;
+    for (const q of round) {
+      if (out.length >= budget) break;
+      out.push(q.shift() as number);
+    }
+  }
+  return out;
+}
+
+/** Ranks (0..1, 1 = the largest) of values, ties sharing the lower rank. */
+function percentile(values: ArrayLike<number>): Float64Array {
+  const n = values.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (values[a] as number) - (values[b] as number));
+  const out = new Float64Array(n);
+  order.forEach((i, r) => {
+    out[i] = n > 1 ? r / (n - 1) : 1;
+  });
+  return out;
+}
+
+/** The unlabelled points of a run worth labelling next, best first. */
+export async function suggest(run: OpenRun, budget: number, o: { candidates?: number } = {}): Promise<Suggestion[]> {
+  if (!Number.isInteger(budget) || budget < 1) throw new Error(`--budget must be a positive integer, got ${budget}`);
+  const data = run.prepared.data;
+  const unlabelled = Int32Array.from(Array.from(data.labels.keys()).filter((i) => (data.labels[i] as number) < 0));
+  if (unlabelled.length === 0) throw new Error("every training point of this run is labelled: there is nothing to suggest");
+  const net = run.state.method.evalNet();
+  // every training point's embedding and class probabilities under the network the run evaluates with
+  const all = await embedAll(net, { n: data.n, inputs: (idx) => data.inputs(idx) });
+  try {
+    // pseudo-labels: the stored ones where the method keeps them (LLP, Pseudo-Label), else the classifier's
+    const L = run.state.method.labels;
+    const { conf, label } = tidy(() => {
+      const [top, arg] = F.softmax(all.logits, 1).topk(1, 1);
+      return { conf: top.toArray() as Float32Array, label: arg.toArray() as BigInt64Array };
+    });
+    const confidence = (i: number) => (L && (L.y[i] as number) >= 0 ? (L.c[i] as number) : (conf[i] as number));
+    const classOf = (i: number) => (L && (L.y[i] as number) >= 0 ? (L.y[i] as number) : Number(label[i]));
+    // candidates: the least confident unlabelled points
+    const m = Math.min(unlabelled.length, Math.max(o.candidates ?? 20 * budget, 1000));
+    const cand = Int32Array.from([...unlabelled].sort((a, b) => confidence(a) - confidence(b) || a - b).slice(0, m));
+    const logRho = tidy(() => {
+      const q = all.v.indexSelect(0, tensor(cand, [cand.length], "int64"));
+      return logDensity(q, all.v, run.cfg.T, run.cfg.tau).toArray() as Float32Array;
+    });
+    const rank = percentile(logRho);
+    const scores = Float64Array.from(cand, (i, j) => (1 - confidence(i)) * (rank[j] as number));
+    const picked = pickBalanced(
+      scores,
+      Int32Array.from(cand, (i) => classOf(i)),
+      budget,
+    );
+    const split = run.prepared.split;
+    const files = await datasetFiles(run.cfg);
+    return picked.map((j, r) => {
+      const row = cand[j] as number;
+      const index = split.train[row] as number;
+      return {
+        rank: r + 1,
+        row,
+        index,
+        file: files ? (files[index] ?? null) : null,
+        pseudoLabel: data.classNames[classOf(row)] ?? String(classOf(row)),
+        confidence: confidence(row),
+        logDensity: logRho[j] as number,
+        score: scores[j] as number,
+      };
+    });
+  } finally {
+    dispose([all.v, all.logits]);
+  }
+}
+
+/** The files of an image-folder dataset by example index, or null for other data. */
+async function datasetFiles(cfg: Config): Promise<readonly string[] | null> {
+  const ds = await loadDataset(cfg.data, dataOptions(cfg));
+  return "files" in ds ? (ds as ImageFolderDataset).files : null;
+}
+
+const csvField = (v: string | number | null) =>
+  v === null ? "" : typeof v === "number" ? String(v) : /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+
+export function suggestionsCsv(rows: Suggestion[]): string {
+  const head = "rank,index,row,file,pseudo_label,confidence,log_density,score";
+  const lines = rows.map((s) =>
+    [s.rank, s.index, s.row, s.file, s.pseudoLabel, s.confidence, s.logDensity, s.score].map(csvField).join(","),
+  );
+  return `${[head, ...lines].join("\n")}\n`;
+}

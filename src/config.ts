@@ -23,6 +23,7 @@ export interface Config {
   labels: string | null;
   test: string | null;
   testLabels: string | null;
+  reveal: string | null;
   imageSize: number | string | null;
   color: "auto" | "rgb" | "gray";
   labelColumn: number | string | null;
@@ -103,6 +104,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   labels: { value: null, source: "labels file for a .npy/CSV feature matrix" },
   test: { value: null, source: "the dataset's own test split when it has one" },
   testLabels: { value: null, source: "labels file for a .npy/CSV --test set (.npy or CSV, one label per row)" },
+  reveal: {
+    value: null,
+    source:
+      "a CSV with an index column (llp suggest's output) or a .npy of dataset indices: their labels become visible besides --labelled's (an active-learning round on a benchmark)",
+  },
   imageSize: {
     value: null,
     source: "image folders: output side N or HxW (scaled and centre-cropped); null = the images' own size, which must then all match",
@@ -283,6 +289,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   labels: orNull(str),
   test: orNull(str),
   testLabels: orNull(str),
+  reveal: orNull(str),
   imageSize: orNull((v) =>
     (typeof v === "number" && Number.isInteger(v) && v >= 1) || (typeof v === "string" && /^[1-9]\d*x[1-9]\d*$/.test(v))
       ? null

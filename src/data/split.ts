@@ -130,6 +130,29 @@ export function makeSplit(ds: SplitSource, options: SplitOptions, gen: Generator
 }
 
 /**
+ * The split with the labels of more training examples made visible (an active-learning round:
+ * `llp train --reveal next.csv` after `llp suggest`): each index must be in the training pool,
+ * not already labelled, and have a label in the dataset (a benchmark's hidden one).
+ */
+export function revealLabels(split: Split, ds: Pick<Dataset, "labels" | "name">, indices: Int32Array, source: string): Split {
+  const inTrain = membership(split.n, split.train);
+  const inVal = membership(split.n, split.validation);
+  const isLabelled = membership(split.n, split.labelled);
+  const add = new Set<number>();
+  for (const i of indices) {
+    if (!Number.isInteger(i) || i < 0 || i >= split.n)
+      throw new DataError(source, `example ${i} is not an index of ${ds.name} (0..${split.n - 1})`);
+    if (inVal[i]) throw new DataError(source, `example ${i} is in the validation set, not the training pool`);
+    if (!inTrain[i]) throw new DataError(source, `example ${i} is not in the training pool (outside --subset)`);
+    if ((ds.labels[i] as number) < 0) throw new DataError(source, `example ${i} has no label in ${ds.name} to reveal`);
+    if (!isLabelled[i]) add.add(i);
+  }
+  const labelled = Int32Array.from([...split.labelled, ...add]).sort();
+  const subsetTag = split.name.includes(".") ? split.name.slice(split.name.lastIndexOf(".")) : "";
+  return { ...split, name: `${ds.name}@${labelled.length}${subsetTag}`, labelled };
+}
+
+/**
  * The first k of `order` with each group's share proportional to its size (largest remainder,
  * ties to the lower group), in `order`'s order within each group.
  */

@@ -1,6 +1,6 @@
 // From a config to what the loop consumes: load the dataset, make (or reread) the seeded split,
 // normalisation statistics, and the per-epoch batch stream (src/data's DataLoader, prefetching).
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 import { type Config, optionName } from "../config.js";
 import { type AugmentOptions, defaultAugment, type Normalization, normalizeBatch } from "../data/augment.js";
@@ -9,7 +9,8 @@ import { DataError } from "../data/errors.js";
 import { findIdxPair } from "../data/idx.js";
 import { isBuiltinDataset, type LoadOptions, loadDataset } from "../data/load.js";
 import { DataLoader } from "../data/loader.js";
-import { makeSplit, readSplit, type Split, splitDatasets, writeSplit } from "../data/split.js";
+import { readNpy } from "../data/npy.js";
+import { makeSplit, readSplit, revealLabels, type Split, splitDatasets, writeSplit } from "../data/split.js";
 import { channelStats } from "../data/stats.js";
 import { SubsetDataset } from "../data/subset.js";
 import { Generator } from "../torch/random.js";
@@ -32,6 +33,7 @@ export async function prepareData(cfg: Config, runDir: string | null): Promise<P
   if (splitFile && existsSync(splitFile)) split = readSplit(splitFile, ds);
   else {
     split = makeSplit(ds, splitOptions(cfg, ds), new Generator(cfg.seed));
+    if (cfg.reveal) split = revealLabels(split, ds, await readIndices(cfg.reveal), cfg.reveal);
     if (runDir) writeSplit(runDir, split);
   }
   const { train, validation } = splitDatasets(ds, split);
@@ -41,6 +43,29 @@ export async function prepareData(cfg: Config, runDir: string | null): Promise<P
   );
   const augment = augmentFor(cfg.augment, ds.shape);
   return { data: toTrainData(train, validation, test, normalization, augment, cfg), split, normalization, augment };
+}
+
+/** Dataset indices from a CSV with an "index" column (llp suggest's), a one-column CSV of integers, or a .npy of integers. */
+export async function readIndices(file: string): Promise<Int32Array> {
+  if (!existsSync(file)) throw new DataError(file, "no such file");
+  if (extname(file).toLowerCase() === ".npy") {
+    const a = await readNpy(file);
+    return Int32Array.from(a.data as ArrayLike<number | bigint>, (v) => Number(v));
+  }
+  const lines = readFileSync(file, "utf8")
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== "");
+  const head = (lines[0] ?? "").split(",").map((h) => h.trim().replace(/^"|"$/g, ""));
+  const col = head.indexOf("index");
+  const body = col >= 0 ? lines.slice(1) : lines;
+  const at = Math.max(col, 0);
+  return Int32Array.from(
+    body.map((l, r) => {
+      const v = l.split(",")[at]?.trim() ?? "";
+      if (!/^\d+$/.test(v)) throw new DataError(file, `row ${r + (col >= 0 ? 2 : 1)}: ${JSON.stringify(v)} is not an example index`);
+      return Number(v);
+    }),
+  );
 }
 
 /** How to read cfg.data: --labels, and the options of its kind (--image-size, --color, --label-column). */

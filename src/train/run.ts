@@ -185,6 +185,7 @@ function absolutePaths(cfg: Config): Config {
     labels: absoluteDataPath(cfg.labels),
     test: absoluteDataPath(cfg.test),
     testLabels: absoluteDataPath(cfg.testLabels),
+    reveal: absoluteDataPath(cfg.reveal),
   };
 }
 

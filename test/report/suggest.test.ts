@@ -2,7 +2,7 @@
 // unlabeled/ part: only unlabelled points, ranked, spread over classes, with their files.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import sharp from "sharp";
@@ -99,5 +99,45 @@ test("llp suggest: bad input is refused with a clear error", () => {
     const r = llp("suggest", ...args);
     assert.equal(r.status, 1, args.join(" "));
     assert.match(r.stderr, why);
+  }
+});
+
+test("llp train --reveal makes the suggested points' labels visible besides --labels-per-class's; bad indices are refused", async () => {
+  // a benchmark-like set: every image labelled, most hidden by --labels-per-class
+  const { writeTinyImages } = await import("../data/helpers.js");
+  const idx = writeTinyImages(join(dir, "idx"), 600);
+  const common = ["--data", idx, "--labels-per-class", "5", "--validation", "30", "--width", "4", "--batch-size", "16", "--ir-epochs", "1"];
+  const base = join(dir, "base");
+  assert.equal(llp("train", ...common, "--epochs", "1", "--threads", "1", "--out", base).status, 0);
+  const next = join(dir, "reveal.csv");
+  assert.equal(llp("suggest", base, "--budget", "6", "--out", next).status, 0);
+  const picked = readFileSync(next, "utf8")
+    .trim()
+    .split("\n")
+    .slice(1)
+    .map((l) => Number(l.split(",")[1]));
+  const more = join(dir, "more");
+  const r = llp("train", ...common, "--epochs", "1", "--threads", "1", "--reveal", next, "--out", more);
+  assert.equal(r.status, 0, r.stderr);
+  const before = JSON.parse(readFileSync(join(base, "split.json"), "utf8"));
+  const after = JSON.parse(readFileSync(join(more, "split.json"), "utf8"));
+  assert.equal(after.counts.labelled, before.counts.labelled + 6);
+  assert.deepEqual(
+    after.labelled,
+    [...before.labelled, ...picked].sort((a: number, b: number) => a - b),
+  );
+  assert.deepEqual(after.train, before.train);
+  // a validation example, and one past the end, are refused naming the file
+  const bad = join(dir, "bad.csv");
+  for (const [i, why] of [
+    [before.validation[0], /is in the validation set, not the training pool/],
+    [600, /example 600 is not an index of/],
+  ] as const) {
+    writeFileSync(bad, `index\n${i}\n`);
+    const b = llp("train", ...common, "--epochs", "1", "--threads", "1", "--reveal", bad, "--out", join(dir, "never"));
+    assert.equal(b.status, 1);
+    assert.match(b.stderr, why);
+    assert.match(b.stderr, /bad\.csv/);
+    assert.ok(!existsSync(join(dir, "never")), "nothing written");
   }
 });

@@ -173,9 +173,7 @@ async function collectState(f: RunFacts, run: OpenRun, o: Required<ReportOptions
         }
     } else {
       source = "the classifier's predictions (the method stores no pseudo-labels)";
-      const rows = Int32Array.from(
-        [...snapshotSample(data.n, 10 * o.sample, f.cfg.seed)].filter((i) => (data.labels[i] as number) < 0).slice(0, 5 * o.sample),
-      );
+      const rows = Int32Array.from([...snapshotSample(data.n, 5 * o.sample, f.cfg.seed)].filter((i) => (data.labels[i] as number) < 0));
       const { v, logits } = await embedAll(net, {
         n: rows.length,
         inputs: (idx) => data.inputs(Int32Array.from(idx, (i) => rows[i] as number)),
@@ -255,7 +253,7 @@ async function collectState(f: RunFacts, run: OpenRun, o: Required<ReportOptions
   }
   // label these next
   if (data.labels.some((y) => y < 0)) {
-    const picks = await suggest(run, SUGGESTIONS);
+    const picks = await suggest(run, SUGGESTIONS, { sample: 5 * o.sample });
     const urls =
       f.info.inputShape.length === 3
         ? await thumbnailUrls(
@@ -345,7 +343,16 @@ function charts(runs: RunFacts[]): { name: string; title: string; spec: Spec; no
         rows.push({ run: r.name, epoch: ep, metric: `${k} (mean of steps)`, value: v });
     }
   }
-  out.push({ name: "curves", title: "Training curves", spec: curvesSpec(rows, "per epoch") });
+  // a loss term that is zero in every epoch of every run is not part of these methods: left out
+  const nonZero = new Set(rows.filter((r) => r.value !== 0).map((r) => r.metric));
+  out.push({
+    name: "curves",
+    title: "Training curves",
+    spec: curvesSpec(
+      rows.filter((r) => nonZero.has(r.metric)),
+      "per epoch",
+    ),
+  });
 
   // pseudo-label reliability
   const withPseudo = runs.filter((r) => r.pseudo);

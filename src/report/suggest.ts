@@ -14,6 +14,7 @@ import { dispose, tidy } from "../torch/scope.js";
 import { tensor } from "../torch/tensor.js";
 import { dataOptions } from "../train/data.js";
 import type { OpenRun } from "../train/run.js";
+import { snapshotSample } from "../train/snapshots.js";
 
 export interface Suggestion {
   /** 1 = label first */
@@ -70,15 +71,23 @@ function percentile(values: ArrayLike<number>): Float64Array {
   return out;
 }
 
-/** The unlabelled points of a run worth labelling next, best first. */
-export async function suggest(run: OpenRun, budget: number, o: { candidates?: number } = {}): Promise<Suggestion[]> {
+/**
+ * The unlabelled points of a run worth labelling next, best first. `sample`: consider a seeded
+ * sample of that many training points instead of all of them (the report's quick look); the
+ * density is then taken within the sample.
+ */
+export async function suggest(run: OpenRun, budget: number, o: { candidates?: number; sample?: number } = {}): Promise<Suggestion[]> {
   if (!Number.isInteger(budget) || budget < 1) throw new Error(`--budget must be a positive integer, got ${budget}`);
   const data = run.prepared.data;
-  const unlabelled = Int32Array.from(Array.from(data.labels.keys()).filter((i) => (data.labels[i] as number) < 0));
+  // the points considered (all training rows, or a seeded sample); j indexes them, rowAt(j) is the training row
+  const pool = o.sample !== undefined && o.sample < data.n ? snapshotSample(data.n, o.sample, run.cfg.seed + 1) : null;
+  const rowAt = (j: number) => (pool ? (pool[j] as number) : j);
+  const n = pool ? pool.length : data.n;
+  const unlabelled = Int32Array.from(Array.from({ length: n }, (_, j) => j).filter((j) => (data.labels[rowAt(j)] as number) < 0));
   if (unlabelled.length === 0) throw new Error("every training point of this run is labelled: there is nothing to suggest");
   const net = run.state.method.evalNet();
-  // every training point's embedding and class probabilities under the network the run evaluates with
-  const all = await embedAll(net, { n: data.n, inputs: (idx) => data.inputs(idx) });
+  // the considered points' embeddings and class probabilities under the network the run evaluates with
+  const all = await embedAll(net, { n, inputs: (idx) => data.inputs(Int32Array.from(idx, rowAt)) });
   try {
     // pseudo-labels: the stored ones where the method keeps them (LLP, Pseudo-Label), else the classifier's
     const L = run.state.method.labels;
@@ -86,8 +95,15 @@ export async function suggest(run: OpenRun, budget: number, o: { candidates?: nu
       const [top, arg] = F.softmax(all.logits, 1).topk(1, 1);
       return { conf: top.toArray() as Float32Array, label: arg.toArray() as BigInt64Array };
     });
-    const confidence = (i: number) => (L && (L.y[i] as number) >= 0 ? (L.c[i] as number) : (conf[i] as number));
-    const classOf = (i: number) => (L && (L.y[i] as number) >= 0 ? (L.y[i] as number) : Number(label[i]));
+    // j: a position among the considered points; rowAt(j): its training row
+    const confidence = (j: number) => {
+      const i = rowAt(j);
+      return L && (L.y[i] as number) >= 0 ? (L.c[i] as number) : (conf[j] as number);
+    };
+    const classOf = (j: number) => {
+      const i = rowAt(j);
+      return L && (L.y[i] as number) >= 0 ? (L.y[i] as number) : Number(label[j]);
+    };
     // candidates: the least confident unlabelled points
     const m = Math.min(unlabelled.length, Math.max(o.candidates ?? 20 * budget, 1000));
     const cand = Int32Array.from([...unlabelled].sort((a, b) => confidence(a) - confidence(b) || a - b).slice(0, m));
@@ -104,18 +120,19 @@ export async function suggest(run: OpenRun, budget: number, o: { candidates?: nu
     );
     const split = run.prepared.split;
     const files = await datasetFiles(run.cfg);
-    return picked.map((j, r) => {
-      const row = cand[j] as number;
+    return picked.map((k, r) => {
+      const j = cand[k] as number;
+      const row = rowAt(j);
       const index = split.train[row] as number;
       return {
         rank: r + 1,
         row,
         index,
         file: files ? (files[index] ?? null) : null,
-        pseudoLabel: data.classNames[classOf(row)] ?? String(classOf(row)),
-        confidence: confidence(row),
-        logDensity: logRho[j] as number,
-        score: scores[j] as number,
+        pseudoLabel: data.classNames[classOf(j)] ?? String(classOf(j)),
+        confidence: confidence(j),
+        logDensity: logRho[k] as number,
+        score: scores[k] as number,
       };
     });
   } finally {

@@ -6,7 +6,7 @@
 // (`cp -r ARCHIVE_DIR/. GRID_DIR/`) makes those cells finished there, so the grid goes on
 // with the rest (`llp bench accuracy` with the same options).
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 const [grid, archive] = process.argv.slice(2);
 if (!grid || !archive) throw new Error("usage: node dist/bench/archive-grid.js GRID_DIR ARCHIVE_DIR");
@@ -18,10 +18,13 @@ for (const name of readdirSync(grid).sort()) {
   mkdirSync(to, { recursive: true });
   for (const f of ["grid-cell.json", "config.json", "summary.json", "eval-test.json"])
     if (existsSync(join(dir, f))) copyFileSync(join(dir, f), join(to, f));
-  const epochs = readFileSync(join(dir, "events.jsonl"), "utf8")
-    .split("\n")
-    .filter((l) => l.startsWith('{"type":"epoch"') || l.startsWith('{"type":"lrDrop"') || l.startsWith('{"type":"notice"'));
-  writeFileSync(join(to, "epochs.jsonl"), `${epochs.join("\n")}\n`);
+  // a cell copied in from an archive has its epochs.jsonl already, and no events.jsonl
+  if (existsSync(join(dir, "events.jsonl"))) {
+    const epochs = readFileSync(join(dir, "events.jsonl"), "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith('{"type":"epoch"') || l.startsWith('{"type":"lrDrop"') || l.startsWith('{"type":"notice"'));
+    writeFileSync(join(to, "epochs.jsonl"), `${epochs.join("\n")}\n`);
+  } else if (resolve(dir) !== resolve(to)) copyFileSync(join(dir, "epochs.jsonl"), join(to, "epochs.jsonl"));
   kept++;
 }
 for (const f of ["table.md", "table.json"]) if (existsSync(join(grid, f))) copyFileSync(join(grid, f), join(archive, f));

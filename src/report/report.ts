@@ -473,7 +473,7 @@ ${row("status", (r) => (r.summary ? `finished, ${r.summary.epochs} epochs` : `ru
 ${row("test top-1 / top-5", (r) => (r.summary ? `${fmt(r.summary.test_top1)} / ${fmt(r.summary.test_top5)}` : "–"))}
 ${row("test kNN top-1 (bank)", (r) => fmt(r.summary?.knn_top1))}
 ${row("validation top-1", (r) => fmt(r.summary?.val_top1 ?? (last(r)["val/top1"] as number)))}
-${row("pseudo-label accuracy at the end", (r) => fmt(last(r)["monitor/pseudoLabelAccuracy"] as number))}
+${row("pseudo-label accuracy at the end", (r) => `${fmt(last(r)["monitor/pseudoLabelAccuracy"] as number)}${typeof last(r)["monitor/mask"] === "number" ? " (of the targets above the threshold only)" : ""}`)}
 ${row("pseudo-labels from", (r) => esc(r.pseudo?.source ?? "–"))}
 ${row("wall time", (r) => `${Math.round((r.summary?.wall_s ?? (last(r).wall_s as number) ?? 0) / 60)} min`)}
 </table>`;

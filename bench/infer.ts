@@ -58,6 +58,7 @@ for (const c of CASES) {
     method: "llp",
     model: c.model,
     weights: "random (latency does not depend on the values)",
+    stored: "uint8" as const,
   };
   const t0 = performance.now();
   const bytes = exportNetOnnx(net, spec, "both", "bench");

@@ -26,9 +26,15 @@ async function load() {
   return { info, session };
 }
 
-/** Raw examples [n, C, H, W] (values 0-255) -> the model's outputs, row after row. */
+/** Raw examples [n, C, H, W] (pixel values 0-255) -> the model's outputs, row after row. */
 async function run({ info, session }, pixels, n) {
-  const x = new ort.Tensor("float32", Float32Array.from(pixels), [n, ...info.input.shape]);
+  // the graph takes values as the training data stored them: 0-255, or floats in [0, 1] for image data stored as floats
+  const scale = (info.input.stored ?? "uint8") === "uint8" ? 1 : 1 / 255;
+  const x = new ort.Tensor(
+    "float32",
+    Float32Array.from(pixels, (v) => v * scale),
+    [n, ...info.input.shape],
+  );
   const out = await session.run({ input: x });
   const rows = {};
   for (const [k, t] of Object.entries(out)) rows[k] = Array.from(t.data);

@@ -26,7 +26,8 @@ export function notExportable(runDir: string): string | null {
 }
 
 /**
- * The run's network as ONNX bytes. Inputs: "input" [batch, ...inputShape] float32. Outputs:
+ * The run's network as ONNX bytes. Inputs: "input" [batch, ...inputShape] float32, the values as
+ * the training data stored them (uint8 pixels as 0-255; float data as they are). Outputs:
  * classifier: "logits" [batch, C] and "probs" [batch, C] (softmax); embedding: "embedding"
  * [batch, D] (unit length, the v that the memory bank holds).
  */
@@ -40,6 +41,7 @@ export function exportRunOnnx(run: OpenRun, head: Head, producerVersion: string)
       normalization: run.info.normalization,
       method: run.cfg.method,
       model: run.cfg.model,
+      stored: run.prepared.storage,
       weights: net === run.state.net ? "the trained network" : "the weight average the method evaluates with",
     },
     head,
@@ -58,6 +60,8 @@ export interface ExportSpec {
   model: string;
   /** which network this is (the trained one, or a weight average) */
   weights: string;
+  /** how the training data stored examples: uint8 (normalised after x / 255, as the loader does) or float32 */
+  stored: "uint8" | "float32";
 }
 
 /** A network (in eval mode) as ONNX bytes; see exportRunOnnx for the graph's inputs and outputs. */
@@ -69,7 +73,7 @@ export function exportNetOnnx(net: LLPNet, spec: ExportSpec, head: Head, produce
   // normalizeBatch, folded: x * (s / std) + (-mean / std), per channel (images) or per feature,
   // where s = 1/255 for pixels
   const { mean, std } = spec.normalization;
-  const s = image ? 1 / 255 : 1;
+  const s = spec.stored === "uint8" ? 1 / 255 : 1; // the loader's scale (normalizeBatch)
   const dims = image ? [shape[0] as number, 1, 1] : [shape[0] as number];
   const scale = g.constant(
     "input_scale",
@@ -101,16 +105,16 @@ export function exportNetOnnx(net: LLPNet, spec: ExportSpec, head: Head, produce
     outputs.map((o) => o.name),
   );
 
-  const input: ExportedInput = image ? { kind: "image", shape, color: shape[0] === 1 ? "gray" : "rgb" } : { kind: "features", shape };
+  const input: ExportedInput = image
+    ? { kind: "image", shape, color: shape[0] === 1 ? "gray" : "rgb", stored: spec.stored }
+    : { kind: "features", shape, stored: spec.stored };
   return encodeModel({
     graph: g,
     graphName: `llp-${spec.method}-${spec.model}`,
     inputs: [{ name: INPUT_NAME, shape: ["batch", ...shape] }],
     outputs,
     producerVersion,
-    docString: image
-      ? "llp: input = pixel values 0-255, float32 [batch, C, H, W] (normalisation inside the graph)"
-      : "llp: input = feature values as loaded, float32 [batch, F] (normalisation inside the graph)",
+    docString: `llp: input = float32 [batch, ${shape.join(", ")}], the values as the training data stored them (${spec.stored === "uint8" ? "0-255" : "float"}); normalisation inside the graph`,
     metadata: {
       [META.format]: ONNX_FORMAT,
       [META.input]: JSON.stringify(input),

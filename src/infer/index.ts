@@ -81,16 +81,26 @@ export class LlpModel {
   }
 
   /**
-   * The model's outputs for n raw examples of its input shape: uint8 pixels 0-255, float32
-   * pixels in [0, 1] (as `llp predict` takes them from a .npy), or float32 feature values.
+   * The model's outputs for n raw examples of its input shape, read as `llp predict` reads them:
+   * uint8 values are pixels 0-255, float32 values are in the units training saw after its 1/255
+   * (pixels in [0, 1] for image data stored as uint8; the values themselves for float data).
    */
   async run(raw: Uint8Array | Float32Array, n: number): Promise<Outputs> {
     const shape = this.info.input.shape;
     const per = shape.reduce((a, b) => a * b, 1);
     if (raw.length !== n * per) throw new Error(`${raw.length} values are not ${n} examples of [${shape}]`);
-    const image = this.info.input.kind === "image";
-    // the graph takes pixels 0-255 (the 1/255 of the training loader is folded into it)
-    const x = raw instanceof Uint8Array ? Float32Array.from(raw) : image ? raw.map((v) => v * 255) : raw;
+    // the graph takes values as the training data stored them; llp predict scales uint8 rows by
+    // 1/255 and takes float rows as they are, so uint8 rows for a float-trained model are divided
+    // by 255 and float rows for a uint8-trained model multiplied by it
+    const stored = this.info.input.stored ?? (this.info.input.kind === "image" ? "uint8" : "float32");
+    const x =
+      raw instanceof Uint8Array
+        ? stored === "uint8"
+          ? Float32Array.from(raw)
+          : Float32Array.from(raw, (v) => v / 255)
+        : stored === "uint8"
+          ? raw.map((v) => v * 255)
+          : raw;
     const out: Outputs = { n };
     const heads = this.info.heads as (keyof typeof OUTPUTS)[];
     for (let s = 0; s < n; s += this.#batchSize) {

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 import { type Config, optionName } from "../config.js";
 import { type AugmentOptions, defaultAugment, type Normalization, normalizeBatch } from "../data/augment.js";
-import type { Dataset } from "../data/dataset.js";
+import type { Dataset, Storage } from "../data/dataset.js";
 import { DataError } from "../data/errors.js";
 import { findIdxPair } from "../data/idx.js";
 import { isBuiltinDataset, type LoadOptions, loadDataset } from "../data/load.js";
@@ -19,6 +19,8 @@ import type { Batch, EvalSet, TrainData } from "./types.js";
 
 export interface PreparedData {
   data: TrainData;
+  /** how the dataset stores examples: uint8 pixels (scaled by 1/255 when normalised) or float32 values */
+  storage: Storage;
   split: Split;
   normalization: Normalization;
   augment: AugmentOptions | null;
@@ -42,7 +44,7 @@ export async function prepareData(cfg: Config, runDir: string | null): Promise<P
     Int32Array.from({ length: train.n }, (_, i) => i),
   );
   const augment = augmentFor(cfg.augment, ds.shape);
-  return { data: toTrainData(train, validation, test, normalization, augment, cfg), split, normalization, augment };
+  return { data: toTrainData(train, validation, test, normalization, augment, cfg), storage: ds.storage, split, normalization, augment };
 }
 
 /** Dataset indices from a CSV with an "index" column (llp suggest's), a one-column CSV of integers, or a .npy of integers. */

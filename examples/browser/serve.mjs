@@ -5,7 +5,7 @@
 import { createReadStream, existsSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
-import { dirname, extname, join, normalize, resolve } from "node:path";
+import { dirname, extname, join, normalize, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -36,7 +36,7 @@ export function serve(model, port = 0) {
       for (const [prefix, dir] of roots) {
         if (!path.startsWith(prefix)) continue;
         const f = normalize(join(dir, path.slice(prefix.length) || "index.html"));
-        if (f.startsWith(dir)) file = f;
+        if (f === dir || f.startsWith(dir + sep)) file = f; // nothing outside the served folders
         break;
       }
     if (!file || !existsSync(file) || !statSync(file).isFile()) {

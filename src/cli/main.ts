@@ -19,7 +19,6 @@ import { F } from "../torch/index.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
 import { tensor } from "../torch/tensor.js";
-import { setNumThreads } from "../torch/threads.js";
 import { inferenceNet } from "../train/checkpoint.js";
 import { normalizedInputs } from "../train/data.js";
 import { evaluateRun, Interrupted, openRun, predictRun, readRunConfig, runTraining } from "../train/run.js";
@@ -116,7 +115,9 @@ async function trainCmd(argv: string[]): Promise<number> {
         progress.on(ev);
         // --report: the report of the run so far after every checkpoint, and of the finished run
         if (flags.report === true && (ev.type === "checkpoint" || ev.type === "end"))
-          await writeReport([runDir], join(runDir, "report.html"));
+          await writeReport([runDir], join(runDir, "report.html"), { threads: cfg.threads }).catch((e: Error) =>
+            process.stderr.write(`llp: the report could not be written (${e.message}); training goes on\n`),
+          );
       },
       signal: stop.signal,
     });
@@ -237,8 +238,7 @@ async function reportCmd(argv: string[]): Promise<number> {
     (flags.output as string | undefined) ??
     (config.out as string | null | undefined) ??
     (positionals.length === 1 ? join(positionals[0] as string, "report.html") : "report.html");
-  if (typeof config.threads === "number") setNumThreads(config.threads);
-  const r = await writeReport(positionals, out);
+  const r = await writeReport(positionals, out, { threads: (config.threads as number | null | undefined) ?? null });
   process.stdout.write(
     `${JSON.stringify({ report: r.html, charts: r.charts.length / 2, chartsDir: r.charts[0] ? dirname(r.charts[0]) : null })}\n`,
   );

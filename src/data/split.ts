@@ -148,7 +148,9 @@ export function revealLabels(split: Split, ds: Pick<Dataset, "labels" | "name">,
     if (!isLabelled[i]) add.add(i);
   }
   const labelled = Int32Array.from([...split.labelled, ...add]).sort();
-  const subsetTag = split.name.includes(".") ? split.name.slice(split.name.lastIndexOf(".")) : "";
+  // "name@labelled" or "name@labelled.train": the subset tag follows the last "@" (a dataset name may hold dots)
+  const tail = split.name.slice(split.name.lastIndexOf("@") + 1);
+  const subsetTag = tail.includes(".") ? tail.slice(tail.indexOf(".")) : "";
   return { ...split, name: `${ds.name}@${labelled.length}${subsetTag}`, labelled };
 }
 

@@ -4,7 +4,7 @@
 // curves, how reliable the pseudo-labels are, the test confusion matrix, and the paper's Fig. 2
 // (the aggregation metric over training and per class, MDS pictures of a few classes over
 // epochs, one class's sub-clusters as thumbnails), for one run or several side by side.
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import sharp from "sharp";
 import type { Config } from "../config.js";
@@ -12,6 +12,7 @@ import { loadDataset } from "../data/load.js";
 import { embedAll, perClass } from "../eval/metrics.js";
 import * as F from "../torch/functional.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
+import { dispose, tidy } from "../torch/scope.js";
 import { checkpointPath } from "../train/checkpoint.js";
 import { dataOptions } from "../train/data.js";
 import { type DataInfo, evaluateRun, type OpenRun, openRun, readRunConfig } from "../train/run.js";
@@ -58,6 +59,8 @@ export interface ReportOptions {
   mdsPoints?: number;
   /** points of the sample embedded at the end when the run has no snapshots (default 2000) */
   sample?: number;
+  /** intra-op threads while the report embeds (default: each run's saved setting) */
+  threads?: number | null;
 }
 
 /** Everything the report shows of one run. */
@@ -138,7 +141,8 @@ async function collect(dir: string, name: string, o: Required<ReportOptions>): P
     suggestions: [],
   };
   if (!existsSync(checkpointPath(dir))) return facts; // a run still in its first epoch: curves only
-  const run = await openRun(dir, cfg.threads ?? undefined);
+  // the caller's thread count (llp train --report: the one training runs with), else the run's saved one
+  const run = await openRun(dir, o.threads ?? cfg.threads ?? undefined);
   try {
     await collectState(facts, run, o);
   } finally {
@@ -152,7 +156,8 @@ async function collectState(f: RunFacts, run: OpenRun, o: Required<ReportOptions
   const C = data.numClasses;
   const truth = data.trueLabels;
   const evalFile = join(f.dir, "eval-test.json");
-  if (existsSync(evalFile)) {
+  // llp eval's file, when it scored the checkpoint there now (a resumed run's is older)
+  if (existsSync(evalFile) && statSync(evalFile).mtimeMs >= statSync(checkpointPath(f.dir)).mtimeMs) {
     const e = readJson<{ top1: number; top5: number; knn_top1: number; confusion: number[][] }>(evalFile);
     f.test = { top1: e.top1, top5: e.top5, knnTop1: e.knn_top1, confusion: e.confusion };
   } else if (data.test) f.test = await evaluateRun(run, "test");
@@ -178,15 +183,18 @@ async function collectState(f: RunFacts, run: OpenRun, o: Required<ReportOptions
         n: rows.length,
         inputs: (idx) => data.inputs(Int32Array.from(idx, (i) => rows[i] as number)),
       });
-      const p = F.softmax(logits, 1);
-      const [top, arg] = p.topk(1, 1);
-      const conf = top.toArray() as Float32Array;
-      const y = arg.toArray() as BigInt64Array;
-      rows.forEach((r, i) => {
-        confidence.push(conf[i] as number);
-        correct.push(truth[r] === Number(y[i]));
-      });
-      for (const t of [v, logits, p, top, arg]) t.dispose();
+      try {
+        const { conf, y } = tidy(() => {
+          const [top, arg] = F.softmax(logits, 1).topk(1, 1);
+          return { conf: top.toArray() as Float32Array, y: arg.toArray() as BigInt64Array };
+        });
+        rows.forEach((r, i) => {
+          confidence.push(conf[i] as number);
+          correct.push(truth[r] === Number(y[i]));
+        });
+      } finally {
+        dispose([v, logits]);
+      }
     }
     if (confidence.length) f.pseudo = { source, confidence, correct };
   }
@@ -207,9 +215,11 @@ async function collectState(f: RunFacts, run: OpenRun, o: Required<ReportOptions
       n: sample.length,
       inputs: (idx) => data.inputs(Int32Array.from(idx, (i) => sample[i] as number)),
     });
-    finalV = v.toArray() as Float32Array;
-    v.dispose();
-    logits.dispose();
+    try {
+      finalV = v.toArray() as Float32Array;
+    } finally {
+      dispose([v, logits]);
+    }
   }
   const ys = Int32Array.from(sample, labelOf);
   f.aggregation = {
@@ -230,7 +240,7 @@ async function collectState(f: RunFacts, run: OpenRun, o: Required<ReportOptions
         k++;
       }
   }
-  const pictures = perEpoch.length > 0 ? pickEpochs(perEpoch) : [{ epoch: f.epochs.length - 1, v: finalV }];
+  const pictures = perEpoch.length > 0 ? pickEpochs(perEpoch) : [{ epoch: Number(f.epochs.at(-1)?.epoch ?? 0), v: finalV }];
   for (const s of pictures) {
     const pts = Float32Array.from(chosen.flatMap((i) => Array.from(s.v.subarray(i * D, (i + 1) * D))));
     const xy = classicalMds(pts, chosen.length, 2);
@@ -253,7 +263,8 @@ async function collectState(f: RunFacts, run: OpenRun, o: Required<ReportOptions
   }
   // label these next
   if (data.labels.some((y) => y < 0)) {
-    const picks = await suggest(run, SUGGESTIONS, { sample: 5 * o.sample });
+    // on a seeded sample (a quick look); a sample without unlabelled points has nothing to show
+    const picks = await suggest(run, SUGGESTIONS, { sample: 5 * o.sample }).catch(() => []);
     const urls =
       f.info.inputShape.length === 3
         ? await thumbnailUrls(
@@ -486,7 +497,7 @@ export async function writeReport(runDirs: string[], out: string, opts: ReportOp
     const why = notReportable(d);
     if (why) throw new Error(why);
   }
-  const o: Required<ReportOptions> = { mdsPoints: opts.mdsPoints ?? 80, sample: opts.sample ?? 2000 };
+  const o: Required<ReportOptions> = { mdsPoints: opts.mdsPoints ?? 80, sample: opts.sample ?? 2000, threads: opts.threads ?? null };
   const names = runDirs.map((d) => basename(resolve(d)));
   const runs: RunFacts[] = [];
   for (const [i, d] of runDirs.entries()) {

@@ -1,7 +1,7 @@
 // The run folder: config.json, split.json, data.json, events.jsonl, summary.json, checkpoint.
 // Every JSON file is written atomically; events.jsonl is appended one line per event.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { type Config, dropRemovedOptions, resolveConfig } from "../config.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
 import type { TrainEvent } from "../train/types.js";
@@ -37,7 +37,13 @@ export function defaultRunDir(cfg: Config): string {
       .replace(/^_+|_+$/g, "")
       .slice(-40) || "data";
   const lab = cfg.labelled ?? (cfg.labelsPerClass !== null ? `${cfg.labelsPerClass}pc` : "given");
-  return join("runs", `${ds}.${lab.replace("%", "pct")}@${cfg.seed}-${cfg.method}`);
+  // a run with revealed labels is another run than the one it came from: never its folder
+  const reveal = cfg.reveal
+    ? `+${basename(cfg.reveal)
+        .replace(/\.[^.]*$/, "")
+        .replace(/[^A-Za-z0-9_.-]+/g, "_")}`
+    : "";
+  return join("runs", `${ds}.${lab.replace("%", "pct")}${reveal}@${cfg.seed}-${cfg.method}`);
 }
 
 /** What a run writes besides config/split/data.json, which a fresh run rewrites anyway. */
@@ -49,6 +55,9 @@ const RUN_OUTPUTS = [
   "checkpoint.damaged.safetensors",
   "eval-test.json",
   "eval-validation.json",
+  "snapshots",
+  "report.html",
+  "report-charts",
 ];
 
 /**
@@ -57,7 +66,7 @@ const RUN_OUTPUTS = [
  */
 export function createRunDir(dir: string, cfg: Config): void {
   mkdirSync(dir, { recursive: true });
-  for (const f of RUN_OUTPUTS) rmSync(join(dir, f), { force: true });
+  for (const f of RUN_OUTPUTS) rmSync(join(dir, f), { force: true, recursive: true });
   writeJson(join(dir, "config.json"), cfg);
 }
 

@@ -60,7 +60,7 @@ export function pickBalanced(scores: ArrayLike<number>, classes: ArrayLike<numbe
   return out;
 }
 
-/** Ranks (0..1, 1 = the largest) of values, ties sharing the lower rank. */
+/** Ranks scaled to 0..1 (1 = the largest); ties are ordered by position. */
 function percentile(values: ArrayLike<number>): Float64Array {
   const n = values.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (values[a] as number) - (values[b] as number));

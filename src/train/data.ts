@@ -52,7 +52,11 @@ export async function readIndices(file: string): Promise<Int32Array> {
   if (!existsSync(file)) throw new DataError(file, "no such file");
   if (extname(file).toLowerCase() === ".npy") {
     const a = await readNpy(file);
-    return Int32Array.from(a.data as ArrayLike<number | bigint>, (v) => Number(v));
+    return Int32Array.from(a.data as ArrayLike<number | bigint>, (v, r) => {
+      const x = Number(v);
+      if (!Number.isInteger(x) || x < 0 || x > 2 ** 31 - 1) throw new DataError(file, `row ${r}: ${v} is not an example index`);
+      return x;
+    });
   }
   const lines = readFileSync(file, "utf8")
     .split(/\r?\n/)

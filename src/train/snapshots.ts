@@ -54,11 +54,11 @@ export async function readSnapshots(
   const idx = await readNpy(join(dir, "index.npy"));
   const index = Int32Array.from(idx.data as ArrayLike<number>);
   const epochs = [];
-  for (const f of readdirSync(dir).sort()) {
+  for (const f of readdirSync(dir)) {
     const m = /^epoch-(\d+)\.npy$/.exec(f);
     if (!m) continue;
     const a = await readNpy(join(dir, f));
     epochs.push({ epoch: Number(m[1]), v: a.data as Float32Array, dim: a.shape[1] as number });
   }
-  return { index, epochs };
+  return { index, epochs: epochs.sort((a, b) => a.epoch - b.epoch) };
 }

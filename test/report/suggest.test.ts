@@ -141,3 +141,42 @@ test("llp train --reveal makes the suggested points' labels visible besides --la
     assert.ok(!existsSync(join(dir, "never")), "nothing written");
   }
 });
+
+test("a --reveal run has its own default folder; a fresh run clears old snapshots and reports; bad index files and dotted names", async () => {
+  const { resolveConfig } = await import("../../src/config.js");
+  const { createRunDir, defaultRunDir } = await import("../../src/report/runfolder.js");
+  const { readIndices } = await import("../../src/train/data.js");
+  const { revealLabels } = await import("../../src/data/split.js");
+  const { writeNpy } = await import("../../src/report/npy.js");
+  const base = resolveConfig({ labelled: "1%" });
+  assert.notEqual(defaultRunDir(resolveConfig({ labelled: "1%", reveal: "/x/next.csv" })), defaultRunDir(base));
+  assert.match(defaultRunDir(resolveConfig({ labelled: "1%", reveal: "/x/next.csv" })), /1pct\+next@0-llp$/);
+  // a fresh run in a used folder: no snapshot or report of the earlier run survives
+  const used = join(dir, "used");
+  mkdirSync(join(used, "snapshots"), { recursive: true });
+  writeFileSync(join(used, "snapshots", "epoch-000.npy"), "old");
+  mkdirSync(join(used, "report-charts"), { recursive: true });
+  writeFileSync(join(used, "report.html"), "old");
+  createRunDir(used, base);
+  for (const f of ["snapshots", "report-charts", "report.html"]) assert.ok(!existsSync(join(used, f)), f);
+  // index files: a fraction or a negative number is refused, naming the file and row
+  const frac = join(dir, "frac.npy");
+  writeNpy(frac, Float32Array.from([3, 3.7]), [2]);
+  await assert.rejects(readIndices(frac), /frac\.npy: row 1: 3\.7\d* is not an example index/);
+  const csv = join(dir, "neg.csv");
+  writeFileSync(csv, "index\n4\n-2\n");
+  await assert.rejects(readIndices(csv), /neg\.csv: row 3: "-2" is not an example index/);
+  // a dataset name with dots keeps its subset tag right
+  const split = {
+    name: "data.v2@3.8",
+    dataset: "data.v2",
+    n: 10,
+    numClasses: 2,
+    options: {},
+    train: Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]),
+    labelled: Int32Array.from([0, 1, 2]),
+    validation: Int32Array.from([8, 9]),
+  };
+  const labels = Int32Array.from([0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
+  assert.equal(revealLabels(split, { labels, name: "data.v2" }, Int32Array.from([5]), "x").name, "data.v2@4.8");
+});

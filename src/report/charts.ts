@@ -15,6 +15,17 @@ const BASE = {
   config: { font: "DejaVu Sans, Arial, sans-serif", view: { stroke: "#d5d9e2" }, axis: { labelFontSize: 11, titleFontSize: 12 } },
 };
 const PANEL = { width: 260, height: 160 };
+/** The dashed y = x line on [0, 1] (perfect calibration; two runs equal). */
+const DIAGONAL: Spec = {
+  data: {
+    values: [
+      { x: 0, y: 0 },
+      { x: 1, y: 1 },
+    ],
+  },
+  mark: { type: "line", strokeDash: [4, 4], color: "#888" },
+  encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" } },
+};
 
 /** One spec -> SVG text (Vega's headless renderer). */
 export async function renderSvg(spec: Spec): Promise<string> {
@@ -73,16 +84,7 @@ export function reliabilitySpec(rows: Row[]): Spec {
           tooltip: [{ field: "bin" }, { field: "count" }, { field: "accuracy", format: ".3f" }],
         },
       },
-      {
-        data: {
-          values: [
-            { x: 0, y: 0 },
-            { x: 1, y: 1 },
-          ],
-        },
-        mark: { type: "line", strokeDash: [4, 4], color: "#888" },
-        encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" } },
-      },
+      DIAGONAL,
     ],
   };
 }
@@ -205,16 +207,7 @@ export function classScatterSpec(rows: Row[], a: string, b: string, title: strin
         mark: { type: "text", dx: 6, align: "left", fontSize: 9 },
         encoding: { x: { field: "a", type: "quantitative" }, y: { field: "b", type: "quantitative" }, text: { field: "class" } },
       },
-      {
-        data: {
-          values: [
-            { x: 0, y: 0 },
-            { x: 1, y: 1 },
-          ],
-        },
-        mark: { type: "line", strokeDash: [4, 4], color: "#888" },
-        encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" } },
-      },
+      DIAGONAL,
     ],
   };
 }

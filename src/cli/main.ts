@@ -212,7 +212,7 @@ async function exportCmd(argv: string[]): Promise<number> {
   onlyConfig(config, ["out", "threads"], "export");
   const runDir = one(positionals, "RUN_DIR");
   const head = choice(flags.head, "head", HEADS);
-  const out = (flags.output as string | undefined) ?? (config.out as string | null | undefined) ?? undefined;
+  const out = outPath(flags, config) ?? undefined;
   if (!out) throw new Error("usage: llp export RUN_DIR --out FILE.onnx [--head both|classifier|embedding] [--force]");
   if (existsSync(out) && flags.force !== true) throw new Error(`${out} exists: give --force to replace it`);
   const why = notExportable(runDir);
@@ -234,10 +234,7 @@ async function reportCmd(argv: string[]): Promise<number> {
   const { positionals, config, flags } = parseFlags(argv, { output: "string" });
   onlyConfig(config, ["out", "threads"], "report");
   if (positionals.length === 0) throw new Error("usage: llp report RUN_DIR [RUN_DIR...] [--out FILE.html]");
-  const out =
-    (flags.output as string | undefined) ??
-    (config.out as string | null | undefined) ??
-    (positionals.length === 1 ? join(positionals[0] as string, "report.html") : "report.html");
+  const out = outPath(flags, config) ?? (positionals.length === 1 ? join(positionals[0] as string, "report.html") : "report.html");
   const r = await writeReport(positionals, out, { threads: (config.threads as number | null | undefined) ?? null });
   process.stdout.write(
     `${JSON.stringify({ report: r.html, charts: r.charts.length / 2, chartsDir: r.charts[0] ? dirname(r.charts[0]) : null })}\n`,
@@ -252,7 +249,7 @@ async function suggestCmd(argv: string[]): Promise<number> {
   if (flags.budget === undefined) throw new Error("usage: llp suggest RUN_DIR --budget N [--out FILE.csv]");
   const budget = Number(flags.budget);
   if (!Number.isInteger(budget) || budget < 1) throw new Error(`--budget must be a positive integer, got ${JSON.stringify(flags.budget)}`);
-  const out = (flags.output as string | undefined) ?? (config.out as string | null | undefined) ?? null;
+  const out = outPath(flags, config);
   if (!existsSync(join(runDir, "config.json"))) throw new Error(`${runDir} is not a run folder (no config.json)`);
   if (!existsSync(join(runDir, "checkpoint.safetensors")))
     throw new Error(`${runDir} has no checkpoint.safetensors yet (it needs a trained network)`);
@@ -274,7 +271,7 @@ async function embedCmd(argv: string[]): Promise<number> {
   onlyConfig(config, ["out", "threads"], "embed");
   const runDir = one(positionals, "RUN_DIR");
   // --out is a config key, so parseFlags has read it (as --out FILE or --out=FILE)
-  const out = (flags.output as string | undefined) ?? (config.out as string | null | undefined) ?? undefined;
+  const out = outPath(flags, config) ?? undefined;
   if (!out) throw new Error("llp embed RUN_DIR --out FILE.npy");
   const run = await openRun(runDir, config.threads as number | undefined);
   try {
@@ -358,4 +355,9 @@ function one(pos: string[], what: string): string {
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
+}
+
+/** --out FILE of a command that is not training: parseFlags reads --out as the config key (--out FILE or --out=FILE). */
+function outPath(flags: Record<string, string | boolean>, config: Record<string, unknown>): string | null {
+  return (flags.output as string | undefined) ?? (config.out as string | null | undefined) ?? null;
 }

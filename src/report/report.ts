@@ -314,10 +314,21 @@ async function thumbnails(f: RunFacts, sample: Int32Array, v: Float32Array, ys: 
   return { className: f.info.classNames[c] ?? String(c), rows };
 }
 
+/** The run's dataset as given (--data), loaded once per run however many thumbnails are drawn. */
+const datasets = new WeakMap<RunFacts, ReturnType<typeof loadDataset>>();
+function runDataset(f: RunFacts): ReturnType<typeof loadDataset> {
+  let ds = datasets.get(f);
+  if (!ds) {
+    ds = loadDataset(f.cfg.data, dataOptions(f.cfg));
+    datasets.set(f, ds);
+  }
+  return ds;
+}
+
 /** PNG data URIs of training rows' images (as stored; at least 32 px a side, scaled by nearest neighbour). */
 async function thumbnailUrls(f: RunFacts, trainRows: Int32Array): Promise<string[]> {
   // training rows -> dataset examples (split.json) -> pixels as stored
-  const ds = await loadDataset(f.cfg.data, dataOptions(f.cfg));
+  const ds = await runDataset(f);
   const split = readJson<{ train: number[] }>(join(f.dir, "split.json"));
   const raw = await ds.readRaw(Int32Array.from(trainRows, (r) => split.train[r] as number));
   const [ch, h, w] = f.info.inputShape as [number, number, number];

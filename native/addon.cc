@@ -57,6 +57,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitAutograd(env, exports);
   InitOptim(env, exports);
   InitRandom(env, exports);
+  InitTopk(env, exports);
   return exports;
 }
 

@@ -61,5 +61,6 @@ void InitIndex(Napi::Env env, Napi::Object exports);
 void InitAutograd(Napi::Env env, Napi::Object exports);
 void InitOptim(Napi::Env env, Napi::Object exports);
 void InitRandom(Napi::Env env, Napi::Object exports);
+void InitTopk(Napi::Env env, Napi::Object exports);
 
 }  // namespace llp

@@ -2,23 +2,16 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, extname, join } from "node:path";
 import { type Config, resolveConfig } from "../config.js";
-import { loadNpyFeatures } from "../data/features.js";
 import { findIdxPair } from "../data/idx.js";
 import { type LoadOptions, loadDataset } from "../data/load.js";
 import { embedAll, perClass } from "../eval/metrics.js";
 import { exportRunOnnx, HEADS, notExportable } from "../export/onnx.js";
-import { LabelState, labelledTensors } from "../memory/labels.js";
-import { logDensity } from "../propagation/density.js";
-import { propagateBlocked } from "../propagation/propagate.js";
-import { RULES, resolvePropagation } from "../propagation/rules.js";
 import { writeNpy } from "../report/npy.js";
 import { writeReport } from "../report/report.js";
 import { defaultRunDir, writeJson } from "../report/runfolder.js";
 import { suggest, suggestionsCsv } from "../report/suggest.js";
-import { F } from "../torch/index.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
-import { dispose, keep, tidy } from "../torch/scope.js";
-import { tensor } from "../torch/tensor.js";
+import { dispose, tidy } from "../torch/scope.js";
 import { inferenceNet } from "../train/checkpoint.js";
 import { normalizedInputs } from "../train/data.js";
 import { evaluateRun, Interrupted, openRun, predictRun, readRunConfig, runTraining } from "../train/run.js";
@@ -27,6 +20,7 @@ import { BENCH_HELP, benchCmd } from "./bench.js";
 import { runDemo } from "./demo.js";
 import { decodeInputs } from "./inputs.js";
 import { Progress } from "./progress.js";
+import { PROPAGATE_HELP, propagateCmd } from "./propagate.js";
 
 const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang et al. 2019)
 
@@ -36,8 +30,7 @@ const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang e
   llp predict RUN_DIR INPUT...     class, confidence, top-5 (images, folders of images, or a .npy of rows) [--format csv]
   llp embed RUN_DIR --out FILE.npy embeddings v of the training pool (row i is example FILE.index.npy[i]
                                    of the dataset), or of any --data SPEC in its own order
-  llp propagate --embeddings X.npy --labels Y (.npy/.csv, -1 = unlabelled) --out FILE.csv
-                                   pseudo-labels + confidences by Eq. 8 (--K --T --tau --propagation)
+  ${PROPAGATE_HELP.replace(/\n(?=.)/g, "\n  ")}
   llp export RUN_DIR --out FILE.onnx [--head both|classifier|embedding] [--force]
                                    the network as ONNX (opset 17, batch dimension dynamic, pixels 0-255
                                    in, normalisation inside), for onnxruntime-node/-web without libtorch
@@ -307,43 +300,6 @@ async function datasetSource(spec: string, run: Awaited<ReturnType<typeof openRu
   if (ds.shape.join("x") !== shape.join("x"))
     throw new Error(`${spec}: examples of shape [${ds.shape}] do not match the run's inputs [${shape}]`);
   return { n: ds.n, inputs: (idx: Int32Array) => normalizedInputs(ds, run.info.normalization, idx) };
-}
-
-async function propagateCmd(argv: string[]): Promise<number> {
-  const { config, flags } = parseFlags(argv, { embeddings: "string", labelsFile: "string" });
-  const embFile = flags.embeddings as string | undefined;
-  const labelsFile = (config.labels as string | undefined) ?? (flags.labelsFile as string | undefined);
-  const out = config.out as string | undefined;
-  if (!embFile || !labelsFile || !out) throw new Error("usage: llp propagate --embeddings X.npy --labels Y.npy|.csv --out FILE.csv");
-  // Eq. 8 unless --propagation says otherwise (auto is Eq. 8 on embeddings): the rules with the classifier need a network
-  const cfg = resolveConfig({ ...config, labels: labelsFile, out });
-  const kind = resolvePropagation(cfg.propagation, [0]);
-  if (RULES[kind].needsClassifier) throw new Error(`--propagation ${kind} needs a classifier head; llp propagate has only embeddings`);
-  const ds = await loadNpyFeatures(embFile, { labels: labelsFile }); // checks shapes, NaN/Inf, label range
-  if (ds.shape.length !== 1) throw new Error(`${embFile}: expected a [N, D] matrix of embeddings`);
-  const n = ds.n;
-  const labels = ds.labels;
-  const C = ds.numClasses;
-  const V = keep(F.normalize(tensor(ds.data as Float32Array, [n, ds.shape[0] as number]), 1));
-  const state = new LabelState(labels);
-  if (state.labelledRows.length === 0) throw new Error(`${labelsFile}: no labelled rows (all -1)`);
-  const res = tidy(() => {
-    const { idx, y: YL } = labelledTensors(state); // [M], [M]
-    const VL = V.indexSelect(0, idx); // [M, D]
-    const logRho = RULES[kind].needsDensity ? logDensity(VL, V, cfg.T, cfg.tau) : null;
-    const p = propagateBlocked(V, VL, YL, { K: cfg.K, tau: cfg.tau, numClasses: C, logRho });
-    return { y: p.y.toNumbers(), c: p.c.toNumbers() };
-  });
-  V.dispose();
-  const lines = ["index,label,confidence,given"];
-  for (let i = 0; i < n; i++) {
-    const given = (labels[i] as number) >= 0;
-    lines.push(`${i},${given ? labels[i] : res.y[i]},${given ? 1 : res.c[i]},${given ? 1 : 0}`);
-  }
-  const { writeFileAtomic } = await import("../torch/safetensors.js");
-  writeFileAtomic(out, `${lines.join("\n")}\n`);
-  process.stdout.write(`${JSON.stringify({ out, n, labelled: state.labelledRows.length, classes: C, propagation: kind })}\n`);
-  return 0;
 }
 
 function one(pos: string[], what: string): string {

@@ -49,3 +49,34 @@ export class Progress {
     }
   }
 }
+
+/** A one-line bar with the elapsed time and an estimate of the time left, on a terminal only. */
+export class ProgressBar {
+  readonly tty: boolean;
+  #t0 = performance.now();
+  #phase = "";
+  #last = 0;
+  constructor(readonly out: NodeJS.WriteStream = process.stderr) {
+    this.tty = Boolean(out.isTTY);
+  }
+  update(phase: string, done: number, total: number): void {
+    if (!this.tty) return;
+    const now = performance.now();
+    if (phase !== this.#phase) {
+      this.#phase = phase;
+      this.#t0 = now;
+    } else if (now - this.#last < 200 && done < total) return;
+    this.#last = now;
+    const w = 30;
+    const frac = total > 0 ? done / total : 1;
+    const s = (now - this.#t0) / 1000;
+    const left = frac > 0 ? (s * (1 - frac)) / frac : Number.NaN;
+    const bar = "#".repeat(Math.round(w * frac)).padEnd(w, ".");
+    this.out.write(
+      `\r\x1b[K  ${phase.padEnd(8)} [${bar}] ${(100 * frac).toFixed(0).padStart(3)}%  ${s.toFixed(0)} s${done < total && Number.isFinite(left) ? `, about ${left.toFixed(0)} s left` : ""}`,
+    );
+  }
+  done(): void {
+    if (this.tty && this.#phase) this.out.write("\r\x1b[K");
+  }
+}

@@ -88,7 +88,7 @@ export async function loadCsvFeatures(file: string, o: FeatureOptions = {}): Pro
 }
 
 /** Labels for `n` examples of `dataFile` from o.labels (.npy or CSV). */
-async function readLabelsFor(dataFile: string, n: number, o: FeatureOptions): Promise<Labelled> {
+export async function readLabelsFor(dataFile: string, n: number, o: FeatureOptions): Promise<Labelled> {
   if (o.labels === undefined) {
     if (o.unlabelled) return { labels: new Int32Array(n).fill(-1), classNames: o.classNames ? [...o.classNames] : [] };
     throw new DataError(dataFile, "no labels: give a labels file (labels, --labels FILE.npy|FILE.csv; -1 or empty = unlabelled)");

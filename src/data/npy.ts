@@ -17,6 +17,40 @@ const SIZES: Record<NpyDtype, number> = { float32: 4, float64: 8, uint8: 1, int6
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
 
 export function parseNpy(buf: Uint8Array, file: string): NpyArray {
+  const { dtype, bigEndian, shape, offset } = parseNpyHeader(buf, file);
+  if (dtype === "float16")
+    throw new DataError(file, "float16 values: save them as float32 (x.astype('float32')); only llp propagate streams float16");
+  const count = shape.reduce((a, b) => a * b, 1);
+  const bytes = count * SIZES[dtype];
+  const found = buf.length - offset;
+  if (found < bytes) throw new DataError(file, `truncated: shape (${shape.join(", ")}) needs ${bytes} data bytes, found ${found}`);
+  if (found > bytes) throw new DataError(file, `${found - bytes} unexpected trailing bytes after the data`);
+  // Copy into a fresh, aligned buffer (the data offset need not be a multiple of the item size).
+  const copy = buf.slice(offset, offset + bytes);
+  if (bigEndian && SIZES[dtype] > 1) swapBytes(copy, SIZES[dtype]);
+  return { dtype, shape, data: typed(dtype, copy.buffer) };
+}
+
+export async function readNpy(file: string): Promise<NpyArray> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(file);
+  } catch (e) {
+    throw new DataError(file, `cannot read (${(e as Error).message})`);
+  }
+  return parseNpy(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), file);
+}
+
+/** A .npy header as read from the file's first bytes; `offset` is where the values start. */
+export interface NpyHeader {
+  dtype: NpyDtype | "float16";
+  bigEndian: boolean;
+  shape: number[];
+  offset: number;
+}
+
+/** Parses the magic string and header of a .npy file from its first bytes (the whole header must be in buf). */
+export function parseNpyHeader(buf: Uint8Array, file: string): NpyHeader {
   if (buf.length < 10 || MAGIC.some((b, i) => buf[i] !== b)) throw new DataError(file, "not a .npy file (bad magic string)");
   const major = buf[6] as number;
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -38,27 +72,11 @@ export function parseNpy(buf: Uint8Array, file: string): NpyArray {
   if (fortran) {
     throw new DataError(file, "fortran_order is True: only C-order arrays are supported (save np.ascontiguousarray(x))");
   }
-  const count = shape.reduce((a, b) => a * b, 1);
-  const bytes = count * SIZES[dtype];
-  const offset = start + headerLen;
-  const found = buf.length - offset;
-  if (found < bytes) throw new DataError(file, `truncated: shape (${shape.join(", ")}) needs ${bytes} data bytes, found ${found}`);
-  if (found > bytes) throw new DataError(file, `${found - bytes} unexpected trailing bytes after the data`);
-  // Copy into a fresh, aligned buffer (the data offset need not be a multiple of the item size).
-  const copy = buf.slice(offset, offset + bytes);
-  if (bigEndian && SIZES[dtype] > 1) swapBytes(copy, SIZES[dtype]);
-  return { dtype, shape, data: typed(dtype, copy.buffer) };
+  return { dtype, bigEndian, shape, offset: start + headerLen };
 }
 
-export async function readNpy(file: string): Promise<NpyArray> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(file);
-  } catch (e) {
-    throw new DataError(file, `cannot read (${(e as Error).message})`);
-  }
-  return parseNpy(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), file);
-}
+/** Bytes per value of each dtype a .npy header may name. */
+export const NPY_ITEM_SIZE: Record<NpyHeader["dtype"], number> = { float16: 2, float32: 4, float64: 8, uint8: 1, int64: 8, int32: 4 };
 
 function parseHeader(header: string, file: string) {
   const h = header.trim();
@@ -70,9 +88,12 @@ function parseHeader(header: string, file: string) {
     throw new DataError(file, `malformed .npy header (needs descr, fortran_order and shape): ${h}`);
   }
   const key = `${(descr[2] as string).toLowerCase()}${descr[3]}`;
-  const dtype = KINDS[key];
+  const dtype: NpyHeader["dtype"] | undefined = key === "f2" ? "float16" : KINDS[key];
   if (dtype === undefined) {
-    throw new DataError(file, `dtype '${descr[1]}${descr[2]}${descr[3]}' is not supported (float32, float64, uint8, int32, int64)`);
+    throw new DataError(
+      file,
+      `dtype '${descr[1]}${descr[2]}${descr[3]}' is not supported (float32, float64, uint8, int32, int64; float16 where streamed)`,
+    );
   }
   const dims = (shape[1] as string)
     .split(",")

@@ -9,12 +9,17 @@ import { noGrad, type Tensor } from "../torch/tensor.js";
 import { blockedTopk } from "./neighbours.js";
 
 /** labelledV: [M, D], bank: [N, D] -> log rho: [M] */
-export function logDensity(labelledV: Tensor, bank: Tensor, T: number, tau: number, blockRows = 1024): Tensor {
+export function logDensity(labelledV: Tensor, bank: Tensor, T: number, tau: number): Tensor {
   return noGrad(() =>
     tidy(() => {
       const t = Math.min(T, bank.size(0));
-      const { values } = blockedTopk(labelledV, bank, t, blockRows); // [M, T]
-      return values.div(tau).logsumexp(1); // [M]
+      const { values } = blockedTopk(labelledV, bank, t); // [M, T]
+      return densityFromTop(values, tau); // [M]
     }),
   );
+}
+
+/** The T best dot products of each labelled point with the bank: [M, T] -> log rho: [M] */
+export function densityFromTop(values: Tensor, tau: number): Tensor {
+  return values.div(tau).logsumexp(1);
 }

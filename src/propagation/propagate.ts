@@ -3,6 +3,7 @@
 import { softmax } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
 import { cat, noGrad, type Tensor, zeros } from "../torch/tensor.js";
+import { blockedTopk } from "./neighbours.js";
 
 export interface Propagated {
   y: Tensor; // [B] int64 pseudo-label: argmax_j p_j(v)
@@ -31,6 +32,19 @@ export interface PropagateOptions {
  * with log-weights s_i = v_i.v / tau - log rho_i and subtract each row's max before exp.
  */
 export function propagate(v: Tensor, labelledV: Tensor, labelledY: Tensor, o: PropagateOptions): Propagated {
+  return tidy(() => {
+    const { y, c, p } = propagateWithVoters(v, labelledV, labelledY, o);
+    return { y, c, p };
+  });
+}
+
+/** propagate() and who voted: voters [B, K] int64 rows of labelledV, best first; share [B, K] each voter's w_i / sum w. */
+export function propagateWithVoters(
+  v: Tensor,
+  labelledV: Tensor,
+  labelledY: Tensor,
+  o: PropagateOptions,
+): Propagated & { voters: Tensor; share: Tensor } {
   const [b, d] = v.shape as [number, number];
   const [m, dl] = labelledV.shape as [number, number];
   if (d !== dl) throw new Error(`propagate: v [${v.shape}] and labelledV [${labelledV.shape}] differ in D`);
@@ -39,15 +53,15 @@ export function propagate(v: Tensor, labelledV: Tensor, labelledY: Tensor, o: Pr
   const k = Math.min(o.K, m);
   return noGrad(() =>
     tidy(() => {
-      let s = v.mm(labelledV.T).div(o.tau); // [B, M] log P(i|v) + log Z(v)
-      if (o.logRho !== null) s = s.sub(o.logRho.unsqueeze(0)); // log P^L(i|v) + const
-      const [top, idx] = s.topk(k, 1, true); // [B, K]
+      // s_i = v_i.v / tau - log rho_i = log P^L(i|v) + const; the K best, never the whole [B, M]
+      const { values: top, indices: voters } = blockedTopk(v, labelledV, k, { tau: o.tau, bias: o.logRho }); // [B, K]
       const w = top.sub(top.max(1, true)).exp(); // [B, K] votes, up to a per-row factor
-      const cls = labelledY.indexSelect(0, idx.flatten()).reshape([b, k]); // [B, K]
+      const cls = labelledY.indexSelect(0, voters.flatten()).reshape([b, k]); // [B, K]
       const W = zeros([b, o.numClasses]).scatterAdd(1, cls, w); // [B, C] w_j(v)
-      const p = W.div(W.sum(1, true)); // [B, C] Eq. 6
+      const total = W.sum(1, true); // [B, 1]
+      const p = W.div(total); // [B, C] Eq. 6
       const [c, y] = p.maxDim(1);
-      return { y, c, p };
+      return { y, c, p, voters, share: w.div(total) };
     }),
   );
 }

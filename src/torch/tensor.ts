@@ -497,6 +497,33 @@ export function bincount(t: Tensor, minlength = 0): Tensor {
   return new Tensor(native.Bincount(t.handle, minlength));
 }
 
+/**
+ * Merges one block of keys into a running top-k of scores (q . k_j) / tau - bias_j, in place
+ * (native/ops_topk.cc). queries: [Q, D], keys: [B, D] float32 contiguous; bias: [B] or null;
+ * offset: index of keys' first row in the whole key set; values: [Q, k] float32 and indices:
+ * [Q, k] int64, rows best first, (-inf, -1) where empty. Ties go to the lower key index. Memory:
+ * one [qTile, kTile] tile of scores per thread, whatever Q and B are.
+ */
+export function topkDotMerge_(
+  queries: Tensor,
+  keys: Tensor,
+  values: Tensor,
+  indices: Tensor,
+  o: { tau: number; bias: Tensor | null; offset: number; qTile: number; kTile: number },
+): void {
+  native.TopkDotMerge_(
+    queries.handle,
+    keys.handle,
+    o.tau,
+    o.bias?.handle ?? null,
+    o.offset,
+    values.handle,
+    indices.handle,
+    o.qTile,
+    o.kTile,
+  );
+}
+
 /** Runs fn with autograd recording off (restored afterwards, also on throw). */
 export function noGrad<R>(fn: () => R): R {
   const prev = native.SetGradEnabled(false) as boolean;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { logDensity } from "../../src/propagation/density.js";
-import { blockedTopk } from "../../src/propagation/neighbours.js";
+import { blockedTopk, TopkAccumulator } from "../../src/propagation/neighbours.js";
 import { meanLabels, type Propagated, propagate } from "../../src/propagation/propagate.js";
 import { F, Generator, tensor, tidy } from "../../src/torch/index.js";
 import { assertClose, tidyTest } from "../helpers.js";
@@ -103,36 +103,77 @@ tidyTest("only the K labelled points with the highest P^L vote", () => {
   }
 });
 
-tidyTest("blocked top-k equals a plain-JS top-k at every block size, and refuses k above the keys", () => {
-  const gen = new Generator(1);
-  const Q = F.normalize(gen.randn([37, 8]), 1);
-  const K = F.normalize(gen.randn([50, 8]), 1);
-  const [q, k] = [Q.toArray() as Float32Array, K.toArray() as Float32Array];
-  // oracle: every dot product in float64, sorted descending
-  const want = Array.from({ length: 37 }, (_, i) =>
-    Array.from({ length: 50 }, (_, j) => {
+/** float64 oracle: for each query, the k best keys by q.k / tau - bias (ties: lower key first). */
+function topkOracle(q: Float32Array, k: Float32Array, nq: number, nk: number, d: number, kk: number, tau = 1, bias?: Float32Array) {
+  return Array.from({ length: nq }, (_, i) =>
+    Array.from({ length: nk }, (_, j) => {
       let s = 0;
-      for (let d = 0; d < 8; d++) s += (q[i * 8 + d] as number) * (k[j * 8 + d] as number);
-      return { j, s };
+      for (let e = 0; e < d; e++) s += (q[i * d + e] as number) * (k[j * d + e] as number);
+      return { j, s: s / tau - (bias ? (bias[j] as number) : 0) };
     })
-      .sort((a, b) => b.s - a.s)
-      .slice(0, 5),
+      .sort((a, b) => b.s - a.s || a.j - b.j)
+      .slice(0, kk),
   );
-  for (const block of [1000, 37, 36, 4, 1]) {
-    const { values, indices } = blockedTopk(Q, K, 5, block);
-    assert.deepEqual(indices.shape, [37, 5]);
+}
+
+tidyTest("blocked top-k equals a float64 top-k across query and key tiles, with tau and a bias, and refuses k above the keys", () => {
+  const gen = new Generator(1);
+  // 150 queries span three 64-row query tiles; 9000 keys span three 4096-column key tiles
+  const [nq, nk, d] = [150, 9000, 16];
+  const Q = F.normalize(gen.randn([nq, d]), 1);
+  const K = F.normalize(gen.randn([nk, d]), 1);
+  const bias = gen.rand([nk]).mul(0.5);
+  const [q, k, b] = [Q.toArray() as Float32Array, K.toArray() as Float32Array, bias.toArray() as Float32Array];
+  for (const [tau, withBias] of [
+    [1, false],
+    [0.07, true],
+  ] as const) {
+    const want = topkOracle(q, k, nq, nk, d, 25, tau, withBias ? b : undefined);
+    const { values, indices } = blockedTopk(Q, K, 25, { tau, bias: withBias ? bias : null });
+    assert.deepEqual(indices.shape, [nq, 25]);
     assert.deepEqual(
       indices.toNumbers(),
       want.flatMap((r) => r.map((e) => e.j)),
-      `block ${block}: indices`,
+      `tau ${tau}: indices`,
     );
     assertClose(
       values,
       want.flatMap((r) => r.map((e) => e.s)),
-      { atol: 1e-6, msg: `block ${block}: values` },
+      { atol: 2e-5 / tau, msg: `tau ${tau}: values` },
     );
   }
-  assert.throws(() => blockedTopk(Q, K, 51), /k=51 exceeds the 50 keys/);
+  assert.throws(() => blockedTopk(Q, K.slice(0, 0, 50), 51), /k=51 exceeds the 50 keys/);
+});
+
+tidyTest("a top-k accumulated over key blocks of any size, in any order, picks the keys of the one-shot top-k", () => {
+  const gen = new Generator(2);
+  const Q = F.normalize(gen.randn([70, 8]), 1);
+  const K = F.normalize(gen.randn([300, 8]), 1);
+  const once = blockedTopk(Q, K, 7);
+  for (const block of [300, 128, 37, 1]) {
+    const starts = Array.from({ length: Math.ceil(300 / block) }, (_, i) => i * block).reverse(); // last block first
+    const acc = new TopkAccumulator(Q, 7);
+    for (const s of starts) acc.add(K.slice(0, s, Math.min(300, s + block)), s);
+    assert.deepEqual(acc.indices.toNumbers(), once.indices.toNumbers(), `block ${block}`);
+    // BLAS may round a tile of another width differently in the last bit
+    assertClose(acc.values, once.values.toNumbers(), { atol: 1e-6, msg: `block ${block}` });
+    assert.equal(acc.seen, 300);
+  }
+  // fewer keys than k so far: unfilled slots are (-inf, -1)
+  const part = new TopkAccumulator(Q, 7);
+  part.add(K.slice(0, 0, 3));
+  assert.deepEqual(part.indices.toNumbers().slice(0, 7).slice(3), [-1, -1, -1, -1]);
+  assert.equal(part.values.toNumbers()[6], Number.NEGATIVE_INFINITY);
+});
+
+tidyTest("equal scores go to the lower key index, whatever the blocking", () => {
+  const Q = tensor(Float32Array.from([1, 0]), [1, 2]);
+  const K = tensor(Float32Array.from([0, 1, 1, 0, 0.5, 0.5, 1, 0, 1, 0]), [5, 2]); // rows 1, 3, 4 tie at 1
+  assert.deepEqual(blockedTopk(Q, K, 2).indices.toNumbers(), [1, 3]);
+  const acc = new TopkAccumulator(Q, 2);
+  acc.add(K.slice(0, 3, 5), 3);
+  acc.add(K.slice(0, 0, 3), 0);
+  assert.deepEqual(acc.indices.toNumbers(), [1, 3]);
 });
 
 test("shape errors name both shapes", () => {

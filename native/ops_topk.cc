@@ -1,0 +1,134 @@
+// Blocked "top-k of dot products" (issue 26): for each query q_a (row of Q [nq, D]) the k keys
+// k_j with the highest score s(a, j) = (q_a . k_j) / tau - bias_j, merged into a running top-k that
+// the caller holds. Keys may come in blocks (a bank read from a file block by block): each call
+// merges one block, `offset` giving the block's first row. No call holds more than a
+// [qTile, kTile] tile of scores per thread, whatever nq and the number of keys are.
+//
+// The running state is two tensors, values [nq, k] float32 and indices [nq, k] int64, each row
+// sorted best first; an empty slot is (-inf, -1). "Best" is the higher score, and on equal
+// scores the lower key index, so the result is deterministic whatever the blocking.
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "handle.h"
+
+namespace llp {
+
+using Entry = std::pair<float, int64_t>;  // (score, key index)
+static inline bool Better(const Entry& a, const Entry& b) {
+  return a.first > b.first || (a.first == b.first && a.second < b.second);
+}
+
+struct TopkArgs {
+  at::Tensor q, keys;      // [nq, D], [nk, D] float32 contiguous
+  float tau;               // scores are dot / tau (1 = raw dot products)
+  const float* bias;       // [nk] subtracted from the scores, or null
+  int64_t offset;          // index of keys' first row in the whole key set
+  float* vals;             // [nq, k] running state (in/out)
+  int64_t* idx;            // [nq, k]
+  int64_t k, qTile, kTile;
+};
+
+static void MergeBlock(const TopkArgs& a) {
+  const int64_t nq = a.q.size(0), nk = a.keys.size(0), k = a.k;
+  if (nq == 0 || nk == 0) return;
+  const int64_t tiles = (nq + a.qTile - 1) / a.qTile;
+  at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
+    at::Tensor buf = at::empty({a.qTile * a.kTile}, a.q.options());
+    std::vector<std::vector<Entry>> heaps(static_cast<size_t>(a.qTile));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r0 = t * a.qTile, r1 = std::min(nq, r0 + a.qTile), rows = r1 - r0;
+      // load the running top-k of these queries into min-heaps (worst entry at the front)
+      for (int64_t r = 0; r < rows; ++r) {
+        auto& h = heaps[static_cast<size_t>(r)];
+        h.clear();
+        for (int64_t j = 0; j < k; ++j) {
+          const int64_t id = a.idx[(r0 + r) * k + j];
+          if (id >= 0) h.emplace_back(a.vals[(r0 + r) * k + j], id);
+        }
+        std::make_heap(h.begin(), h.end(), Better);
+      }
+      const at::Tensor qs = a.q.slice(0, r0, r1);
+      for (int64_t c0 = 0; c0 < nk; c0 += a.kTile) {
+        const int64_t c1 = std::min(nk, c0 + a.kTile), cols = c1 - c0;
+        at::Tensor s = buf.narrow(0, 0, rows * cols).view({rows, cols});
+        at::mm_out(s, qs, a.keys.slice(0, c0, c1).t());  // [rows, cols] dot products
+        const float* S = s.data_ptr<float>();
+        for (int64_t r = 0; r < rows; ++r) {
+          auto& h = heaps[static_cast<size_t>(r)];
+          const float* row = S + r * cols;
+          float thr = static_cast<int64_t>(h.size()) == k ? h.front().first : -std::numeric_limits<float>::infinity();
+          for (int64_t c = 0; c < cols; ++c) {
+            float v = a.tau == 1.0f ? row[c] : row[c] / a.tau;
+            if (a.bias != nullptr) v -= a.bias[c0 + c];
+            if (v < thr) continue;
+            const Entry e(v, a.offset + c0 + c);
+            if (static_cast<int64_t>(h.size()) < k) {
+              h.push_back(e);
+              std::push_heap(h.begin(), h.end(), Better);
+            } else if (Better(e, h.front())) {
+              std::pop_heap(h.begin(), h.end(), Better);
+              h.back() = e;
+              std::push_heap(h.begin(), h.end(), Better);
+            } else {
+              continue;
+            }
+            if (static_cast<int64_t>(h.size()) == k) thr = h.front().first;
+          }
+        }
+      }
+      // write back, best first; unfilled slots stay (-inf, -1)
+      for (int64_t r = 0; r < rows; ++r) {
+        auto& h = heaps[static_cast<size_t>(r)];
+        std::sort(h.begin(), h.end(), Better);
+        for (int64_t j = 0; j < k; ++j) {
+          const bool have = j < static_cast<int64_t>(h.size());
+          a.vals[(r0 + r) * k + j] = have ? h[static_cast<size_t>(j)].first : -std::numeric_limits<float>::infinity();
+          a.idx[(r0 + r) * k + j] = have ? h[static_cast<size_t>(j)].second : -1;
+        }
+      }
+    }
+  });
+}
+
+// topkDotMerge_(queries, keys, tau, bias|null, offset, values, indices, qTile, kTile)
+LLP_FN(TopkDotMerge_) {
+  LLP_BODY(
+    const at::Tensor& q = T(info[0]);
+    const at::Tensor& keys = T(info[1]);
+    const double tau = info[2].As<Napi::Number>().DoubleValue();
+    c10::optional<at::Tensor> bias = OptT(info[3]);
+    const int64_t offset = info[4].As<Napi::Number>().Int64Value();
+    const at::Tensor& vals = T(info[5]);
+    const at::Tensor& idx = T(info[6]);
+    const int64_t qTile = info[7].As<Napi::Number>().Int64Value();
+    const int64_t kTile = info[8].As<Napi::Number>().Int64Value();
+    auto f32 = [](const at::Tensor& t, const char* what, int64_t dims) {
+      TORCH_CHECK(t.scalar_type() == at::kFloat && t.dim() == dims && t.is_contiguous(),
+                  "topkDotMerge_: ", what, " must be a contiguous float32 tensor of ", dims, " dims, got ", t.sizes(), " ", t.scalar_type());
+    };
+    f32(q, "queries", 2); f32(keys, "keys", 2); f32(vals, "values", 2);
+    TORCH_CHECK(idx.scalar_type() == at::kLong && idx.is_contiguous() && idx.sizes() == vals.sizes(),
+                "topkDotMerge_: indices must be a contiguous int64 tensor shaped like values ", vals.sizes());
+    TORCH_CHECK(q.size(1) == keys.size(1), "topkDotMerge_: queries ", q.sizes(), " and keys ", keys.sizes(), " differ in D");
+    TORCH_CHECK(vals.size(0) == q.size(0) && vals.size(1) >= 1, "topkDotMerge_: values ", vals.sizes(), " must be [", q.size(0), ", k >= 1]");
+    TORCH_CHECK(tau > 0, "topkDotMerge_: tau must be > 0");
+    TORCH_CHECK(qTile >= 1 && kTile >= 1, "topkDotMerge_: tiles must be >= 1");
+    if (bias) {
+      f32(*bias, "bias", 1);
+      TORCH_CHECK(bias->size(0) == keys.size(0), "topkDotMerge_: bias ", bias->sizes(), " must be [", keys.size(0), "]");
+    }
+    at::NoGradGuard ng;
+    TopkArgs a{q, keys, static_cast<float>(tau), bias ? bias->data_ptr<float>() : nullptr, offset,
+               vals.data_ptr<float>(), idx.data_ptr<int64_t>(), vals.size(1), qTile, kTile};
+    MergeBlock(a);
+    return info.Env().Undefined();)
+}
+
+void InitTopk(Napi::Env env, Napi::Object e) { LLP_EXPORT(e, TopkDotMerge_); }
+
+}  // namespace llp

@@ -1,0 +1,155 @@
+// Propagation over more points than memory holds (`llp propagate`): the embeddings are read block
+// by block, twice. Pass 1 (rule llp only) merges every block into each labelled point's running
+// top-T, which gives the density rho (Eq. 7); pass 2 votes for each block (Eq. 8) and hands the
+// block's labels to a sink. Memory: the labelled points' rows [M, D], one block, and one score tile
+// per thread in the kernel; never an N-long or N x M matrix.
+import { normalize } from "../torch/functional.js";
+import { keep, tidy } from "../torch/scope.js";
+import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
+import { densityFromTop } from "./density.js";
+import { TopkAccumulator } from "./neighbours.js";
+import { propagateWithVoters } from "./propagate.js";
+
+/** A [n, d] matrix readable in blocks of rows (a file, or memory). */
+export interface RowSource {
+  readonly n: number;
+  readonly d: number;
+  read(start: number, count: number): Float32Array; // rows start..start+count-1, [count * d]
+  gather(rows: ArrayLike<number>): Float32Array; // [rows.length * d]
+}
+
+/** A RowSource over a matrix already in memory. */
+export function memoryRows(data: Float32Array, n: number, d: number): RowSource {
+  return {
+    n,
+    d,
+    read: (start, count) => data.subarray(start * d, (start + count) * d),
+    gather: (rows) => {
+      const out = new Float32Array(rows.length * d);
+      for (let i = 0; i < rows.length; i++) out.set(data.subarray((rows[i] as number) * d, ((rows[i] as number) + 1) * d), i * d);
+      return out;
+    },
+  };
+}
+
+/** The rules that label bare embeddings: Eq. 8 with the density, or weighted kNN (Eqs. 5-6). */
+export type EmbeddingRule = "llp" | "weighted-knn";
+
+export interface StreamOptions {
+  K: number; // labelled voters per point
+  T: number; // bank rows in each labelled point's density (rule llp)
+  tau: number;
+  rule: EmbeddingRule;
+  numClasses: number;
+  /** rows per block (default 16,384) */
+  block?: number;
+  /** also hand the sink each point's voters and their shares of the vote */
+  voters?: boolean;
+  /** called after each block of each pass */
+  progress?: (pass: "density" | "vote", rowsDone: number, rows: number) => void;
+}
+
+/** One block of results: rows start..start+y.length-1. Given points keep their label with c = 1. */
+export interface PropagatedBlock {
+  start: number;
+  y: Int32Array; // [b] the label (given or propagated)
+  c: Float32Array; // [b] its confidence p_y (1 where given)
+  given: Uint8Array; // [b] 1 where the label was given
+  voters?: BigInt64Array; // [b * K] rows of the K voters, best first
+  share?: Float32Array; // [b * K] each voter's share of the vote
+}
+
+/** Checks labels against the embeddings: one per row, at least one labelled, every class labelled at least once. */
+export function checkLabels(labels: Int32Array, n: number, numClasses: number, what: string): number[] {
+  if (labels.length !== n) throw new Error(`${what}: ${labels.length} labels for ${n} embeddings`);
+  const count = new Array<number>(numClasses).fill(0);
+  const rows: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const y = labels[i] as number;
+    if (y < 0) continue;
+    if (y >= numClasses) throw new Error(`${what}: label ${y} at row ${i} is out of range for ${numClasses} classes`);
+    count[y] = (count[y] as number) + 1;
+    rows.push(i);
+  }
+  if (rows.length === 0) throw new Error(`${what}: no labelled rows (every label is -1)`);
+  const missing = count.flatMap((k, c) => (k === 0 ? [c] : []));
+  if (missing.length > 0)
+    throw new Error(
+      `${what}: class${missing.length > 1 ? "es" : ""} ${missing.join(", ")} of 0..${numClasses - 1} ha${missing.length > 1 ? "ve" : "s"} no labelled point`,
+    );
+  return rows;
+}
+
+const unit = (rows: Float32Array, n: number, d: number): Tensor => normalize(tensor(rows, [n, d]), 1);
+
+/** Propagates labels from the labelled rows of `src` to every row; results go to `sink` block by block, in order. */
+export function propagateStream(
+  src: RowSource,
+  labels: Int32Array,
+  o: StreamOptions,
+  sink: (b: PropagatedBlock) => void,
+): { labelled: number } {
+  const { n, d } = src;
+  const labelledRows = checkLabels(labels, n, o.numClasses, "labels");
+  const m = labelledRows.length;
+  if (!Number.isInteger(o.K) || o.K < 1) throw new Error(`K must be a positive integer, got ${o.K}`);
+  if (o.K > m) throw new Error(`K=${o.K} voters, but only ${m} labelled point${m === 1 ? "" : "s"}`);
+  if (o.rule === "llp" && (!Number.isInteger(o.T) || o.T < 1)) throw new Error(`T must be a positive integer, got ${o.T}`);
+  if (o.rule === "llp" && o.T > n) throw new Error(`T=${o.T} neighbours for the density, but only ${n} points`);
+  if (!(o.tau > 0)) throw new Error(`tau must be > 0, got ${o.tau}`);
+  const block = o.block ?? 16384;
+  return noGrad(() => {
+    const VL = keep(unit(src.gather(labelledRows), m, d)); // [M, D]
+    const YL = keep(
+      tensor(
+        BigInt64Array.from(labelledRows, (r) => BigInt(labels[r] as number)),
+        [m],
+      ),
+    ); // [M]
+    let logRho: Tensor | null = null;
+    try {
+      if (o.rule === "llp") {
+        const acc = new TopkAccumulator(VL, o.T);
+        try {
+          for (let s = 0; s < n; s += block) {
+            const b = Math.min(block, n - s);
+            tidy(() => acc.add(unit(src.read(s, b), b, d), s));
+            o.progress?.("density", s + b, n);
+          }
+          logRho = keep(densityFromTop(acc.values, o.tau)); // [M]
+        } finally {
+          acc.dispose();
+        }
+      }
+      for (let s = 0; s < n; s += block) {
+        const b = Math.min(block, n - s);
+        const out = tidy(() => {
+          const r = propagateWithVoters(unit(src.read(s, b), b, d), VL, YL, { K: o.K, tau: o.tau, numClasses: o.numClasses, logRho });
+          return {
+            y: Int32Array.from(r.y.toArray() as BigInt64Array, Number),
+            c: r.c.toArray() as Float32Array,
+            voters: o.voters ? (r.voters.toArray() as BigInt64Array) : undefined,
+            share: o.voters ? (r.share.toArray() as Float32Array) : undefined,
+          };
+        });
+        const given = new Uint8Array(b);
+        for (let i = 0; i < b; i++) {
+          const y = labels[s + i] as number;
+          if (y < 0) continue;
+          given[i] = 1;
+          out.y[i] = y;
+          out.c[i] = 1;
+        }
+        // voters as rows of the whole set, not of the labelled list
+        if (out.voters) for (let i = 0; i < out.voters.length; i++) out.voters[i] = BigInt(labelledRows[Number(out.voters[i])] as number);
+        sink({ start: s, y: out.y, c: out.c, given, ...(out.voters ? { voters: out.voters, share: out.share } : {}) });
+        o.progress?.("vote", s + b, n);
+      }
+      return { labelled: m };
+    } finally {
+      VL.dispose();
+      YL.dispose();
+      logRho?.dispose();
+    }
+  });
+}

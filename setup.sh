@@ -22,6 +22,17 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
+# libtorch calls BLAS through libblas.so.3, which Debian's alternatives point at the OpenBLAS of
+# highest priority. Installing python3-numpy or python3-sklearn pulls in openblas-pthread (priority
+# 100 against the OpenMP build's 95): its threads compete with libtorch's OpenMP threads and it sums
+# in another order, so a seeded run no longer repeats. llp is built and measured with the OpenMP one.
+for lib in libblas.so.3 liblapack.so.3; do
+  want=/usr/lib/x86_64-linux-gnu/openblas-openmp/$lib
+  if [ -e "$want" ] && [ "$(readlink -f /usr/lib/x86_64-linux-gnu/$lib)" != "$want" ]; then
+    echo "setup: pointing $lib at OpenBLAS (OpenMP)"
+    update-alternatives --quiet --set "$lib-x86_64-linux-gnu" "$want"
+  fi
+done
 # onnxruntime-node's postinstall fetches CUDA providers from NuGet (where npm runs dependencies'
 # scripts); its CPU runtime ships in the package, which is all llp/infer uses
 export ONNXRUNTIME_NODE_INSTALL=skip

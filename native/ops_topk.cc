@@ -23,6 +23,28 @@ static inline bool Better(const Entry& a, const Entry& b) {
   return a.first > b.first || (a.first == b.first && a.second < b.second);
 }
 
+// The per-element work, built for AVX-512, AVX2 and plain x86-64 and picked at load time
+// (target_clones), with -O3 so that the loops vectorise whatever the addon's flags are.
+constexpr int64_t kChunk = 64;
+
+#pragma GCC push_options
+#pragma GCC optimize("O3")
+// row <- (row / tau) - bias, rounded as ATen's div and sub round them
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void Scores(float* __restrict row, int64_t n, float tau,
+                                                                                 const float* __restrict bias) {
+  if (tau != 1.0f)
+    for (int64_t c = 0; c < n; ++c) row[c] = row[c] / tau;
+  if (bias != nullptr)
+    for (int64_t c = 0; c < n; ++c) row[c] = row[c] - bias[c];
+}
+// whether any of row[0..n) is >= thr
+__attribute__((target_clones("avx512f", "avx2", "default"))) static bool AnyAtLeast(const float* __restrict row, int64_t n, float thr) {
+  int any = 0;
+  for (int64_t c = 0; c < n; ++c) any |= row[c] >= thr;
+  return any != 0;
+}
+#pragma GCC pop_options
+
 struct TopkArgs {
   at::Tensor q, keys;      // [nq, D], [nk, D] float32 contiguous
   float tau;               // scores are dot / tau (1 = raw dot products)
@@ -57,14 +79,19 @@ static void MergeBlock(const TopkArgs& a) {
         const int64_t c1 = std::min(nk, c0 + a.kTile), cols = c1 - c0;
         at::Tensor s = buf.narrow(0, 0, rows * cols).view({rows, cols});
         at::mm_out(s, qs, a.keys.slice(0, c0, c1).t());  // [rows, cols] dot products
-        const float* S = s.data_ptr<float>();
+        float* S = s.data_ptr<float>();
         for (int64_t r = 0; r < rows; ++r) {
           auto& h = heaps[static_cast<size_t>(r)];
-          const float* row = S + r * cols;
+          float* row = S + r * cols;
+          Scores(row, cols, a.tau, a.bias == nullptr ? nullptr : a.bias + c0);
           float thr = static_cast<int64_t>(h.size()) == k ? h.front().first : -std::numeric_limits<float>::infinity();
           for (int64_t c = 0; c < cols; ++c) {
-            float v = a.tau == 1.0f ? row[c] : row[c] / a.tau;
-            if (a.bias != nullptr) v -= a.bias[c0 + c];
+            // most chunks of a row hold nothing above the k-th best: one vector test skips them
+            if (c % kChunk == 0 && static_cast<int64_t>(h.size()) == k && !AnyAtLeast(row + c, std::min(kChunk, cols - c), thr)) {
+              c += kChunk - 1;
+              continue;
+            }
+            const float v = row[c];
             if (v < thr) continue;
             const Entry e(v, a.offset + c0 + c);
             if (static_cast<int64_t>(h.size()) < k) {

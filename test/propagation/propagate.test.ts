@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { logDensity } from "../../src/propagation/density.js";
-import { blockedTopk, TopkAccumulator } from "../../src/propagation/neighbours.js";
+import { blockedTopk, TILES, TopkAccumulator } from "../../src/propagation/neighbours.js";
 import { meanLabels, type Propagated, propagate } from "../../src/propagation/propagate.js";
 import { F, Generator, tensor, tidy } from "../../src/torch/index.js";
 import { assertClose, tidyTest } from "../helpers.js";
@@ -118,7 +118,7 @@ function topkOracle(q: Float32Array, k: Float32Array, nq: number, nk: number, d:
 
 tidyTest("blocked top-k equals a float64 top-k across query and key tiles, with tau and a bias, and refuses k above the keys", () => {
   const gen = new Generator(1);
-  // 150 queries span three 64-row query tiles; 9000 keys span three 4096-column key tiles
+  // 150 queries span three 64-row query tiles (set below); 9000 keys span three 4096-column key tiles
   const [nq, nk, d] = [150, 9000, 16];
   const Q = F.normalize(gen.randn([nq, d]), 1);
   const K = F.normalize(gen.randn([nk, d]), 1);
@@ -129,7 +129,17 @@ tidyTest("blocked top-k equals a float64 top-k across query and key tiles, with 
     [0.07, true],
   ] as const) {
     const want = topkOracle(q, k, nq, nk, d, 25, tau, withBias ? b : undefined);
-    const { values, indices } = blockedTopk(Q, K, 25, { tau, bias: withBias ? bias : null });
+    const saved = { ...TILES };
+    TILES.qTile = 64;
+    let got: ReturnType<typeof blockedTopk>;
+    try {
+      got = blockedTopk(Q, K, 25, { tau, bias: withBias ? bias : null });
+    } finally {
+      Object.assign(TILES, saved);
+    }
+    const { values, indices } = got;
+    // the default tiles pick the same keys
+    assert.deepEqual(blockedTopk(Q, K, 25, { tau, bias: withBias ? bias : null }).indices.toNumbers(), indices.toNumbers());
     assert.deepEqual(indices.shape, [nq, 25]);
     assert.deepEqual(
       indices.toNumbers(),

@@ -2,10 +2,8 @@
 // measured setting, supervised-only) recorded before the training step was restructured into
 // method modules (fixtures/seeded-runs.json, with the commit that made it). A refactor that keeps
 // LLP's arithmetic must reproduce every step's loss and the final accuracies bit for bit.
-// Recorded again when the density, vote and kNN moved to the blocked top-k kernel (issue 26): BLAS
-// rounds a score tile in the last bit unlike the whole product, so the LLP runs repeat the old
-// recording up to step 56 and then drift by rounding (the fixture's "previous" keeps the figures).
-// Supervised repeats unchanged. The runs need the OpenMP OpenBLAS that setup.sh selects.
+// The blocked top-k kernel (issue 26) repeats them too: at this size one score tile holds the whole
+// product. The runs need the OpenMP OpenBLAS that setup.sh selects (openblas-pthread rounds otherwise).
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

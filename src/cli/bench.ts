@@ -7,7 +7,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Config, loadRecipe, resolveConfig } from "../config.js";
+import { loadNpyFeatures } from "../data/features.js";
 import { METHODS } from "../methods/index.js";
+import { type Table5Options, table5, table5Markdown } from "../propagation/table5.js";
 import {
   CELL_FILE,
   type CellRequest,
@@ -20,7 +22,7 @@ import {
   writeGridTable,
 } from "../report/grid.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
-import { processAlive } from "../train/run.js";
+import { openRun, processAlive } from "../train/run.js";
 import { parseFlags } from "./args.js";
 
 export const BENCH_HELP = `llp bench accuracy [grid options] [train options for every cell]
@@ -31,6 +33,10 @@ export const BENCH_HELP = `llp bench accuracy [grid options] [train options for 
   --jobs N         cells trained at once (default 1; give each --threads accordingly)
   --out DIR        the grid's folder (default runs/grid): one run folder per cell, table.md, table.json
 llp bench table GRID_DIR           the table of a grid's finished cells so far (rewrites table.md, table.json)
+llp bench propagation (RUN_DIR | --embeddings X.npy --labels Y.npy) [--classes 10] [--per-class 50] [--labelled 5]
+                 [--resamples 10] [--seed 0] [--out FILE.json]
+                 the paper's Table 5: Label Spreading, Label Propagation, DMT's and DLP's propagation and LLP's
+                 rule on samples of C classes x n points with k labelled each, mean ± sd over resamples
 `;
 
 const GRID_FLAGS = ["methods", "labelled", "subset", "seeds", "jobs"] as const;
@@ -74,6 +80,7 @@ export async function benchCmd(argv: string[]): Promise<number> {
     process.stdout.write(writeGridTable(dir));
     return 0;
   }
+  if (sub === "propagation") return table5Cmd(args);
   if (sub !== "accuracy") throw new Error(`usage: ${BENCH_HELP}`);
   const { grid, rest } = splitArgs(args);
   const { positionals, config } = parseFlags(rest, {});
@@ -224,4 +231,54 @@ function takeLock(lock: string): boolean {
     }
   }
   return false;
+}
+
+/** `llp bench propagation`: Table 5 on a run's bank or on any embeddings with their true labels. */
+async function table5Cmd(argv: string[]): Promise<number> {
+  const names = ["classes", "perClass", "labelled", "resamples", "seed", "K", "T", "tau"] as const;
+  const { positionals, config, flags } = parseFlags(argv, {
+    embeddings: "string",
+    labelsFile: "string",
+    ...Object.fromEntries(names.map((k) => [k, "string"])),
+  } as Record<string, "string">);
+  const opts: Partial<Table5Options> = {};
+  for (const k of names) {
+    if (flags[k] === undefined) continue;
+    const v = Number(flags[k]);
+    if (!Number.isFinite(v)) throw new Error(`--${k}: ${JSON.stringify(flags[k])} is not a number`);
+    opts[k] = v;
+  }
+  const out = config.out as string | undefined;
+  if (out !== undefined && existsSync(out)) throw new Error(`${out} exists; choose another --out`);
+  let v: Float32Array;
+  let truth: Int32Array;
+  let d: number;
+  let source: string;
+  if (positionals.length === 1 && flags.embeddings === undefined) {
+    const runDir = positionals[0] as string;
+    const run = await openRun(runDir);
+    try {
+      const V = run.state.method.stateDict().get("bank.V");
+      if (!V) throw new Error(`${runDir}: the ${run.cfg.method} method keeps no memory bank (llp does)`);
+      v = V.toArray() as Float32Array;
+      d = V.size(1);
+      truth = run.prepared.data.trueLabels ?? run.prepared.data.labels;
+      source = `the final memory bank of ${runDir}`;
+    } finally {
+      run.dispose();
+    }
+  } else if (positionals.length === 0 && typeof flags.embeddings === "string") {
+    const labels = (config.labels as string | undefined) ?? (flags.labelsFile as string | undefined);
+    if (!labels) throw new Error("llp bench propagation --embeddings X.npy needs --labels Y.npy (the class of every row)");
+    const ds = await loadNpyFeatures(flags.embeddings, { labels });
+    if (ds.shape.length !== 1) throw new Error(`${flags.embeddings}: expected a [N, D] matrix of embeddings`);
+    v = ds.data as Float32Array;
+    d = ds.shape[0] as number;
+    truth = ds.labels;
+    source = flags.embeddings;
+  } else throw new Error("usage: llp bench propagation RUN_DIR | --embeddings X.npy --labels Y.npy [options]");
+  const r = table5(v, truth, d, opts);
+  process.stdout.write(table5Markdown(r, source));
+  if (out !== undefined) writeFileAtomic(out, `${JSON.stringify({ source, ...r }, null, 2)}\n`);
+  return 0;
 }

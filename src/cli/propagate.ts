@@ -9,6 +9,7 @@ import { readLabelsFor } from "../data/features.js";
 import { NpyMatrixReader, NpyWriter } from "../data/npy-stream.js";
 import { RULES, resolvePropagation } from "../propagation/rules.js";
 import { type EmbeddingRule, memoryRows, type PropagatedBlock, propagateStream } from "../propagation/stream.js";
+import { setNumThreads } from "../torch/threads.js";
 import { openRun } from "../train/run.js";
 import { parseFlags } from "./args.js";
 import { ProgressBar } from "./progress.js";
@@ -82,6 +83,7 @@ async function propagateEmbeddings(flags: Record<string, string | boolean>, conf
   const block = flags.block === undefined ? 16384 : Number(flags.block);
   if (!Number.isInteger(block) || block < 1) throw new Error(`--block must be a positive integer, got ${flags.block}`);
   if (existsSync(out) && !flags.force) throw new Error(`${out} exists; --force replaces it`);
+  if (base.threads !== null) setNumThreads(base.threads);
   const src = new NpyMatrixReader(embFile);
   try {
     const { labels, classNames } = await readLabelsFor(embFile, src.n, { labels: labelsFile });
@@ -96,7 +98,7 @@ async function propagateEmbeddings(flags: Record<string, string | boolean>, conf
     const tmp = `${out}.partial-${process.pid}`;
     const sink = csv ? csvSink(tmp) : folderSink(tmp, src.n, K, Boolean(flags.voters));
     const bar = new ProgressBar();
-    let done: { labelled: number };
+    let done: ReturnType<typeof propagateStream>;
     try {
       done = propagateStream(
         src,
@@ -127,7 +129,7 @@ async function propagateEmbeddings(flags: Record<string, string | boolean>, conf
     if (!csv)
       writeFileSync(
         join(out, "propagate.json"),
-        `${JSON.stringify({ ...summary, K, T, tau, classNames, embeddings: embFile, labels: labelsFile }, null, 2)}\n`,
+        `${JSON.stringify({ ...summary, K, T, tau, classNames, embeddings: embFile, labels: labelsFile, density_s: done.density_s, vote_s: done.vote_s }, null, 2)}\n`,
       );
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;

@@ -88,7 +88,7 @@ export function propagateStream(
   labels: Int32Array,
   o: StreamOptions,
   sink: (b: PropagatedBlock) => void,
-): { labelled: number } {
+): { labelled: number; density_s: number; vote_s: number } {
   const { n, d } = src;
   const labelledRows = checkLabels(labels, n, o.numClasses, "labels");
   const m = labelledRows.length;
@@ -107,6 +107,8 @@ export function propagateStream(
       ),
     ); // [M]
     let logRho: Tensor | null = null;
+    const t0 = performance.now();
+    let t1 = t0;
     try {
       if (o.rule === "llp") {
         const acc = new TopkAccumulator(VL, o.T);
@@ -121,6 +123,7 @@ export function propagateStream(
           acc.dispose();
         }
       }
+      t1 = performance.now();
       for (let s = 0; s < n; s += block) {
         const b = Math.min(block, n - s);
         const out = tidy(() => {
@@ -145,7 +148,7 @@ export function propagateStream(
         sink({ start: s, y: out.y, c: out.c, given, ...(out.voters ? { voters: out.voters, share: out.share } : {}) });
         o.progress?.("vote", s + b, n);
       }
-      return { labelled: m };
+      return { labelled: m, density_s: (t1 - t0) / 1000, vote_s: (performance.now() - t1) / 1000 };
     } finally {
       VL.dispose();
       YL.dispose();

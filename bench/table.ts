@@ -66,19 +66,75 @@ export function resultsTable(runs: AccuracyRun[]): string {
   return lines.join("\n");
 }
 
+const P_START = "<!-- propagation:start (npm run table) -->";
+const P_END = "<!-- propagation:end -->";
+
+interface PropagationSide {
+  wall_s: number | null;
+  wall_spread_s: [number, number] | null;
+  peak_rss_mb: number;
+  accuracy: number | null;
+  runs: number;
+  gflops?: number;
+  fraction_of_sgemm_peak?: number;
+  note?: string;
+}
+interface PropagationRun {
+  machine: { date: string; load_average: [number, number] };
+  sgemm_gflops: Record<string, number>;
+  command: string;
+  results: ({ size: string; n: number; labelled: number; d: number } & Record<string, PropagationSide | unknown>)[];
+}
+
+/** One row per size, from the latest run that measured it (bench/results/propagation.json). */
+export function propagationTable(runs: PropagationRun[]): string {
+  const latest = new Map<string, { run: PropagationRun; row: PropagationRun["results"][number] }>();
+  for (const run of [...runs].sort((a, b) => a.machine.date.localeCompare(b.machine.date)))
+    for (const row of run.results) latest.set(row.size, { run, row });
+  const order = ["60k", "250k", "1m"];
+  const side = (row: Record<string, unknown>, k: string) => row[k] as PropagationSide | undefined;
+  const wall = (x: PropagationSide | undefined) =>
+    x === undefined
+      ? "not run"
+      : x.wall_s === null
+        ? (x.note ?? "failed")
+        : `${x.wall_s} s${x.runs > 1 ? ` (${x.wall_spread_s?.[0]}–${x.wall_spread_s?.[1]})` : ""}, ${(x.peak_rss_mb / 1024).toFixed(2)} GB`;
+  const acc = (x: PropagationSide | undefined) => (x?.accuracy == null ? "" : `, acc ${x.accuracy.toFixed(3)}`);
+  const lines = [
+    "| N x M labelled x D | llp propagate | GFLOP/s (share of numpy's sgemm) | same rule in numpy | scikit-learn LabelSpreading(knn) | LabelPropagation(knn) | load | command |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const size of order) {
+    const e = latest.get(size);
+    if (!e) continue;
+    const r = e.row as Record<string, unknown> & { n: number; labelled: number; d: number };
+    const llp = side(r, "llp");
+    lines.push(
+      `| ${r.n.toLocaleString("en")} x ${r.labelled.toLocaleString("en")} x ${r.d} | ${wall(llp)}${acc(llp)} | ${llp?.gflops ?? "-"} (${llp?.fraction_of_sgemm_peak ?? "-"}) | ${wall(side(r, "numpy"))} | ${wall(side(r, "sklearn-spreading"))}${acc(side(r, "sklearn-spreading"))} | ${wall(side(r, "sklearn-propagation"))}${acc(side(r, "sklearn-propagation"))} | ${e.run.machine.load_average.join(" → ")} | \`${e.run.command}\` |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Replaces the block between start and end markers of text with body. */
+function replaceBlock(text: string, start: string, end: string, body: string): string {
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`README.md has no ${start} ... ${end} block`);
+  return `${text.slice(0, a + start.length)}\n${body}\n${text.slice(b)}`;
+}
+
 /** A row's place: labelled fraction, subset and method. */
 const key = (r: AccuracyRun) => `${r.labelled} ${r.subset} ${r.method}`;
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const runs: AccuracyRun[] = JSON.parse(readFileSync(`${repo}bench/results/accuracy.json`, "utf8")).runs;
   const readme = readFileSync(`${repo}README.md`, "utf8");
-  const a = readme.indexOf(START);
-  const b = readme.indexOf(END);
-  if (a < 0 || b < a) throw new Error(`README.md has no ${START} ... ${END} block`);
-  const next = `${readme.slice(0, a + START.length)}\n${resultsTable(runs)}\n${readme.slice(b)}`;
+  const prop: PropagationRun[] = JSON.parse(readFileSync(`${repo}bench/results/propagation.json`, "utf8")).runs;
+  const next = replaceBlock(replaceBlock(readme, START, END, resultsTable(runs)), P_START, P_END, propagationTable(prop));
   if (process.argv.includes("--check")) {
     if (next !== readme) {
-      console.error("README.md's results table is not the one accuracy.json gives: run npm run table");
+      console.error("README.md's tables are not the ones accuracy.json and propagation.json give: run npm run table");
       process.exit(1);
     }
   } else writeFileSync(`${repo}README.md`, next);

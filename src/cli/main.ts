@@ -7,9 +7,7 @@ import { type LoadOptions, loadDataset } from "../data/load.js";
 import { embedAll, perClass } from "../eval/metrics.js";
 import { exportRunOnnx, HEADS, notExportable } from "../export/onnx.js";
 import { writeNpy } from "../report/npy.js";
-import { writeReport } from "../report/report.js";
 import { defaultRunDir, writeJson } from "../report/runfolder.js";
-import { suggest, suggestionsCsv } from "../report/suggest.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
 import { dispose, tidy } from "../torch/scope.js";
 import { inferenceNet } from "../train/checkpoint.js";
@@ -108,9 +106,9 @@ async function trainCmd(argv: string[]): Promise<number> {
         progress.on(ev);
         // --report: the report of the run so far after every checkpoint, and of the finished run
         if (flags.report === true && (ev.type === "checkpoint" || ev.type === "end"))
-          await writeReport([runDir], join(runDir, "report.html"), { threads: cfg.threads }).catch((e: Error) =>
-            process.stderr.write(`llp: the report could not be written (${e.message}); training goes on\n`),
-          );
+          await (await import("../report/report.js"))
+            .writeReport([runDir], join(runDir, "report.html"), { threads: cfg.threads })
+            .catch((e: Error) => process.stderr.write(`llp: the report could not be written (${e.message}); training goes on\n`));
       },
       signal: stop.signal,
     });
@@ -228,6 +226,8 @@ async function reportCmd(argv: string[]): Promise<number> {
   onlyConfig(config, ["out", "threads"], "report");
   if (positionals.length === 0) throw new Error("usage: llp report RUN_DIR [RUN_DIR...] [--out FILE.html]");
   const out = outPath(flags, config) ?? (positionals.length === 1 ? join(positionals[0] as string, "report.html") : "report.html");
+  // the report and suggest modules load the chart grammar (vega, ~0.3 s): only for the commands that use them
+  const { writeReport } = await import("../report/report.js");
   const r = await writeReport(positionals, out, { threads: (config.threads as number | null | undefined) ?? null });
   process.stdout.write(
     `${JSON.stringify({ report: r.html, charts: r.charts.length / 2, chartsDir: r.charts[0] ? dirname(r.charts[0]) : null })}\n`,
@@ -248,6 +248,7 @@ async function suggestCmd(argv: string[]): Promise<number> {
     throw new Error(`${runDir} has no checkpoint.safetensors yet (it needs a trained network)`);
   const run = await openRun(runDir, config.threads as number | undefined);
   try {
+    const { suggest, suggestionsCsv } = await import("../report/suggest.js");
     const csv = suggestionsCsv(await suggest(run, budget));
     if (out) {
       writeFileAtomic(out, csv);

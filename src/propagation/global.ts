@@ -6,7 +6,7 @@
 //   DMT  Liu et al. 2018 (microsoft/metric-transfer.pytorch, notebooks/nc.ipynb): a constrained
 //        normalised cut: 20-NN graph (self included) with weights exp((cos - 1) / 0.2), (W + W^T) / 2,
 //        L = I - D^-1/2 W D^-1/2, a degree-weighted +-1 prior b per class, logits = L^+ b (the
-//        reference keeps L's 200 smallest eigenpairs; here all of them, by conjugate gradient)
+//        reference keeps L's 200 smallest eigenpairs; here (L + 1e-4 I)^-1 b, by conjugate gradient)
 //   DLP  Iscen et al. 2019 (ahmetius/LP-DeepSSL, update_plabels): 50-NN graph, similarities cubed,
 //        W + W^T, S = D^-1/2 W D^-1/2, (I - alpha S) z_c = y_c (1 / |L_c| on class c's labelled
 //        points) by 20 conjugate-gradient steps, alpha = 0.99, negatives to 0
@@ -203,12 +203,14 @@ export function dmtPropagation(x: GlobalInput, o: { k?: number; T?: number } = {
   const deg = new Float64Array(n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) deg[i] = (deg[i] as number) + (W[i * n + j] as number);
   const S = symNormalise(W, n);
-  // L's null space is D^1/2 1: the prior is projected off it, then L f = b is solved on the rest
+  // L's null space holds D^1/2 1 (and one such vector per connected component): the prior is
+  // projected off the first, and (L + 1e-4 I) f = b stands for the pseudo-inverse on the rest, whose
+  // near-zero modes then weigh most, as the reference's smallest eigenpairs do
   const nullv = Float64Array.from(deg, (v) => Math.sqrt(v));
   const nn = Math.hypot(...nullv);
   const L = (v: Float64Array) => {
     const Sv = matVec(S, n, v);
-    for (let i = 0; i < n; i++) Sv[i] = (v[i] as number) - (Sv[i] as number);
+    for (let i = 0; i < n; i++) Sv[i] = (1 + 1e-4) * (v[i] as number) - (Sv[i] as number);
     return Sv;
   };
   const F: Float64Array[] = [];
@@ -225,7 +227,7 @@ export function dmtPropagation(x: GlobalInput, o: { k?: number; T?: number } = {
       dot += (b[i] as number) * ((nullv[i] as number) / nn);
     }
     for (let i = 0; i < n; i++) b[i] = (b[i] as number) - dot * ((nullv[i] as number) / nn);
-    const f = conjugateGradient(L, b, 1000, 1e-8);
+    const f = conjugateGradient(L, b, 2000, 1e-8);
     const fn = Math.hypot(...f) || 1;
     F.push(Float64Array.from(f, (v) => (v / fn) * Math.sqrt(n)));
   }

@@ -43,6 +43,8 @@ export interface StreamOptions {
   numClasses: number;
   /** rows per block (default 16,384) */
   block?: number;
+  /** sets smaller than this (bytes of float32 rows) are read once and kept for the vote (default 256 MiB) */
+  cacheBytes?: number;
   /** also hand the sink each point's voters and their shares of the vote */
   voters?: boolean;
   /** called after each block of each pass */
@@ -107,6 +109,8 @@ export function propagateStream(
       ),
     ); // [M]
     let logRho: Tensor | null = null;
+    // below cacheBytes the normalised blocks of pass 1 are kept for pass 2 instead of read again
+    const cache: Tensor[] | null = o.rule === "llp" && n * d * 4 <= (o.cacheBytes ?? 256 * 2 ** 20) ? [] : null;
     const t0 = performance.now();
     let t1 = t0;
     try {
@@ -115,7 +119,11 @@ export function propagateStream(
         try {
           for (let s = 0; s < n; s += block) {
             const b = Math.min(block, n - s);
-            tidy(() => acc.add(unit(src.read(s, b), b, d), s));
+            tidy(() => {
+              const v = unit(src.read(s, b), b, d);
+              acc.add(v, s);
+              if (cache) cache.push(keep(v)); // small sets: pass 2 reads its blocks from here
+            });
             o.progress?.("density", s + b, n);
           }
           logRho = keep(densityFromTop(acc.values, o.tau)); // [M]
@@ -127,7 +135,8 @@ export function propagateStream(
       for (let s = 0; s < n; s += block) {
         const b = Math.min(block, n - s);
         const out = tidy(() => {
-          const r = propagateWithVoters(unit(src.read(s, b), b, d), VL, YL, { K: o.K, tau: o.tau, numClasses: o.numClasses, logRho });
+          const v = cache?.[s / block] ?? unit(src.read(s, b), b, d);
+          const r = propagateWithVoters(v, VL, YL, { K: o.K, tau: o.tau, numClasses: o.numClasses, logRho });
           return {
             y: Int32Array.from(r.y.toArray() as BigInt64Array, Number),
             c: r.c.toArray() as Float32Array,
@@ -153,6 +162,7 @@ export function propagateStream(
       VL.dispose();
       YL.dispose();
       logRho?.dispose();
+      for (const t of cache ?? []) t.dispose();
     }
   });
 }

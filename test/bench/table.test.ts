@@ -3,13 +3,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import type { AccuracyRun } from "../../bench/common.js";
-import { resultsTable } from "../../bench/table.js";
+import { propagationTable, resultsTable } from "../../bench/table.js";
 
 test("the README's results table is generated from accuracy.json, rows with removed options left out", () => {
   const root = new URL("../../../", import.meta.url);
   const runs = JSON.parse(readFileSync(new URL("bench/results/accuracy.json", root), "utf8")).runs;
   const readme = readFileSync(new URL("README.md", root), "utf8");
-  const block = readme.slice(readme.indexOf("(npm run table) -->") + "(npm run table) -->".length, readme.indexOf("<!-- results:end -->"));
+  const start = "<!-- results:start (npm run table) -->";
+  const block = readme.slice(readme.indexOf(start) + start.length, readme.indexOf("<!-- results:end -->"));
   assert.equal(block.trim(), resultsTable(runs));
   assert.ok(!/--ema|--alignment|--teacher|--ir-weight|--min-confidence|--propagation-query|--ir-view/.test(block));
   assert.match(block, /\| 1% \| 100% \| llp \|/);
@@ -50,4 +51,14 @@ test("the README's results table is generated from accuracy.json, rows with remo
     4,
     "a worse setting is not shown",
   );
+});
+
+test("the README's propagation table is generated from propagation.json, one row per size from its latest run", () => {
+  const root = new URL("../../../", import.meta.url);
+  const runs = JSON.parse(readFileSync(new URL("bench/results/propagation.json", root), "utf8")).runs;
+  const readme = readFileSync(new URL("README.md", root), "utf8");
+  const start = "<!-- propagation:start (npm run table) -->";
+  const block = readme.slice(readme.indexOf(start) + start.length, readme.indexOf("<!-- propagation:end -->"));
+  assert.equal(block.trim(), propagationTable(runs));
+  assert.match(block, /\| 1,000,000 x 100,000 x 128 \|/);
 });

@@ -189,10 +189,14 @@ test("llp propagate streams blocks into a folder of .npy files; float16 input an
 
 test("propagateStream over blocks equals the in-memory density and vote", () => {
   const { X, labels, n, d } = clusters(5, 40, 6);
-  for (const rule of ["llp", "weighted-knn"] as const) {
+  for (const [rule, cacheBytes] of [
+    ["llp", undefined],
+    ["llp", 0], // read again for the vote
+    ["weighted-knn", undefined],
+  ] as const) {
     const got: number[] = [];
     const conf: number[] = [];
-    propagateStream(memoryRows(X, n, d), labels, { K: 5, T: 9, tau: 0.1, rule, numClasses: 3, block: 11 }, (b) => {
+    propagateStream(memoryRows(X, n, d), labels, { K: 5, T: 9, tau: 0.1, rule, numClasses: 3, block: 11, cacheBytes }, (b) => {
       got.push(...b.y);
       conf.push(...b.c);
     });

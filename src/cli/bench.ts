@@ -22,6 +22,7 @@ import {
   writeGridTable,
 } from "../report/grid.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
+import { setNumThreads } from "../torch/threads.js";
 import { openRun, processAlive } from "../train/run.js";
 import { parseFlags } from "./args.js";
 
@@ -248,6 +249,9 @@ async function table5Cmd(argv: string[]): Promise<number> {
     if (!Number.isFinite(v)) throw new Error(`--${k}: ${JSON.stringify(flags[k])} is not a number`);
     opts[k] = v;
   }
+  const extra = Object.keys(config).filter((k) => !["out", "threads", "labels"].includes(k));
+  if (extra.length > 0) throw new Error(`llp bench propagation takes no --${extra.join(", --")} (see llp --help)`);
+  if (typeof config.threads === "number") setNumThreads(config.threads);
   const out = config.out as string | undefined;
   if (out !== undefined && existsSync(out)) throw new Error(`${out} exists; choose another --out`);
   let v: Float32Array;

@@ -3,7 +3,7 @@
 // or, given a run folder, the run's final memory bank propagated again under other settings and
 // scored against the true labels the run hid.
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
-import { extname, join } from "node:path";
+import { dirname, extname, join, resolve } from "node:path";
 import { resolveConfig } from "../config.js";
 import { readLabelsFor } from "../data/features.js";
 import { NpyMatrixReader, NpyWriter } from "../data/npy-stream.js";
@@ -11,7 +11,7 @@ import { RULES, resolvePropagation } from "../propagation/rules.js";
 import { type EmbeddingRule, memoryRows, type PropagatedBlock, propagateStream } from "../propagation/stream.js";
 import { setNumThreads } from "../torch/threads.js";
 import { openRun } from "../train/run.js";
-import { parseFlags } from "./args.js";
+import { onlyConfig, parseFlags } from "./args.js";
 import { ProgressBar } from "./progress.js";
 
 export const PROPAGATE_HELP = `llp propagate --embeddings X.npy --labels Y --out OUT [--force]
@@ -41,7 +41,8 @@ export async function propagateCmd(argv: string[]): Promise<number> {
   const run = positionals[0];
   if (run !== undefined) {
     if (flags.embeddings !== undefined) throw new Error("llp propagate: give a run folder or --embeddings, not both");
-    return propagateRun(run, flags, config.out as string | undefined);
+    onlyConfig(config, ["out", "threads"], "propagate RUN_DIR");
+    return propagateRun(run, flags, config.out as string | undefined, config.threads as number | undefined);
   }
   return propagateEmbeddings(flags, config);
 }
@@ -80,9 +81,12 @@ async function propagateEmbeddings(flags: Record<string, string | boolean>, conf
   let K = one(list(flags.K, "K", base.K), "K");
   let T = one(list(flags.T, "T", base.T), "T");
   const tau = one(list(flags.tau, "tau", base.tau), "tau");
+  if (rule === "weighted-knn" && (flags.T !== undefined || config.T !== undefined))
+    throw new Error("--T sets the density's neighbours; --propagation weighted-knn has no density");
   const block = flags.block === undefined ? 16384 : Number(flags.block);
   if (!Number.isInteger(block) || block < 1) throw new Error(`--block must be a positive integer, got ${flags.block}`);
   if (existsSync(out) && !flags.force) throw new Error(`${out} exists; --force replaces it`);
+  if (!existsSync(dirname(resolve(out)))) throw new Error(`${out}: its folder ${dirname(out)} does not exist`);
   if (base.threads !== null) setNumThreads(base.threads);
   const src = new NpyMatrixReader(embFile);
   try {
@@ -96,10 +100,11 @@ async function propagateEmbeddings(flags: Record<string, string | boolean>, conf
     if (flags.T === undefined && config.T === undefined && T > src.n) T = src.n;
     const csv = extname(out).toLowerCase() === ".csv";
     const tmp = `${out}.partial-${process.pid}`;
-    const sink = csv ? csvSink(tmp) : folderSink(tmp, src.n, K, Boolean(flags.voters));
     const bar = new ProgressBar();
     let done: ReturnType<typeof propagateStream>;
+    let sink: Sink | null = null;
     try {
+      sink = csv ? csvSink(tmp) : folderSink(tmp, src.n, K, Boolean(flags.voters));
       done = propagateStream(
         src,
         labels,
@@ -117,7 +122,7 @@ async function propagateEmbeddings(flags: Record<string, string | boolean>, conf
       );
       sink.close();
     } catch (e) {
-      sink.abort();
+      sink?.abort();
       rmSync(tmp, { recursive: true, force: true });
       throw e;
     } finally {
@@ -148,6 +153,7 @@ interface Sink {
 function csvSink(path: string): Sink {
   const fd = openSync(path, "wx");
   let header = false;
+  let closed = false;
   return {
     write: (b) => {
       const k = b.voters ? b.voters.length / b.y.length : 0;
@@ -167,8 +173,14 @@ function csvSink(path: string): Sink {
       }
       writeSync(fd, `${lines.join("\n")}\n`);
     },
-    close: () => closeSync(fd),
-    abort: () => closeSync(fd),
+    close: () => {
+      closed = true;
+      closeSync(fd);
+    },
+    abort: () => {
+      if (!closed) closeSync(fd);
+      closed = true;
+    },
   };
 }
 
@@ -202,12 +214,17 @@ function folderSink(dir: string, n: number, K: number, voters: boolean): Sink {
 }
 
 /** The run's final bank propagated again under every combination of the given settings. */
-async function propagateRun(runDir: string, flags: Record<string, string | boolean>, out: string | undefined): Promise<number> {
+async function propagateRun(
+  runDir: string,
+  flags: Record<string, string | boolean>,
+  out: string | undefined,
+  threads: number | undefined,
+): Promise<number> {
   if (!existsSync(runDir) || !statSync(runDir).isDirectory()) throw new Error(`${runDir}: not a run folder`);
   if (flags.voters || flags.block !== undefined || flags.force)
     throw new Error("llp propagate RUN_DIR: --voters, --block and --force apply to --embeddings");
   if (out !== undefined && existsSync(out)) throw new Error(`${out} exists; choose another --out`);
-  const run = await openRun(runDir);
+  const run = await openRun(runDir, threads);
   try {
     const V = run.state.method.stateDict().get("bank.V"); // [N, D], the method's own tensor
     if (!V) throw new Error(`${runDir}: the ${run.cfg.method} method keeps no memory bank to propagate over (llp does)`);
@@ -215,7 +232,9 @@ async function propagateRun(runDir: string, flags: Record<string, string | boole
     const truth = data.trueLabels;
     const [n, d] = V.shape as [number, number];
     const src = memoryRows(V.toArray() as Float32Array, n, d);
-    const rules = list(flags.propagation, "propagation", run.cfg.propagation === "auto" ? "llp" : run.cfg.propagation).map(embeddingRule);
+    // the run's own rule, unless it reads the classifier head (then Eq. 8, the rule of bare embeddings)
+    const own = resolvePropagation(run.cfg.propagation, [0]);
+    const rules = list(flags.propagation, "propagation", RULES[own].needsClassifier ? "llp" : own).map(embeddingRule);
     const rows: Record<string, number | string | null>[] = [];
     for (const rule of [...new Set(rules)])
       for (const tau of list(flags.tau, "tau", run.cfg.tau))

@@ -81,8 +81,13 @@ export class NpyMatrixReader {
       for (let i = 0; i < out.length; i++)
         out[i] = t ? (t[view.getUint16(2 * i)] as number) : this.dtype === "float32" ? view.getFloat32(4 * i) : view.getFloat64(8 * i);
     } else if (this.dtype === "float32") out = new Float32Array(bytes.buffer);
-    else if (this.dtype === "float64") out = Float32Array.from(new Float64Array(bytes.buffer));
-    else {
+    else if (this.dtype === "float64") {
+      const f64 = new Float64Array(bytes.buffer);
+      for (let i = 0; i < f64.length; i++)
+        if (Number.isFinite(f64[i]) && Math.abs(f64[i] as number) > 3.4028234663852886e38)
+          throw new DataError(this.file, `value ${f64[i]} at row ${start + Math.floor(i / d)} is outside float32's range (about ±3.4e38)`);
+      out = Float32Array.from(f64);
+    } else {
       const t = halfTable();
       const h = new Uint16Array(bytes.buffer);
       out = new Float32Array(h.length);
@@ -113,6 +118,7 @@ const DESCR = { float32: "<f4", int32: "<i4", int64: "<i8", uint8: "|u1" } as co
 export class NpyWriter {
   readonly #fd: number;
   #written = 0;
+  #closed = false;
   readonly #total: number;
 
   constructor(
@@ -140,12 +146,14 @@ export class NpyWriter {
     this.#written += values.length;
   }
 
-  /** Closes the file without checking that it is complete (the caller removes it). */
+  /** Closes the file without checking that it is complete (the caller removes it); safe after close(). */
   abort(): void {
-    closeSync(this.#fd);
+    if (!this.#closed) closeSync(this.#fd);
+    this.#closed = true;
   }
 
   close(): void {
+    this.#closed = true;
     closeSync(this.#fd);
     if (this.#written !== this.#total)
       throw new Error(`${this.file}: ${this.#written} values written, the shape (${this.shape}) holds ${this.#total}`);

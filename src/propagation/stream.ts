@@ -101,7 +101,7 @@ export function propagateStream(
   if (!(o.tau > 0)) throw new Error(`tau must be > 0, got ${o.tau}`);
   const block = o.block ?? 16384;
   return noGrad(() => {
-    const VL = keep(unit(src.gather(labelledRows), m, d)); // [M, D]
+    const VL = keep(tidy(() => unit(src.gather(labelledRows), m, d))); // [M, D]
     const YL = keep(
       tensor(
         BigInt64Array.from(labelledRows, (r) => BigInt(labels[r] as number)),
@@ -126,7 +126,7 @@ export function propagateStream(
             });
             o.progress?.("density", s + b, n);
           }
-          logRho = keep(densityFromTop(acc.values, o.tau)); // [M]
+          logRho = keep(tidy(() => densityFromTop(acc.values, o.tau))); // [M]
         } finally {
           acc.dispose();
         }

@@ -31,7 +31,7 @@ export interface Table5Result {
 function llpRule(x: GlobalInput, o: Table5Options): Int32Array {
   const out = new Int32Array(x.n);
   const rows = memoryRows(Float32Array.from(x.X), x.n, x.d);
-  propagateStream(rows, x.y, { K: o.K, T: Math.min(o.T, x.n), tau: o.tau, rule: "llp", numClasses: x.C }, (b) => out.set(b.y, b.start));
+  propagateStream(rows, x.y, { K: o.K, T: o.T, tau: o.tau, rule: "llp", numClasses: x.C }, (b) => out.set(b.y, b.start));
   return out;
 }
 
@@ -46,8 +46,12 @@ const RUN: Record<Table5Method, (x: GlobalInput, o: Table5Options) => Int32Array
 /** v: [N, d] embeddings (any scale; rows are normalised), truth: [N] class of every row. */
 export function table5(v: Float32Array, truth: Int32Array, d: number, opts: Partial<Table5Options> = {}): Table5Result {
   const o = { ...TABLE5_DEFAULTS, ...opts };
+  const flag = (k: string) => `--${k.replace(/([a-z])([A-Z])/g, (_, a: string, b: string) => `${a}-${b.toLowerCase()}`)}`;
   for (const [k, val] of Object.entries(o))
-    if (!Number.isInteger(val) && k !== "tau") throw new Error(`bench propagation: ${k} must be an integer, got ${val}`);
+    if (k !== "tau" && (!Number.isInteger(val) || (val as number) < (k === "seed" ? 0 : 1)))
+      throw new Error(`bench propagation: ${flag(k)} must be a ${k === "seed" ? "non-negative" : "positive"} integer, got ${val}`);
+  if (!(o.tau > 0)) throw new Error(`bench propagation: --tau must be > 0, got ${o.tau}`);
+  if (o.T > o.classes * o.perClass) throw new Error(`bench propagation: T=${o.T} exceeds the ${o.classes * o.perClass} points of a sample`);
   if (o.labelled < 1 || o.labelled >= o.perClass)
     throw new Error(`bench propagation: --labelled ${o.labelled} must be between 1 and --per-class - 1 (${o.perClass - 1})`);
   if (o.classes < 2) throw new Error("bench propagation: --classes must be at least 2");

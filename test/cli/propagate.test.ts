@@ -113,15 +113,19 @@ function toHalf(x: number): number {
   return sign | (e << 10) | Math.round(m / 8192);
 }
 
-function writeHalfNpy(path: string, X: Float32Array, shape: number[]) {
-  const dict = `{'descr': '<f2', 'fortran_order': False, 'shape': (${shape.join(", ")}), }`;
+/** A .npy of any dtype written by hand: header for `descr`, then the raw little-endian bytes. */
+function writeRawNpy(path: string, descr: string, bytes: Uint8Array, shape: number[]) {
+  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(", ")}), }`;
   const header = `${dict}${" ".repeat(64 - ((10 + dict.length + 1) % 64))}\n`;
   const head = Buffer.alloc(10 + header.length);
   head.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
   head.writeUInt16LE(header.length, 8);
   head.write(header, 10, "latin1");
-  writeFileSync(path, Buffer.concat([head, Buffer.from(Uint16Array.from(X, toHalf).buffer)]));
+  writeFileSync(path, Buffer.concat([head, bytes]));
 }
+
+const writeHalfNpy = (path: string, X: Float32Array, shape: number[]) =>
+  writeRawNpy(path, "<f2", new Uint8Array(Uint16Array.from(X, toHalf).buffer), shape);
 
 test("llp propagate streams blocks into a folder of .npy files; float16 input and any block size give the same labels", async () => {
   const { X, truth, labels, n, d, given } = clusters();
@@ -243,6 +247,9 @@ test("bad input to llp propagate: a clear error, exit 1, nothing written", () =>
   const inf = X.slice();
   inf[40 * d] = Number.POSITIVE_INFINITY;
   writeNpy(f("inf.npy"), inf, [n, d]);
+  const big = Float64Array.from(X);
+  big[5 * d + 1] = 1e39;
+  writeRawNpy(f("big.npy"), "<f8", new Uint8Array(big.buffer), [n, d]);
   writeFileSync(f("exists.csv"), "keep me\n");
   const cases: [string[], RegExp][] = [
     [["--embeddings", f("int.npy")], /must be float32, float16 or float64, got int32/],
@@ -254,9 +261,12 @@ test("bad input to llp propagate: a clear error, exit 1, nothing written", () =>
     [["--labels", f("gap.npy")], /class 1 of 0\.\.2 has no labelled point/],
     [["--embeddings", f("nan.npy")], /non-finite value NaN at row 17/],
     [["--embeddings", f("inf.npy")], /non-finite value Infinity at row 40/],
+    [["--embeddings", f("big.npy")], /value 1e\+39 at row 5 is outside float32's range/],
     [["--K", "7"], /K=7 voters, but only 6 labelled points/],
     [["--T", "46"], /T=46 neighbours for the density, but only 45 points/],
     [["--out", f("exists.csv")], /exists; --force replaces it/],
+    [["--out", join(dir, "no-such-folder", "o.csv")], /its folder .*no-such-folder does not exist/],
+    [["--propagation", "weighted-knn", "--T", "5"], /weighted-knn has no density/],
   ];
   for (const [extra, want] of cases) {
     const args = ["--embeddings", f("emb.npy"), "--labels", f("labels.npy"), "--out", f("out.csv")];

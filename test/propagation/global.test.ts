@@ -75,4 +75,7 @@ test("Table 5 samples C classes x n points, is seeded, and refuses what the embe
   assert.throws(() => table5(v, x.truth, 8, { ...o, classes: 7 }), /7 classes of at least 12 points wanted, the embeddings have 6/);
   assert.throws(() => table5(v, x.truth, 8, { ...o, labelled: 12 }), /--labelled 12 must be between 1 and --per-class - 1/);
   assert.throws(() => table5(v, x.truth, 8, { ...o, K: 13 }), /K=13 exceeds the 12 labelled points/);
+  assert.throws(() => table5(v, x.truth, 8, { ...o, resamples: 0 }), /--resamples must be a positive integer, got 0/);
+  assert.throws(() => table5(v, x.truth, 8, { ...o, perClass: 2.5 }), /--per-class must be a positive integer/);
+  assert.throws(() => table5(v, x.truth, 8, { ...o, T: 49 }), /T=49 exceeds the 48 points of a sample/);
 });

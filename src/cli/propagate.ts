@@ -15,14 +15,14 @@ import { onlyConfig, parseFlags } from "./args.js";
 import { ProgressBar } from "./progress.js";
 
 export const PROPAGATE_HELP = `llp propagate --embeddings X.npy --labels Y --out OUT [--force]
-                                   labels for every row of X ([N, D] float32/float16/float64, read in blocks) from the
-                                   labelled rows of Y (.npy or .csv, one per row; -1 or empty = unlabelled), by Eq. 8
-                                   (--propagation llp, default) or weighted kNN (weighted-knn); --K --T --tau;
-                                   OUT.csv: index,label,confidence,given; else a folder of labels.npy, confidence.npy,
-                                   given.npy (+ voters.npy, shares.npy with --voters: each point's K voters)
-  llp propagate RUN_DIR [--tau 0.05,0.07] [--K 10,50] [--T 25] [--propagation llp,weighted-knn] [--out FILE.json]
-                                   a run's final memory bank propagated again under each setting, scored on the
-                                   points whose true labels the run hid`;
+                                 labels for every row of X ([N, D] float32/float16/float64, read in blocks) from the
+                                 labelled rows of Y (.npy or .csv, one per row; -1 or empty = unlabelled), by Eq. 8
+                                 (--propagation llp, default) or weighted kNN (weighted-knn); --K --T --tau;
+                                 OUT.csv: index,label,confidence,given; else a folder of labels.npy, confidence.npy,
+                                 given.npy (+ voters.npy, shares.npy with --voters: each point's K voters)
+llp propagate RUN_DIR [--tau 0.05,0.07] [--K 10,50] [--T 25] [--propagation llp,weighted-knn] [--out FILE.json]
+                                 a run's final memory bank propagated again under each setting, scored on the
+                                 points whose true labels the run hid`;
 
 const EXTRA = {
   embeddings: "string",

@@ -21,20 +21,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const bin = join(process.cwd(), "bin", "llp.js");
 
 test("llp propagate labels three separated clusters from two labels each", () => {
-  const gen = new Generator(3);
-  const d = 8;
-  const perClass = 15;
-  const n = 3 * perClass;
-  const centres = Array.from(gen.uniforms(3 * d), (u) => 4 * (u - 0.5));
-  const noise = gen.uniforms(n * d);
-  const X = new Float32Array(n * d);
-  const truth = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    truth[i] = Math.floor(i / perClass);
-    for (let j = 0; j < d; j++) X[i * d + j] = (centres[truth[i] * d + j] as number) + 0.05 * ((noise[i * d + j] as number) - 0.5);
-  }
-  const given = new Set([0, 1, perClass, perClass + 1, 2 * perClass, 2 * perClass + 1]);
-  const labels = Int32Array.from(truth, (y, i) => (given.has(i) ? y : -1));
+  const { X, truth, labels, n, d, given } = clusters();
   writeNpy(join(dir, "emb.npy"), X, [n, d]);
   writeNpy(join(dir, "labels.npy"), labels, [n]);
   const out = join(dir, "p.csv");

@@ -55,71 +55,110 @@ struct TopkArgs {
   int64_t k, qTile, kTile;
 };
 
+// Scans keys [cBegin, cEnd) for the queries of rows [r0, r0 + rows) into their heaps (worst entry
+// at the front), one [rows, kTile] tile of dot products at a time; buf holds one tile.
+static void ScanKeys(const TopkArgs& a, int64_t r0, int64_t rows, int64_t cBegin, int64_t cEnd, std::vector<std::vector<Entry>>& heaps,
+                     at::Tensor& buf) {
+  const int64_t k = a.k;
+  const at::Tensor qs = a.q.slice(0, r0, r0 + rows);
+  for (int64_t c0 = cBegin; c0 < cEnd; c0 += a.kTile) {
+    const int64_t c1 = std::min(cEnd, c0 + a.kTile), cols = c1 - c0;
+    at::Tensor s = buf.narrow(0, 0, rows * cols).view({rows, cols});
+    at::mm_out(s, qs, a.keys.slice(0, c0, c1).t());  // [rows, cols] dot products
+    float* S = s.data_ptr<float>();
+    for (int64_t r = 0; r < rows; ++r) {
+      auto& h = heaps[static_cast<size_t>(r)];
+      float* row = S + r * cols;
+      Scores(row, cols, a.tau, a.bias == nullptr ? nullptr : a.bias + c0);
+      float thr = static_cast<int64_t>(h.size()) == k ? h.front().first : -std::numeric_limits<float>::infinity();
+      for (int64_t c = 0; c < cols; ++c) {
+        // most chunks of a row hold nothing above the k-th best: one vector test skips them
+        if (c % kChunk == 0 && static_cast<int64_t>(h.size()) == k && !AnyAtLeast(row + c, std::min(kChunk, cols - c), thr)) {
+          c += kChunk - 1;
+          continue;
+        }
+        const float v = row[c];
+        if (v < thr) continue;
+        const Entry e(v, a.offset + c0 + c);
+        if (static_cast<int64_t>(h.size()) < k) {
+          h.push_back(e);
+          std::push_heap(h.begin(), h.end(), Better);
+        } else if (Better(e, h.front())) {
+          std::pop_heap(h.begin(), h.end(), Better);
+          h.back() = e;
+          std::push_heap(h.begin(), h.end(), Better);
+        } else {
+          continue;
+        }
+        if (static_cast<int64_t>(h.size()) == k) thr = h.front().first;
+      }
+    }
+  }
+}
+
+// The running state of query row i as entries (filled slots only).
+static void LoadRow(const TopkArgs& a, int64_t i, std::vector<Entry>& h) {
+  for (int64_t j = 0; j < a.k; ++j) {
+    const int64_t id = a.idx[i * a.k + j];
+    if (id >= 0) h.emplace_back(a.vals[i * a.k + j], id);
+  }
+}
+
+// Writes the best k of h (sorted best first) as query row i's state; unfilled slots are (-inf, -1).
+static void StoreRow(const TopkArgs& a, int64_t i, std::vector<Entry>& h) {
+  std::sort(h.begin(), h.end(), Better);
+  for (int64_t j = 0; j < a.k; ++j) {
+    const bool have = j < static_cast<int64_t>(h.size());
+    a.vals[i * a.k + j] = have ? h[static_cast<size_t>(j)].first : -std::numeric_limits<float>::infinity();
+    a.idx[i * a.k + j] = have ? h[static_cast<size_t>(j)].second : -1;
+  }
+}
+
 static void MergeBlock(const TopkArgs& a) {
   const int64_t nq = a.q.size(0), nk = a.keys.size(0), k = a.k;
   if (nq == 0 || nk == 0) return;
   const int64_t tiles = (nq + a.qTile - 1) / a.qTile;
-  at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
+  const int64_t keyTiles = (nk + a.kTile - 1) / a.kTile;
+  // Few query tiles (few labelled points in the density pass) would leave threads idle: the keys
+  // are then split into parts too, each scanned from an empty heap, and the parts merged per query.
+  // The tiles of dot products are the same either way, so is the result.
+  const int64_t want = 2 * static_cast<int64_t>(at::get_num_threads());
+  const int64_t parts = tiles >= want ? 1 : std::min(keyTiles, (want + tiles - 1) / tiles);
+  const int64_t perPart = ((keyTiles + parts - 1) / parts) * a.kTile;  // keys per part, whole tiles
+  std::vector<std::vector<Entry>> partial(static_cast<size_t>(parts > 1 ? parts * nq : 0));
+  at::parallel_for(0, tiles * parts, 1, [&](int64_t i0, int64_t i1) {
     at::Tensor buf = at::empty({a.qTile * a.kTile}, a.q.options());
     std::vector<std::vector<Entry>> heaps(static_cast<size_t>(a.qTile));
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t r0 = t * a.qTile, r1 = std::min(nq, r0 + a.qTile), rows = r1 - r0;
-      // load the running top-k of these queries into min-heaps (worst entry at the front)
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t t = item / parts, p = item % parts;
+      const int64_t r0 = t * a.qTile, rows = std::min(nq, r0 + a.qTile) - r0;
       for (int64_t r = 0; r < rows; ++r) {
         auto& h = heaps[static_cast<size_t>(r)];
         h.clear();
-        for (int64_t j = 0; j < k; ++j) {
-          const int64_t id = a.idx[(r0 + r) * k + j];
-          if (id >= 0) h.emplace_back(a.vals[(r0 + r) * k + j], id);
-        }
+        if (parts == 1) LoadRow(a, r0 + r, h);  // split parts start empty; the state joins at the merge
         std::make_heap(h.begin(), h.end(), Better);
       }
-      const at::Tensor qs = a.q.slice(0, r0, r1);
-      for (int64_t c0 = 0; c0 < nk; c0 += a.kTile) {
-        const int64_t c1 = std::min(nk, c0 + a.kTile), cols = c1 - c0;
-        at::Tensor s = buf.narrow(0, 0, rows * cols).view({rows, cols});
-        at::mm_out(s, qs, a.keys.slice(0, c0, c1).t());  // [rows, cols] dot products
-        float* S = s.data_ptr<float>();
-        for (int64_t r = 0; r < rows; ++r) {
-          auto& h = heaps[static_cast<size_t>(r)];
-          float* row = S + r * cols;
-          Scores(row, cols, a.tau, a.bias == nullptr ? nullptr : a.bias + c0);
-          float thr = static_cast<int64_t>(h.size()) == k ? h.front().first : -std::numeric_limits<float>::infinity();
-          for (int64_t c = 0; c < cols; ++c) {
-            // most chunks of a row hold nothing above the k-th best: one vector test skips them
-            if (c % kChunk == 0 && static_cast<int64_t>(h.size()) == k && !AnyAtLeast(row + c, std::min(kChunk, cols - c), thr)) {
-              c += kChunk - 1;
-              continue;
-            }
-            const float v = row[c];
-            if (v < thr) continue;
-            const Entry e(v, a.offset + c0 + c);
-            if (static_cast<int64_t>(h.size()) < k) {
-              h.push_back(e);
-              std::push_heap(h.begin(), h.end(), Better);
-            } else if (Better(e, h.front())) {
-              std::pop_heap(h.begin(), h.end(), Better);
-              h.back() = e;
-              std::push_heap(h.begin(), h.end(), Better);
-            } else {
-              continue;
-            }
-            if (static_cast<int64_t>(h.size()) == k) thr = h.front().first;
-          }
-        }
-      }
-      // write back, best first; unfilled slots stay (-inf, -1)
+      ScanKeys(a, r0, rows, p * perPart, std::min(nk, (p + 1) * perPart), heaps, buf);
       for (int64_t r = 0; r < rows; ++r) {
-        auto& h = heaps[static_cast<size_t>(r)];
-        std::sort(h.begin(), h.end(), Better);
-        for (int64_t j = 0; j < k; ++j) {
-          const bool have = j < static_cast<int64_t>(h.size());
-          a.vals[(r0 + r) * k + j] = have ? h[static_cast<size_t>(j)].first : -std::numeric_limits<float>::infinity();
-          a.idx[(r0 + r) * k + j] = have ? h[static_cast<size_t>(j)].second : -1;
-        }
+        if (parts == 1) StoreRow(a, r0 + r, heaps[static_cast<size_t>(r)]);
+        else partial[static_cast<size_t>(p * nq + r0 + r)] = heaps[static_cast<size_t>(r)];
       }
     }
   });
+  if (parts == 1) return;
+  at::parallel_for(0, nq, 64, [&](int64_t q0, int64_t q1) {
+    std::vector<Entry> all;
+    for (int64_t i = q0; i < q1; ++i) {
+      all.clear();
+      LoadRow(a, i, all);
+      for (int64_t p = 0; p < parts; ++p) {
+        const auto& h = partial[static_cast<size_t>(p * nq + i)];
+        all.insert(all.end(), h.begin(), h.end());
+      }
+      StoreRow(a, i, all);
+    }
+  });
+  (void)k;
 }
 
 // topkDotMerge_(queries, keys, tau, bias|null, offset, values, indices, qTile, kTile)

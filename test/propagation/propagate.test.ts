@@ -160,6 +160,12 @@ tidyTest("a top-k accumulated over key blocks of any size, in any order, picks t
   const Q = F.normalize(gen.randn([70, 8]), 1);
   const K = F.normalize(gen.randn([300, 8]), 1);
   const once = blockedTopk(Q, K, 7);
+  // with 16-key tiles the kernel also splits the keys into parts merged per query (few query tiles)
+  const saved = { ...TILES };
+  TILES.kTile = 16;
+  const split = blockedTopk(Q, K, 7);
+  Object.assign(TILES, saved);
+  assert.deepEqual(split.indices.toNumbers(), once.indices.toNumbers(), "split into parts");
   for (const block of [300, 128, 37, 1]) {
     const starts = Array.from({ length: Math.ceil(300 / block) }, (_, i) => i * block).reverse(); // last block first
     const acc = new TopkAccumulator(Q, 7);
@@ -184,6 +190,18 @@ tidyTest("equal scores go to the lower key index, whatever the blocking", () => 
   acc.add(K.slice(0, 3, 5), 3);
   acc.add(K.slice(0, 0, 3), 0);
   assert.deepEqual(acc.indices.toNumbers(), [1, 3]);
+  // one key per tile: the ties fall in different parts, merged with the running state
+  const saved = { ...TILES };
+  TILES.kTile = 1;
+  try {
+    assert.deepEqual(blockedTopk(Q, K, 2).indices.toNumbers(), [1, 3]);
+    const acc2 = new TopkAccumulator(Q, 2);
+    acc2.add(K.slice(0, 3, 5), 3);
+    acc2.add(K.slice(0, 0, 3), 0);
+    assert.deepEqual(acc2.indices.toNumbers(), [1, 3]);
+  } finally {
+    Object.assign(TILES, saved);
+  }
 });
 
 test("shape errors name both shapes", () => {

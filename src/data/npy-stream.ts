@@ -3,7 +3,7 @@
 // block, whatever N is; the page cache does the rest, as a memory map would.
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { DataError } from "./errors.js";
-import { NPY_ITEM_SIZE, type NpyHeader, parseNpyHeader } from "./npy.js";
+import { NPY_ITEM_SIZE, type NpyHeader, npyHeader, parseNpyHeader } from "./npy.js";
 
 /** float16 bits -> float32, by table (65,536 entries). */
 let HALF: Float32Array | null = null;
@@ -127,16 +127,8 @@ export class NpyWriter {
     readonly shape: number[],
   ) {
     this.#total = shape.reduce((a, b) => a * b, 1);
-    const dict = `{'descr': '${DESCR[dtype]}', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
-    // version 1: magic, version, header length, the header padded with spaces to a multiple of 64 bytes
-    const pad = 64 - ((10 + dict.length + 1) % 64);
-    const header = `${dict}${" ".repeat(pad % 64)}\n`;
-    const head = Buffer.alloc(10 + header.length);
-    head.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
-    head.writeUInt16LE(header.length, 8);
-    head.write(header, 10, "latin1");
     this.#fd = openSync(file, "wx");
-    writeSync(this.#fd, head);
+    writeSync(this.#fd, npyHeader(DESCR[dtype], shape));
   }
 
   /** Appends values (little-endian, as this machine stores them). */

@@ -75,6 +75,19 @@ export function parseNpyHeader(buf: Uint8Array, file: string): NpyHeader {
   return { dtype, bigEndian, shape, offset: start + headerLen };
 }
 
+/** The magic string, version 1.0 and header of a C-order .npy of `descr` ('<f4', '<i8', '|u1'...) and `shape`, padded to 64 bytes. */
+export function npyHeader(descr: string, shape: number[]): Buffer {
+  const shapeStr = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeStr}, }`;
+  header += `${" ".repeat((64 - ((10 + header.length + 1) % 64)) % 64)}\n`;
+  const pre = Buffer.alloc(10);
+  pre.write("\x93NUMPY", 0, "latin1");
+  pre[6] = 1;
+  pre[7] = 0;
+  pre.writeUInt16LE(header.length, 8);
+  return Buffer.concat([pre, Buffer.from(header, "latin1")]);
+}
+
 /** Bytes per value of each dtype a .npy header may name. */
 export const NPY_ITEM_SIZE: Record<NpyHeader["dtype"], number> = { float16: 2, float32: 4, float64: 8, uint8: 1, int64: 8, int32: 4 };
 

@@ -145,20 +145,22 @@ function spread(
   });
 }
 
+/** exp(-gamma |x_i - x_j|^2) for unit rows (|x_i - x_j|^2 = 2 - 2 x_i.x_j), zero diagonal: [n, n] */
+function gaussianAffinity(x: GlobalInput, gamma: number): Float64Array {
+  return gram(x).map((g, ij) => (Math.floor(ij / x.n) === ij % x.n ? 0 : Math.exp(-gamma * Math.max(0, 2 - 2 * g))));
+}
+
 /** Zhou et al. 2004 with the Gaussian affinity exp(-gamma |x_i - x_j|^2) (scikit-learn's rbf, gamma = 20), alpha = 0.99. */
 export function labelSpreading(x: GlobalInput, o: { gamma?: number; alpha?: number } = {}): Int32Array {
   const gamma = o.gamma ?? 20;
-  const G = gram(x);
-  const W = G.map((g, ij) => (Math.floor(ij / x.n) === ij % x.n ? 0 : Math.exp(-gamma * Math.max(0, 2 - 2 * g))));
-  return decide(spread(W, x, o.alpha ?? 0.99), x);
+  return decide(spread(gaussianAffinity(x, gamma), x, o.alpha ?? 0.99), x);
 }
 
 /** Zhu & Ghahramani 2002: the harmonic function on the same Gaussian affinity, labelled points clamped. */
 export function labelPropagation(x: GlobalInput, o: { gamma?: number } = {}): Int32Array {
   const gamma = o.gamma ?? 20;
   const { n } = x;
-  const G = gram(x);
-  const W = G.map((g, ij) => (Math.floor(ij / n) === ij % n ? 0 : Math.exp(-gamma * Math.max(0, 2 - 2 * g))));
+  const W = gaussianAffinity(x, gamma);
   const u = Array.from({ length: n }, (_, i) => i).filter((i) => (x.y[i] as number) < 0);
   const m = u.length;
   // L_uu = D_uu - W_uu (symmetric positive definite when every component holds a labelled point)

@@ -26,9 +26,12 @@ fi
 # highest priority. Installing python3-numpy or python3-sklearn pulls in openblas-pthread (priority
 # 100 against the OpenMP build's 95): its threads compete with libtorch's OpenMP threads and it sums
 # in another order, so a seeded run no longer repeats. llp is built and measured with the OpenMP one.
-for lib in libblas.so.3 liblapack.so.3; do
+# libopenblas.so.0 is pinned too: the OpenMP libblas.so.3 is a thin wrapper that loads whichever
+# libopenblas.so.0 the alternatives name, and with the pthread one there, its spinning threads cost
+# the 60k `llp propagate` ~3% (1.20 s against 1.24 s, medians of 6, bench/tmp/propagation/fmnist.npy).
+for lib in libblas.so.3 liblapack.so.3 libopenblas.so.0; do
   want=/usr/lib/x86_64-linux-gnu/openblas-openmp/$lib
-  if [ -e "$want" ] && [ "$(readlink -f /usr/lib/x86_64-linux-gnu/$lib)" != "$want" ]; then
+  if [ -e "$want" ] && [ "$(readlink -f /usr/lib/x86_64-linux-gnu/$lib)" != "$(readlink -f "$want")" ]; then
     echo "setup: pointing $lib at OpenBLAS (OpenMP)"
     update-alternatives --quiet --set "$lib-x86_64-linux-gnu" "$want"
   fi

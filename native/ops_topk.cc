@@ -10,6 +10,8 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -25,7 +27,7 @@ static inline bool Better(const Entry& a, const Entry& b) {
 
 // The per-element work, built for AVX-512, AVX2 and plain x86-64 and picked at load time
 // (target_clones), with -O3 so that the loops vectorise whatever the addon's flags are.
-constexpr int64_t kChunk = 64;
+constexpr int64_t kChunk = 16;  // one AVX-512 register of scores
 
 #pragma GCC push_options
 #pragma GCC optimize("O3")
@@ -37,13 +39,35 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) static void Scores(
   if (bias != nullptr)
     for (int64_t c = 0; c < n; ++c) row[c] = row[c] - bias[c];
 }
-// whether any of row[0..n) is >= thr
-__attribute__((target_clones("avx512f", "avx2", "default"))) static bool AnyAtLeast(const float* __restrict row, int64_t n, float thr) {
-  int any = 0;
-  for (int64_t c = 0; c < n; ++c) any |= row[c] >= thr;
-  return any != 0;
+// m[ch] <- max of row[ch * kChunk .. (ch + 1) * kChunk), the last chunk possibly shorter; n >= 1
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void ChunkMax(const float* __restrict row, int64_t n, float* __restrict m) {
+  const int64_t full = n / kChunk;
+  for (int64_t ch = 0; ch < full; ++ch) {
+    const float* x = row + ch * kChunk;
+    float best = x[0];
+    for (int64_t c = 1; c < kChunk; ++c) best = x[c] > best ? x[c] : best;
+    m[ch] = best;
+  }
+  if (full * kChunk < n) {
+    float best = row[full * kChunk];
+    for (int64_t c = full * kChunk + 1; c < n; ++c) best = row[c] > best ? row[c] : best;
+    m[full] = best;
+  }
 }
 #pragma GCC pop_options
+
+// The k-th largest of m[0..n) (n >= k), kept in a min-heap of the k largest seen (scratch: k floats).
+static float KthLargest(const float* m, int64_t n, int64_t k, float* heap) {
+  std::copy(m, m + k, heap);
+  std::make_heap(heap, heap + k, std::greater<float>());  // heap[0]: the smallest of the k
+  for (int64_t i = k; i < n; ++i) {
+    if (!(m[i] > heap[0])) continue;
+    std::pop_heap(heap, heap + k, std::greater<float>());
+    heap[k - 1] = m[i];
+    std::push_heap(heap, heap + k, std::greater<float>());
+  }
+  return heap[0];
+}
 
 struct TopkArgs {
   at::Tensor q, keys;      // [nq, D], [nk, D] float32 contiguous
@@ -61,6 +85,7 @@ static void ScanKeys(const TopkArgs& a, int64_t r0, int64_t rows, int64_t cBegin
                      at::Tensor& buf) {
   const int64_t k = a.k;
   const at::Tensor qs = a.q.slice(0, r0, r0 + rows);
+  std::vector<float> cmax(static_cast<size_t>((a.kTile + kChunk - 1) / kChunk)), sel(static_cast<size_t>(a.k));
   for (int64_t c0 = cBegin; c0 < cEnd; c0 += a.kTile) {
     const int64_t c1 = std::min(cEnd, c0 + a.kTile), cols = c1 - c0;
     at::Tensor s = buf.narrow(0, 0, rows * cols).view({rows, cols});
@@ -70,27 +95,36 @@ static void ScanKeys(const TopkArgs& a, int64_t r0, int64_t rows, int64_t cBegin
       auto& h = heaps[static_cast<size_t>(r)];
       float* row = S + r * cols;
       Scores(row, cols, a.tau, a.bias == nullptr ? nullptr : a.bias + c0);
+      const int64_t chunks = (cols + kChunk - 1) / kChunk;
+      ChunkMax(row, cols, cmax.data());
       float thr = static_cast<int64_t>(h.size()) == k ? h.front().first : -std::numeric_limits<float>::infinity();
-      for (int64_t c = 0; c < cols; ++c) {
-        // most chunks of a row hold nothing above the k-th best: one vector test skips them
-        if (c % kChunk == 0 && static_cast<int64_t>(h.size()) == k && !AnyAtLeast(row + c, std::min(kChunk, cols - c), thr)) {
-          c += kChunk - 1;
-          continue;
+      // The k-th largest chunk maximum bounds the k-th best score of the tile from below (k chunks
+      // hold a score at least that high), so nothing under it can enter the top k. Worth finding
+      // when the running threshold would let many chunks through (a fresh heap, a first tile).
+      if (chunks >= k) {
+        int64_t pass = 0;
+        for (int64_t ch = 0; ch < chunks; ++ch) pass += cmax[static_cast<size_t>(ch)] >= thr;
+        if (pass > 2 * k) thr = std::max(thr, KthLargest(cmax.data(), chunks, k, sel.data()));
+      }
+      for (int64_t ch = 0; ch < chunks; ++ch) {
+        if (cmax[static_cast<size_t>(ch)] < thr) continue;  // most chunks hold nothing above the threshold
+        const int64_t e1 = std::min(cols, (ch + 1) * kChunk);
+        for (int64_t c = ch * kChunk; c < e1; ++c) {
+          const float v = row[c];
+          if (v < thr) continue;
+          const Entry e(v, a.offset + c0 + c);
+          if (static_cast<int64_t>(h.size()) < k) {
+            h.push_back(e);
+            std::push_heap(h.begin(), h.end(), Better);
+          } else if (Better(e, h.front())) {
+            std::pop_heap(h.begin(), h.end(), Better);
+            h.back() = e;
+            std::push_heap(h.begin(), h.end(), Better);
+          } else {
+            continue;
+          }
+          if (static_cast<int64_t>(h.size()) == k) thr = std::max(thr, h.front().first);
         }
-        const float v = row[c];
-        if (v < thr) continue;
-        const Entry e(v, a.offset + c0 + c);
-        if (static_cast<int64_t>(h.size()) < k) {
-          h.push_back(e);
-          std::push_heap(h.begin(), h.end(), Better);
-        } else if (Better(e, h.front())) {
-          std::pop_heap(h.begin(), h.end(), Better);
-          h.back() = e;
-          std::push_heap(h.begin(), h.end(), Better);
-        } else {
-          continue;
-        }
-        if (static_cast<int64_t>(h.size()) == k) thr = h.front().first;
       }
     }
   }
@@ -115,23 +149,27 @@ static void StoreRow(const TopkArgs& a, int64_t i, std::vector<Entry>& h) {
 }
 
 static void MergeBlock(const TopkArgs& a) {
-  const int64_t nq = a.q.size(0), nk = a.keys.size(0), k = a.k;
+  const int64_t nq = a.q.size(0), nk = a.keys.size(0);
   if (nq == 0 || nk == 0) return;
-  const int64_t tiles = (nq + a.qTile - 1) / a.qTile;
+  const int64_t threads = static_cast<int64_t>(at::get_num_threads());
+  int64_t qTile = a.qTile, tiles = (nq + qTile - 1) / qTile;
   const int64_t keyTiles = (nk + a.kTile - 1) / a.kTile;
   // Few query tiles (few labelled points in the density pass) would leave threads idle: the keys
-  // are then split into parts too, each scanned from an empty heap, and the parts merged per query.
-  // The tiles of dot products are the same either way, so is the result.
-  const int64_t want = 2 * static_cast<int64_t>(at::get_num_threads());
-  const int64_t parts = tiles >= want ? 1 : std::min(keyTiles, (want + tiles - 1) / tiles);
+  // are then split into parts too, each scanned from an empty heap, and the parts merged per query;
+  // the query tiles are evened out (600 rows: 3 x 200, not 256 + 256 + 88) and the threads take
+  // items as they finish, so none waits long for another.
+  const int64_t want = 4 * threads;
+  const int64_t parts = tiles >= 2 * threads ? 1 : std::min(keyTiles, (want + tiles - 1) / tiles);
+  if (parts > 1) qTile = (nq + tiles - 1) / tiles;
   const int64_t perPart = ((keyTiles + parts - 1) / parts) * a.kTile;  // keys per part, whole tiles
   std::vector<std::vector<Entry>> partial(static_cast<size_t>(parts > 1 ? parts * nq : 0));
-  at::parallel_for(0, tiles * parts, 1, [&](int64_t i0, int64_t i1) {
-    at::Tensor buf = at::empty({a.qTile * a.kTile}, a.q.options());
-    std::vector<std::vector<Entry>> heaps(static_cast<size_t>(a.qTile));
-    for (int64_t item = i0; item < i1; ++item) {
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, std::min(threads, tiles * parts), 1, [&](int64_t, int64_t) {
+    at::Tensor buf = at::empty({qTile * a.kTile}, a.q.options());
+    std::vector<std::vector<Entry>> heaps(static_cast<size_t>(qTile));
+    for (int64_t item = next++; item < tiles * parts; item = next++) {
       const int64_t t = item / parts, p = item % parts;
-      const int64_t r0 = t * a.qTile, rows = std::min(nq, r0 + a.qTile) - r0;
+      const int64_t r0 = t * qTile, rows = std::min(nq, r0 + qTile) - r0;
       for (int64_t r = 0; r < rows; ++r) {
         auto& h = heaps[static_cast<size_t>(r)];
         h.clear();
@@ -158,7 +196,6 @@ static void MergeBlock(const TopkArgs& a) {
       StoreRow(a, i, all);
     }
   });
-  (void)k;
 }
 
 // topkDotMerge_(queries, keys, tau, bias|null, offset, values, indices, qTile, kTile)

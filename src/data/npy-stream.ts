@@ -28,6 +28,8 @@ export class NpyMatrixReader {
   readonly #offset: number;
   readonly #item: number;
   readonly #bigEndian: boolean;
+  #scratch = new Uint8Array(0); // the file's bytes of the last block read
+  #converted = new Float32Array(0); // the last block as float32, for dtypes read by conversion
 
   constructor(readonly file: string) {
     let fd: number;
@@ -63,39 +65,57 @@ export class NpyMatrixReader {
     }
   }
 
-  /** Rows start..start+count-1 as float32 [count * D]; a NaN or Inf value is an error naming its row. */
+  /**
+   * Rows start..start+count-1 as float32 [count * D]; a NaN or Inf value is an error naming its row.
+   * The array is the reader's own buffer, valid until the next read: fresh memory for every block
+   * costs more in page faults than the read itself.
+   */
   read(start: number, count: number): Float32Array {
     const d = this.d;
-    const bytes = new Uint8Array(count * d * this.#item); // offset 0: aligned for the typed views below
+    const size = count * d * this.#item;
+    if (this.#scratch.length < size) this.#scratch = new Uint8Array(size); // offset 0: aligned for the typed views below
+    const bytes = this.#scratch.subarray(0, size);
     let done = 0;
-    while (done < bytes.length) {
-      const got = readSync(this.#fd, bytes, done, bytes.length - done, this.#offset + start * d * this.#item + done);
+    while (done < size) {
+      const got = readSync(this.#fd, bytes, done, size - done, this.#offset + start * d * this.#item + done);
       if (got === 0) throw new DataError(this.file, `unexpected end of file at row ${start + Math.floor(done / (d * this.#item))}`);
       done += got;
     }
     let out: Float32Array;
-    if (this.#bigEndian) {
-      out = new Float32Array(count * d);
-      const view = new DataView(bytes.buffer);
-      const t = this.dtype === "float16" ? halfTable() : null;
-      for (let i = 0; i < out.length; i++)
-        out[i] = t ? (t[view.getUint16(2 * i)] as number) : this.dtype === "float32" ? view.getFloat32(4 * i) : view.getFloat64(8 * i);
-    } else if (this.dtype === "float32") out = new Float32Array(bytes.buffer);
-    else if (this.dtype === "float64") {
-      const f64 = new Float64Array(bytes.buffer);
-      for (let i = 0; i < f64.length; i++)
-        if (Number.isFinite(f64[i]) && Math.abs(f64[i] as number) > 3.4028234663852886e38)
-          throw new DataError(this.file, `value ${f64[i]} at row ${start + Math.floor(i / d)} is outside float32's range (about ±3.4e38)`);
-      out = Float32Array.from(f64);
-    } else {
-      const t = halfTable();
-      const h = new Uint16Array(bytes.buffer);
-      out = new Float32Array(h.length);
-      for (let i = 0; i < h.length; i++) out[i] = t[h[i] as number] as number;
+    if (this.dtype === "float32" && !this.#bigEndian) out = new Float32Array(bytes.buffer, 0, count * d);
+    else {
+      if (this.#converted.length < count * d) this.#converted = new Float32Array(count * d);
+      out = this.#converted.subarray(0, count * d);
+      if (this.#bigEndian) {
+        const view = new DataView(bytes.buffer, 0, size);
+        const t = this.dtype === "float16" ? halfTable() : null;
+        for (let i = 0; i < out.length; i++)
+          out[i] = t ? (t[view.getUint16(2 * i)] as number) : this.dtype === "float32" ? view.getFloat32(4 * i) : view.getFloat64(8 * i);
+      } else if (this.dtype === "float64") {
+        const f64 = new Float64Array(bytes.buffer, 0, count * d);
+        for (let i = 0; i < f64.length; i++) out[i] = f64[i] as number;
+      } else {
+        const t = halfTable();
+        const h = new Uint16Array(bytes.buffer, 0, count * d);
+        for (let i = 0; i < h.length; i++) out[i] = t[h[i] as number] as number;
+      }
+      if (this.dtype === "float64") {
+        // a finite float64 beyond float32's range became Inf above; name it as what it was
+        const f64 = this.#bigEndian ? null : new Float64Array(bytes.buffer, 0, count * d);
+        for (let i = 0; i < out.length; i++) {
+          const x = out[i] as number;
+          if (x - x === 0) continue;
+          const orig = f64 ? (f64[i] as number) : new DataView(bytes.buffer, 0, size).getFloat64(8 * i);
+          if (Number.isFinite(orig))
+            throw new DataError(this.file, `value ${orig} at row ${start + Math.floor(i / d)} is outside float32's range (about ±3.4e38)`);
+        }
+      }
     }
-    for (let i = 0; i < out.length; i++)
-      if (!Number.isFinite(out[i] as number))
-        throw new DataError(this.file, `non-finite value ${out[i]} at row ${start + Math.floor(i / d)}`);
+    // x - x is 0 for every finite x and NaN for NaN and ±Inf
+    for (let i = 0; i < out.length; i++) {
+      const x = out[i] as number;
+      if (x - x !== 0) throw new DataError(this.file, `non-finite value ${x} at row ${start + Math.floor(i / d)}`);
+    }
     return out;
   }
 

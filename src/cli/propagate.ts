@@ -7,9 +7,9 @@ import { dirname, extname, join, resolve } from "node:path";
 import { resolveConfig } from "../config.js";
 import { readLabelsFor } from "../data/features.js";
 import { NpyMatrixReader, NpyWriter } from "../data/npy-stream.js";
+import { setKernelThreads } from "../propagation/kernel.js";
 import { RULES, resolvePropagation } from "../propagation/rules.js";
 import { type EmbeddingRule, memoryRows, type PropagatedBlock, propagateStream } from "../propagation/stream.js";
-import { setNumThreads } from "../torch/threads.js";
 import { openRun } from "../train/run.js";
 import { onlyConfig, parseFlags } from "./args.js";
 import { ProgressBar } from "./progress.js";
@@ -87,7 +87,7 @@ async function propagateEmbeddings(flags: Record<string, string | boolean>, conf
   if (!Number.isInteger(block) || block < 1) throw new Error(`--block must be a positive integer, got ${flags.block}`);
   if (existsSync(out) && !flags.force) throw new Error(`${out} exists; --force replaces it`);
   if (!existsSync(dirname(resolve(out)))) throw new Error(`${out}: its folder ${dirname(out)} does not exist`);
-  if (base.threads !== null) setNumThreads(base.threads);
+  if (base.threads !== null) setKernelThreads(base.threads);
   const src = new NpyMatrixReader(embFile);
   try {
     const { labels, classNames } = await readLabelsFor(embFile, src.n, { labels: labelsFile });

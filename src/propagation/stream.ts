@@ -2,19 +2,16 @@
 // by block, twice. Pass 1 (rule llp only) merges every block into each labelled point's running
 // top-T, which gives the density rho (Eq. 7); pass 2 votes for each block (Eq. 8) and hands the
 // block's labels to a sink. Memory: the labelled points' rows [M, D], one block, and one score tile
-// per thread in the kernel; never an N-long or N x M matrix.
-import { normalize } from "../torch/functional.js";
-import { keep, tidy } from "../torch/scope.js";
-import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
-import { densityFromTop } from "./density.js";
-import { TopkAccumulator } from "./neighbours.js";
-import { propagateWithVoters } from "./propagate.js";
+// per thread in the kernel; never an N-long or N x M matrix. Plain typed arrays and the kernel
+// addon (kernel.ts), no libtorch: the same rule as propagate() and logDensity(), which training
+// runs on tensors, checked against them in test/cli/propagate.test.ts.
+import { normalizeRows, RowTopk } from "./kernel.js";
 
 /** A [n, d] matrix readable in blocks of rows (a file, or memory). */
 export interface RowSource {
   readonly n: number;
   readonly d: number;
-  read(start: number, count: number): Float32Array; // rows start..start+count-1, [count * d]
+  read(start: number, count: number): Float32Array; // rows start..start+count-1, [count * d]; may be the source's own memory, read-only
   gather(rows: ArrayLike<number>): Float32Array; // [rows.length * d]
 }
 
@@ -82,7 +79,61 @@ export function checkLabels(labels: Int32Array, n: number, numClasses: number, w
   return rows;
 }
 
-const unit = (rows: Float32Array, n: number, d: number): Tensor => normalize(tensor(rows, [n, d]), 1);
+/** log rho of each labelled point from its T best raw dot products [M * T]: log sum_j exp(dot_j / tau) (Eq. 7, up to a constant). */
+export function logDensityFromTop(values: Float32Array, T: number, tau: number): Float32Array {
+  const m = values.length / T;
+  const out = new Float32Array(m);
+  for (let i = 0; i < m; i++) {
+    let mx = Number.NEGATIVE_INFINITY;
+    for (let j = 0; j < T; j++) mx = Math.max(mx, Math.fround((values[i * T + j] as number) / tau));
+    let sum = 0;
+    for (let j = 0; j < T; j++) {
+      const x = values[i * T + j] as number;
+      if (x !== Number.NEGATIVE_INFINITY) sum += Math.exp(Math.fround(x / tau) - mx);
+    }
+    out[i] = mx + Math.log(sum);
+  }
+  return out;
+}
+
+/** Eq. 8 (weighted kNN when logRho is null) for the unit rows v [b * d] against the labelled rows VL [M * d]. */
+function vote(
+  v: Float32Array,
+  VL: Float32Array,
+  YL: Int32Array,
+  d: number,
+  logRho: Float32Array | null,
+  o: StreamOptions,
+): { y: Int32Array; c: Float32Array; voters: BigInt64Array; share: Float32Array } {
+  const b = v.length / d;
+  const K = o.K;
+  // s_i = v_i.v / tau - log rho_i = log P^L(i|v) + const; the K best of each row, never the [b, M] matrix
+  const top = new RowTopk(v, d, K, o.tau);
+  top.add(VL, 0, logRho);
+  const y = new Int32Array(b);
+  const c = new Float32Array(b);
+  const share = new Float32Array(b * K);
+  const W = new Float64Array(o.numClasses); // w_j(v)
+  const w = new Float64Array(K);
+  for (let i = 0; i < b; i++) {
+    W.fill(0);
+    const best = top.values[i * K] as number;
+    let total = 0;
+    for (let j = 0; j < K; j++) {
+      const vj = Math.exp((top.values[i * K + j] as number) - best); // a vote, up to the row's factor
+      w[j] = vj;
+      total += vj;
+      const cls = YL[Number(top.indices[i * K + j])] as number;
+      W[cls] = (W[cls] as number) + vj;
+    }
+    let arg = 0;
+    for (let j = 1; j < o.numClasses; j++) if ((W[j] as number) > (W[arg] as number)) arg = j;
+    y[i] = arg;
+    c[i] = (W[arg] as number) / total; // p_y, Eq. 6
+    for (let j = 0; j < K; j++) share[i * K + j] = (w[j] as number) / total;
+  }
+  return { y, c, voters: top.indices, share };
+}
 
 /** Propagates labels from the labelled rows of `src` to every row; results go to `sink` block by block, in order. */
 export function propagateStream(
@@ -100,69 +151,51 @@ export function propagateStream(
   if (o.rule === "llp" && o.T > n) throw new Error(`T=${o.T} neighbours for the density, but only ${n} points`);
   if (!(o.tau > 0)) throw new Error(`tau must be > 0, got ${o.tau}`);
   const block = o.block ?? 16384;
-  return noGrad(() => {
-    const VL = keep(tidy(() => unit(src.gather(labelledRows), m, d))); // [M, D]
-    const YL = keep(
-      tensor(
-        BigInt64Array.from(labelledRows, (r) => BigInt(labels[r] as number)),
-        [m],
-      ),
-    ); // [M]
-    let logRho: Tensor | null = null;
-    // below cacheBytes the normalised blocks of pass 1 are kept for pass 2 instead of read again
-    const cache: Tensor[] | null = o.rule === "llp" && n * d * 4 <= (o.cacheBytes ?? 256 * 2 ** 20) ? [] : null;
-    const t0 = performance.now();
-    let t1 = t0;
-    try {
-      if (o.rule === "llp") {
-        const acc = new TopkAccumulator(VL, o.T);
-        try {
-          for (let s = 0; s < n; s += block) {
-            const b = Math.min(block, n - s);
-            tidy(() => {
-              const v = unit(src.read(s, b), b, d);
-              acc.add(v, s);
-              if (cache) cache.push(keep(v)); // small sets: pass 2 reads its blocks from here
-            });
-            o.progress?.("density", s + b, n);
-          }
-          logRho = keep(tidy(() => densityFromTop(acc.values, o.tau))); // [M]
-        } finally {
-          acc.dispose();
-        }
-      }
-      t1 = performance.now();
-      for (let s = 0; s < n; s += block) {
-        const b = Math.min(block, n - s);
-        const out = tidy(() => {
-          const v = cache?.[s / block] ?? unit(src.read(s, b), b, d);
-          const r = propagateWithVoters(v, VL, YL, { K: o.K, tau: o.tau, numClasses: o.numClasses, logRho });
-          return {
-            y: Int32Array.from(r.y.toArray() as BigInt64Array, Number),
-            c: r.c.toArray() as Float32Array,
-            voters: o.voters ? (r.voters.toArray() as BigInt64Array) : undefined,
-            share: o.voters ? (r.share.toArray() as Float32Array) : undefined,
-          };
-        });
-        const given = new Uint8Array(b);
-        for (let i = 0; i < b; i++) {
-          const y = labels[s + i] as number;
-          if (y < 0) continue;
-          given[i] = 1;
-          out.y[i] = y;
-          out.c[i] = 1;
-        }
-        // voters as rows of the whole set, not of the labelled list
-        if (out.voters) for (let i = 0; i < out.voters.length; i++) out.voters[i] = BigInt(labelledRows[Number(out.voters[i])] as number);
-        sink({ start: s, y: out.y, c: out.c, given, ...(out.voters ? { voters: out.voters, share: out.share } : {}) });
-        o.progress?.("vote", s + b, n);
-      }
-      return { labelled: m, density_s: (t1 - t0) / 1000, vote_s: (performance.now() - t1) / 1000 };
-    } finally {
-      VL.dispose();
-      YL.dispose();
-      logRho?.dispose();
-      for (const t of cache ?? []) t.dispose();
+  const VL = normalizeRows(src.gather(labelledRows), d); // [M * D]
+  const YL = Int32Array.from(labelledRows, (r) => labels[r] as number); // [M]
+  // below cacheBytes the normalised blocks of pass 1 are kept for pass 2 instead of read again
+  const cache: Float32Array[] | null = o.rule === "llp" && n * d * 4 <= (o.cacheBytes ?? 256 * 2 ** 20) ? [] : null;
+  const scratch = new Float32Array(Math.min(block, n) * d);
+  // the unit rows start..start+b-1: a copy (the source's memory is read-only), kept when cached
+  const unit = (start: number, b: number): Float32Array => {
+    const rows = src.read(start, b);
+    const v = cache ? new Float32Array(rows) : scratch.subarray(0, b * d);
+    if (!cache) v.set(rows);
+    return normalizeRows(v, d);
+  };
+  const t0 = performance.now();
+  let logRho: Float32Array | null = null;
+  if (o.rule === "llp") {
+    const acc = new RowTopk(VL, d, o.T);
+    for (let s = 0; s < n; s += block) {
+      const b = Math.min(block, n - s);
+      const v = unit(s, b);
+      acc.add(v, s);
+      cache?.push(v); // small sets: pass 2 reads its blocks from here
+      o.progress?.("density", s + b, n);
     }
-  });
+    logRho = logDensityFromTop(acc.values, o.T, o.tau); // [M]
+  }
+  const t1 = performance.now();
+  for (let s = 0; s < n; s += block) {
+    const b = Math.min(block, n - s);
+    const v = cache?.[s / block] ?? unit(s, b);
+    const out = vote(v, VL, YL, d, logRho, o);
+    const given = new Uint8Array(b);
+    for (let i = 0; i < b; i++) {
+      const y = labels[s + i] as number;
+      if (y < 0) continue;
+      given[i] = 1;
+      out.y[i] = y;
+      out.c[i] = 1;
+    }
+    // voters as rows of the whole set, not of the labelled list
+    if (o.voters) for (let i = 0; i < out.voters.length; i++) out.voters[i] = BigInt(labelledRows[Number(out.voters[i])] as number);
+    sink({ start: s, y: out.y, c: out.c, given, ...(o.voters ? { voters: out.voters, share: out.share } : {}) });
+    if (cache) cache[s / block] = EMPTY; // voted: let it go
+    o.progress?.("vote", s + b, n);
+  }
+  return { labelled: m, density_s: (t1 - t0) / 1000, vote_s: (performance.now() - t1) / 1000 };
 }
+
+const EMPTY = new Float32Array(0);

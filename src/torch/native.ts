@@ -11,13 +11,20 @@ export type Handle = { readonly __handle: unique symbol };
 // biome-ignore lint/suspicious/noExplicitAny: the addon's surface is typed by the wrappers in this folder
 export type Native = Record<string, (...args: any[]) => any>;
 
-function findAddon(): string {
+/** build/Release/<file> of the nearest folder above this module that has it, or null. */
+export function findBuilt(file: string): string | null {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, "build", "Release", "llp_native.node");
+    const candidate = join(dir, "build", "Release", file);
     if (existsSync(candidate)) return candidate;
     dir = dirname(dir);
   }
+  return null;
+}
+
+function findAddon(): string {
+  const found = findBuilt("llp_native.node");
+  if (found) return found;
   throw new Error(
     "llp: the native engine (build/Release/llp_native.node) is not built. It needs Debian's libtorch: " +
       "`apt-get install -y libtorch-dev`, then `npm ci` (or run ./setup.sh).",
@@ -42,4 +49,20 @@ function load(): Native {
   }
 }
 
-export const native: Native = load();
+let loaded: Native | null = null;
+/**
+ * The addon, loaded on first use rather than on import: loading libtorch takes ~0.55 s here, and a
+ * command that never runs a libtorch op (`llp propagate` on a .npy, `llp --help`, a bad flag)
+ * should not pay it.
+ */
+export const native: Native = new Proxy({} as Native, {
+  get: (_, key) => {
+    loaded ??= load();
+    return loaded[key as string];
+  },
+});
+
+/** Whether libtorch has been loaded into this process. */
+export function nativeLoaded(): boolean {
+  return loaded !== null;
+}

@@ -178,6 +178,38 @@ test("llp propagate streams blocks into a folder of .npy files; float16 input an
   assert.equal((rows[3] as string).split(",")[4]?.split(" ").length, 2);
 });
 
+test("llp propagate on a .npy never loads libtorch (its load alone takes ~0.55 s)", () => {
+  const { X, labels, n, d } = clusters();
+  writeNpy(join(dir, "nt-emb.npy"), X, [n, d]);
+  writeNpy(join(dir, "nt-labels.npy"), labels, [n]);
+  const src = (f: string) => JSON.stringify(join(process.cwd(), "dist", "src", f));
+  // runs `code` in a fresh process, then reports whether libtorch is mapped into it
+  const probe = (code: string) => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `${code}; console.log(require("node:fs").readFileSync("/proc/self/maps", "utf8").includes("libtorch_cpu"));`,
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim().split("\n").pop();
+  };
+  const argv = ["propagate", "--embeddings", join(dir, "nt-emb.npy"), "--labels", join(dir, "nt-labels.npy"), "--out", join(dir, "nt.csv")];
+  const head = `import { createRequire } from "node:module"; const require = createRequire(import.meta.url);`;
+  assert.equal(
+    probe(
+      `${head} const { main } = await import(${src("cli/main.js")}); if (await main(${JSON.stringify(argv)}) !== 0) throw new Error("failed")`,
+    ),
+    "false",
+  );
+  assert.equal(readFileSync(join(dir, "nt.csv"), "utf8").split("\n")[0], "index,label,confidence,given");
+  // the probe does see libtorch once an op runs
+  assert.equal(probe(`${head} const { zeros } = await import(${src("torch/tensor.js")}); zeros([1])`), "true");
+});
+
 test("propagateStream over blocks equals the in-memory density and vote", () => {
   const { X, labels, n, d } = clusters(5, 40, 6);
   for (const [rule, cacheBytes] of [

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { logDensity } from "../../src/propagation/density.js";
+import { RowTopk, setKernelThreads } from "../../src/propagation/kernel.js";
 import { blockedTopk, TILES, TopkAccumulator } from "../../src/propagation/neighbours.js";
 import { meanLabels, type Propagated, propagate } from "../../src/propagation/propagate.js";
 import { F, Generator, tensor, tidy } from "../../src/torch/index.js";
@@ -226,4 +227,42 @@ test("meanLabels: p is the mean of both sources, y its argmax, c its max", () =>
     assert.deepEqual(m.y.toNumbers(), [1, 2]); // row 0: the sources disagree; the mean sides with the surer one
     assertClose(m.c, [0.5, 0.7]);
   });
+});
+
+tidyTest("the kernel addon without libtorch (llp propagate's) gives the same top-k bits as topkDotMerge_, ties included", () => {
+  const gen = new Generator(3);
+  const [nq, nk, d, k] = [300, 5000, 32, 25];
+  const Q = F.normalize(gen.randn([nq, d]), 1);
+  // every key five times over (rows i, i+1000, ...): each score is tied five ways, across chunks and tiles
+  const base = F.normalize(gen.randn([1000, d]), 1).toArray() as Float32Array;
+  const keys = new Float32Array(nk * d);
+  for (let r = 0; r < 5; r++) keys.set(base, r * 1000 * d);
+  const K = tensor(keys, [nk, d]);
+  const bias = gen.rand([nk]).mul(0.5);
+  const [q, b] = [Q.toArray() as Float32Array, bias.toArray() as Float32Array];
+  for (const [tau, withBias, threads] of [
+    [1, false, 1],
+    [0.07, true, 2],
+  ] as const) {
+    setKernelThreads(threads);
+    const light = new RowTopk(q, d, k, tau);
+    const torch = new TopkAccumulator(Q, k, tau);
+    for (const s of [2048, 0, 4096]) {
+      const e = Math.min(nk, s + 2048);
+      light.add(keys.subarray(s * d, e * d), s, withBias ? b.subarray(s, e) : null);
+      torch.add(K.slice(0, s, e), s, withBias ? bias.slice(0, s, e) : null);
+    }
+    assert.deepEqual(Array.from(light.indices, Number), torch.indices.toNumbers(), `tau ${tau}: indices`);
+    assert.deepEqual(Array.from(light.values), torch.values.toNumbers(), `tau ${tau}: values, bit for bit`);
+    // BLAS rounds equal keys in different tile positions differently in the last bit, so the float64
+    // top-k agrees on the scores, not on the order of near-equal ones
+    const want = topkOracle(q, keys, nq, nk, d, k, tau, withBias ? b : undefined);
+    assertClose(
+      torch.values,
+      want.flatMap((r) => r.map((x) => x.s)),
+      { atol: 2e-5 / tau, msg: `tau ${tau}: against float64` },
+    );
+  }
+  setKernelThreads(2);
+  assert.throws(() => new RowTopk(q, d, k).add(keys.subarray(0, 10), 0), /whole rows of d = 32/);
 });

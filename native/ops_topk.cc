@@ -1,4 +1,6 @@
 // topkDotMerge_ on libtorch tensors: checks the tensors and runs the shared kernel (topk_core.cc).
+#include <cmath>
+
 #include "handle.h"
 #include "topk_core.h"
 
@@ -25,8 +27,9 @@ LLP_FN(TopkDotMerge_) {
                 "topkDotMerge_: indices must be a contiguous int64 tensor shaped like values ", vals.sizes());
     TORCH_CHECK(q.size(1) == keys.size(1), "topkDotMerge_: queries ", q.sizes(), " and keys ", keys.sizes(), " differ in D");
     TORCH_CHECK(vals.size(0) == q.size(0) && vals.size(1) >= 1, "topkDotMerge_: values ", vals.sizes(), " must be [", q.size(0), ", k >= 1]");
-    TORCH_CHECK(tau > 0, "topkDotMerge_: tau must be > 0");
-    TORCH_CHECK(qTile >= 1 && kTile >= 1, "topkDotMerge_: tiles must be >= 1");
+    TORCH_CHECK(q.size(1) >= 1, "topkDotMerge_: D must be >= 1");
+    TORCH_CHECK(std::isfinite(static_cast<float>(tau)) && static_cast<float>(tau) > 0, "topkDotMerge_: tau must be a positive float32, got ", tau);
+    TORCH_CHECK(qTile >= 1 && kTile >= 1 && qTile * kTile <= (int64_t{1} << 28), "topkDotMerge_: tiles must be >= 1 and hold at most 2^28 scores");
     if (bias) {
       f32(*bias, "bias", 1);
       TORCH_CHECK(bias->size(0) == keys.size(0), "topkDotMerge_: bias ", bias->sizes(), " must be [", keys.size(0), "]");

@@ -42,7 +42,9 @@ Napi::Value TopkMerge(const Napi::CallbackInfo& info) {
   const int64_t nq = static_cast<int64_t>(q.ElementLength()) / d, nk = static_cast<int64_t>(keys.ElementLength()) / d;
   if (nq * d != static_cast<int64_t>(q.ElementLength()) || nk * d != static_cast<int64_t>(keys.ElementLength()))
     throw Napi::RangeError::New(env, "topkMerge: queries and keys must hold whole rows of d = " + std::to_string(d));
-  if (!(tau > 0)) throw Napi::RangeError::New(env, "topkMerge: tau must be > 0");
+  if (!(std::isfinite(static_cast<float>(tau)) && static_cast<float>(tau) > 0))
+    throw Napi::RangeError::New(env, "topkMerge: tau must be a positive float32, got " + std::to_string(tau));
+  if (qTile * kTile > (int64_t{1} << 28)) throw Napi::RangeError::New(env, "topkMerge: tiles must hold at most 2^28 scores");
   const int64_t k = nq == 0 ? 0 : static_cast<int64_t>(vals.ElementLength()) / nq;
   if (nq > 0 && (k < 1 || k * nq != static_cast<int64_t>(vals.ElementLength())))
     throw Napi::RangeError::New(env, "topkMerge: values must be [nq, k >= 1] for nq = " + std::to_string(nq));
@@ -53,7 +55,11 @@ Napi::Value TopkMerge(const Napi::CallbackInfo& info) {
     if (static_cast<int64_t>(b.ElementLength()) != nk) throw Napi::RangeError::New(env, "topkMerge: bias must be [nk] = " + std::to_string(nk));
     bias = b.Data();
   }
-  llp::TopkMerge({q.Data(), nq, keys.Data(), nk, d, static_cast<float>(tau), bias, offset, vals.Data(), idx.Data(), k, qTile, kTile});
+  try {
+    llp::TopkMerge({q.Data(), nq, keys.Data(), nk, d, static_cast<float>(tau), bias, offset, vals.Data(), idx.Data(), k, qTile, kTile});
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("topkMerge: ") + e.what());
+  }
   return env.Undefined();
 }
 

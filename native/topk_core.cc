@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <functional>
 #include <limits>
 #include <utility>
@@ -170,8 +171,15 @@ void TopkMerge(const TopkProblem& a) {
   std::vector<std::vector<Entry>> partial(static_cast<size_t>(parts > 1 ? parts * nq : 0));
   std::atomic<int64_t> next{0};
   const int64_t items = tiles * parts;
+  // an exception (bad_alloc) must not leave an OpenMP region: the first is kept and thrown after it
+  std::exception_ptr failed;
+  std::atomic_flag failing = ATOMIC_FLAG_INIT;
+  auto keep = [&]() {
+    if (!failing.test_and_set()) failed = std::current_exception();
+    next = items;  // the other threads stop at their next item
+  };
 #pragma omp parallel num_threads(static_cast<int>(std::min(threads, items))) if (threads > 1 && items > 1)
-  {
+  try {
     std::vector<float> buf(static_cast<size_t>(qTile * a.kTile));
     std::vector<std::vector<Entry>> heaps(static_cast<size_t>(qTile));
     for (int64_t item = next++; item < items; item = next++) {
@@ -189,13 +197,16 @@ void TopkMerge(const TopkProblem& a) {
         else partial[static_cast<size_t>(p * nq + r0 + r)] = heaps[static_cast<size_t>(r)];
       }
     }
+  } catch (...) {
+    keep();
   }
+  if (failed) std::rethrow_exception(failed);
   if (parts == 1) return;
+  std::atomic<int64_t> row{0};
 #pragma omp parallel num_threads(static_cast<int>(threads)) if (threads > 1 && nq > 64)
-  {
+  try {
     std::vector<Entry> all;
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < nq; ++i) {
+    for (int64_t i = row++; i < nq; i = row++) {
       all.clear();
       LoadRow(a, i, all);
       for (int64_t p = 0; p < parts; ++p) {
@@ -204,7 +215,11 @@ void TopkMerge(const TopkProblem& a) {
       }
       StoreRow(a, i, all);
     }
+  } catch (...) {
+    if (!failing.test_and_set()) failed = std::current_exception();
+    row = nq;
   }
+  if (failed) std::rethrow_exception(failed);
 }
 
 }  // namespace llp

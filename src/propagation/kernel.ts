@@ -3,7 +3,7 @@
 // compile native/topk_core.cc), with BLAS and OpenMP but without libtorch, so that `llp propagate`
 // on a .npy starts in ~0.1 s instead of ~0.7 s.
 import { createRequire } from "node:module";
-import { findBuilt, nativeLoaded } from "../torch/native.js";
+import { chooseThreads, findBuilt, nativeLoaded } from "../torch/native.js";
 import { defaultThreads } from "../torch/threads.js";
 import { TILES } from "./neighbours.js";
 
@@ -41,6 +41,12 @@ function kernel(): TopkAddon {
 export function setKernelThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`threads must be a positive integer, got ${n}`);
   kernel().setNumThreads(n);
+  chooseThreads(n); // libtorch, if it loads later, keeps this count
+}
+
+/** The kernel's thread count now. */
+export function kernelThreads(): number {
+  return kernel().getNumThreads();
 }
 
 /** Each row of x [n * d] divided by max(its L2 norm, 1e-12), in place. */

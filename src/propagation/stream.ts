@@ -4,14 +4,15 @@
 // block's labels to a sink. Memory: the labelled points' rows [M, D], one block, and one score tile
 // per thread in the kernel; never an N-long or N x M matrix. Plain typed arrays and the kernel
 // addon (kernel.ts), no libtorch: the same rule as propagate() and logDensity(), which training
-// runs on tensors, checked against them in test/cli/propagate.test.ts.
+// runs on tensors: the kernel's scores are the same bits; the density and the vote add up in
+// float64 where the tensors use float32, so they agree to ~1e-6 (test/cli/propagate.test.ts).
 import { normalizeRows, RowTopk } from "./kernel.js";
 
 /** A [n, d] matrix readable in blocks of rows (a file, or memory). */
 export interface RowSource {
   readonly n: number;
   readonly d: number;
-  read(start: number, count: number): Float32Array; // rows start..start+count-1, [count * d]; may be the source's own memory, read-only
+  read(start: number, count: number): Float32Array; // rows start..start+count-1, [count * d]; the source's own memory, read-only, valid until the next read
   gather(rows: ArrayLike<number>): Float32Array; // [rows.length * d]
 }
 
@@ -126,10 +127,19 @@ function vote(
       const cls = YL[Number(top.indices[i * K + j])] as number;
       W[cls] = (W[cls] as number) + vj;
     }
+    // p = w / sum w (Eq. 6), compared as the float32 values it is stored as: on equal p the lower
+    // class wins, as in the tensor path's argmax
     let arg = 0;
-    for (let j = 1; j < o.numClasses; j++) if ((W[j] as number) > (W[arg] as number)) arg = j;
+    let bestP = Math.fround((W[0] as number) / total);
+    for (let j = 1; j < o.numClasses; j++) {
+      const pj = Math.fround((W[j] as number) / total);
+      if (pj > bestP) {
+        arg = j;
+        bestP = pj;
+      }
+    }
     y[i] = arg;
-    c[i] = (W[arg] as number) / total; // p_y, Eq. 6
+    c[i] = bestP; // p_y
     for (let j = 0; j < K; j++) share[i * K + j] = (w[j] as number) / total;
   }
   return { y, c, voters: top.indices, share };

@@ -36,9 +36,10 @@ function load(): Native {
   const path = findAddon();
   try {
     const mod = require(path) as Native;
-    // Intra-op threads default to the core count (libtorch's own default here is 1).
+    // Intra-op threads default to the core count (libtorch's own default here is 1), unless a
+    // count was chosen before libtorch loaded (`llp propagate --threads`, through kernel.ts)
     const env = Number(process.env.LLP_THREADS);
-    mod.SetNumThreads(Number.isInteger(env) && env > 0 ? env : availableParallelism());
+    mod.SetNumThreads(threadsChosen ?? (Number.isInteger(env) && env > 0 ? env : availableParallelism()));
     return mod;
   } catch (e) {
     const msg = (e as Error).message;
@@ -50,6 +51,11 @@ function load(): Native {
 }
 
 let loaded: Native | null = null;
+let threadsChosen: number | null = null;
+/** Records a thread count set before libtorch loads (OpenMP's setting is the process's), so loading keeps it. */
+export function chooseThreads(n: number): void {
+  threadsChosen = n;
+}
 /**
  * The addon, loaded on first use rather than on import: loading libtorch takes ~0.55 s here, and a
  * command that never runs a libtorch op (`llp propagate` on a .npy, `llp --help`, a bad flag)

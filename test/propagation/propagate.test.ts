@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { logDensity } from "../../src/propagation/density.js";
-import { RowTopk, setKernelThreads } from "../../src/propagation/kernel.js";
+import { kernelThreads, RowTopk, setKernelThreads } from "../../src/propagation/kernel.js";
 import { blockedTopk, TILES, TopkAccumulator } from "../../src/propagation/neighbours.js";
 import { meanLabels, type Propagated, propagate } from "../../src/propagation/propagate.js";
 import { F, Generator, tensor, tidy } from "../../src/torch/index.js";
@@ -229,40 +229,59 @@ test("meanLabels: p is the mean of both sources, y its argmax, c its max", () =>
   });
 });
 
-tidyTest("the kernel addon without libtorch (llp propagate's) gives the same top-k bits as topkDotMerge_, ties included", () => {
+tidyTest("the kernel addon without libtorch (llp propagate's) gives the same top-k bits as topkDotMerge_ and as ATen's mm", () => {
   const gen = new Generator(3);
-  const [nq, nk, d, k] = [300, 5000, 32, 25];
-  const Q = F.normalize(gen.randn([nq, d]), 1);
-  // every key five times over (rows i, i+1000, ...): each score is tied five ways, across chunks and tiles
-  const base = F.normalize(gen.randn([1000, d]), 1).toArray() as Float32Array;
-  const keys = new Float32Array(nk * d);
-  for (let r = 0; r < 5; r++) keys.set(base, r * 1000 * d);
-  const K = tensor(keys, [nk, d]);
-  const bias = gen.rand([nk]).mul(0.5);
-  const [q, b] = [Q.toArray() as Float32Array, bias.toArray() as Float32Array];
-  for (const [tau, withBias, threads] of [
-    [1, false, 1],
-    [0.07, true, 2],
-  ] as const) {
-    setKernelThreads(threads);
-    const light = new RowTopk(q, d, k, tau);
-    const torch = new TopkAccumulator(Q, k, tau);
-    for (const s of [2048, 0, 4096]) {
-      const e = Math.min(nk, s + 2048);
-      light.add(keys.subarray(s * d, e * d), s, withBias ? b.subarray(s, e) : null);
-      torch.add(K.slice(0, s, e), s, withBias ? bias.slice(0, s, e) : null);
+  const d = 32;
+  const before = kernelThreads();
+  try {
+    // 300 queries x 5000 keys in three blocks: two query tiles; 200 queries x 9000 keys at once: one
+    // query tile, so the keys are split into parts merged per query; 200 x 3000 on one thread: one
+    // tile. Every key appears several times, so scores tie across chunks, tiles and parts.
+    for (const [nq, nk, k, blocks, tau, withBias, threads, oneTile] of [
+      [300, 5000, 25, [2048, 0, 4096], 1, false, 1, false],
+      [300, 5000, 25, [2048, 0, 4096], 0.07, true, 2, false],
+      [200, 9000, 10, [0], 0.07, true, 2, false],
+      [200, 3000, 10, [0], 0.07, true, 1, true],
+    ] as const) {
+      const Q = F.normalize(gen.randn([nq, d]), 1);
+      const base = F.normalize(gen.randn([1000, d]), 1).toArray() as Float32Array;
+      const keys = new Float32Array(nk * d);
+      for (let r = 0; r < nk / 1000; r++) keys.set(base, r * 1000 * d);
+      const K = tensor(keys, [nk, d]);
+      const bias = gen.rand([nk]).mul(0.5);
+      const [q, b] = [Q.toArray() as Float32Array, bias.toArray() as Float32Array];
+      setKernelThreads(threads);
+      const light = new RowTopk(q, d, k, tau);
+      const torch = new TopkAccumulator(Q, k, tau);
+      for (const s of blocks) {
+        const e = Math.min(nk, s + (blocks.length === 1 ? nk : 2048));
+        light.add(keys.subarray(s * d, e * d), s, withBias ? b.subarray(s, e) : null);
+        torch.add(K.slice(0, s, e), s, withBias ? bias.slice(0, s, e) : null);
+      }
+      const what = `${nq} x ${nk}, tau ${tau}, ${threads} thread(s)`;
+      assert.deepEqual(Array.from(light.indices, Number), torch.indices.toNumbers(), `${what}: indices`);
+      assert.deepEqual(Array.from(light.values), torch.values.toNumbers(), `${what}: values`);
+      // each value is ATen's mm(Q, K^T) / tau - bias at that key: bit for bit where the whole product
+      // is one tile (BLAS rounds a column at a tile's edge differently in the last bit otherwise)
+      const S = Q.matmul(K.transpose(0, 1))
+        .div(tau)
+        .sub(withBias ? bias.reshape([1, nk]) : 0)
+        .toArray() as Float32Array;
+      const aten = Array.from(light.indices, (j, x) => S[Math.floor(x / k) * nk + Number(j)] as number);
+      if (oneTile) assert.deepEqual(Array.from(light.values), aten, `${what}: values against ATen's mm`);
+      else assertClose(tensor(light.values, [nq * k]), aten, { atol: 1e-6 / tau, msg: `${what}: values against ATen's mm` });
+      // BLAS rounds equal keys in different positions differently in the last bit, so the float64
+      // top-k agrees on the scores, not on the order of near-equal ones
+      const want = topkOracle(q, keys, nq, nk, d, k, tau, withBias ? b : undefined);
+      assertClose(
+        torch.values,
+        want.flatMap((r) => r.map((x) => x.s)),
+        { atol: 2e-5 / tau, msg: `${what}: against float64` },
+      );
     }
-    assert.deepEqual(Array.from(light.indices, Number), torch.indices.toNumbers(), `tau ${tau}: indices`);
-    assert.deepEqual(Array.from(light.values), torch.values.toNumbers(), `tau ${tau}: values, bit for bit`);
-    // BLAS rounds equal keys in different tile positions differently in the last bit, so the float64
-    // top-k agrees on the scores, not on the order of near-equal ones
-    const want = topkOracle(q, keys, nq, nk, d, k, tau, withBias ? b : undefined);
-    assertClose(
-      torch.values,
-      want.flatMap((r) => r.map((x) => x.s)),
-      { atol: 2e-5 / tau, msg: `tau ${tau}: against float64` },
-    );
+    assert.throws(() => new RowTopk(Float32Array.of(1, 0), 2, 1).add(Float32Array.of(1, 0, 0), 0), /whole rows of d = 2/);
+    assert.throws(() => new RowTopk(Float32Array.of(1, 0), 2, 1, 1e-50).add(Float32Array.of(1, 0), 0), /tau must be a positive float32/);
+  } finally {
+    setKernelThreads(before);
   }
-  setKernelThreads(2);
-  assert.throws(() => new RowTopk(q, d, k).add(keys.subarray(0, 10), 0), /whole rows of d = 32/);
 });

@@ -4,8 +4,11 @@
 // the same run (seeded); then two runs from scratch with the base run's labels plus the true
 // labels of each pick (`--reveal`), side by side at 1 thread each. Test top-1 of both arms per
 // seed, their mean and sd, and the paired difference go to bench/results/suggest.json.
+// --base reuses finished runs as the base runs (the grid's LLP cells are `llp train --labelled 1%
+// --seed N`, the base run exactly), which saves a third of the work: a template with {seed}.
 //
-//   node dist/bench/suggest.js [--seeds 0,1,2] [--budget 100] [--labelled 1%] [--out runs/suggest] [-- extra train options]
+//   node dist/bench/suggest.js [--seeds 0,1,2] [--budget 100] [--labelled 1%] [--out runs/suggest]
+//     [--base runs/grid/llp.p1.q100.seed{seed}] [-- extra train options]
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -20,6 +23,7 @@ const { values: args, positionals: extra } = parseArgs({
     budget: { type: "string", default: "100" },
     labelled: { type: "string", default: "1%" },
     out: { type: "string", default: "runs/suggest" },
+    base: { type: "string" },
   },
   allowPositionals: true,
 });
@@ -51,8 +55,16 @@ const train = async (dir: string, seed: number, more: string[]) => {
 const rows: { seed: number; base: number; suggested: number; random: number; difference: number }[] = [];
 const loadBefore = loadavg()[0] as number;
 for (const seed of seeds) {
-  const base = join(root, `base.seed${seed}`);
-  await train(base, seed, []);
+  const base = args.base ? (args.base as string).replaceAll("{seed}", String(seed)) : join(root, `base.seed${seed}`);
+  if (args.base) {
+    // a run of the same split and method, finished: its seed and label fraction must be the ones asked for
+    if (!existsSync(join(base, "summary.json"))) throw new Error(`--base: ${base} is not a finished run (no summary.json)`);
+    const cfg = JSON.parse(readFileSync(join(base, "config.json"), "utf8")) as { seed: number; labelled: string | null; method: string };
+    if (cfg.seed !== seed || cfg.labelled !== args.labelled || cfg.method !== "llp")
+      throw new Error(
+        `--base: ${base} is ${cfg.method} at ${cfg.labelled}, seed ${cfg.seed}; wanted llp at ${args.labelled}, seed ${seed}`,
+      );
+  } else await train(base, seed, []);
   const suggested = join(root, `suggested.seed${seed}.csv`);
   if (!existsSync(suggested)) await llp("suggest", base, "--budget", String(budget), "--out", suggested, "--threads", "1");
   // as many random unlabelled points of the same pool, drawn from the seed

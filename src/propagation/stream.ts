@@ -165,12 +165,12 @@ export function propagateStream(
   const YL = Int32Array.from(labelledRows, (r) => labels[r] as number); // [M]
   // below cacheBytes the normalised blocks of pass 1 are kept for pass 2 instead of read again
   const cache: Float32Array[] | null = o.rule === "llp" && n * d * 4 <= (o.cacheBytes ?? 256 * 2 ** 20) ? [] : null;
-  const scratch = new Float32Array(Math.min(block, n) * d);
+  const scratch = cache ? null : new Float32Array(Math.min(block, n) * d); // one block, reused when nothing is cached
   // the unit rows start..start+b-1: a copy (the source's memory is read-only), kept when cached
   const unit = (start: number, b: number): Float32Array => {
     const rows = src.read(start, b);
-    const v = cache ? new Float32Array(rows) : scratch.subarray(0, b * d);
-    if (!cache) v.set(rows);
+    const v = scratch ? scratch.subarray(0, b * d) : new Float32Array(rows);
+    if (scratch) v.set(rows);
     return normalizeRows(v, d);
   };
   const t0 = performance.now();

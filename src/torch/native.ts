@@ -59,7 +59,8 @@ export function chooseThreads(n: number): void {
 /**
  * The addon, loaded on first use rather than on import: loading libtorch takes ~0.55 s here, and a
  * command that never runs a libtorch op (`llp propagate` on a .npy, `llp --help`, a bad flag)
- * should not pay it.
+ * should not pay it. The Proxy adds ~16 ns to a call (35-38 against 20-22 ns for a trivial op,
+ * 2M calls, idle), tens of microseconds on a training step.
  */
 export const native: Native = new Proxy({} as Native, {
   get: (_, key) => {

@@ -3,7 +3,8 @@
 // 1% of Fashion-MNIST); `llp suggest --budget B` on it; B random unlabelled training points of
 // the same run (seeded); then two runs from scratch with the base run's labels plus the true
 // labels of each pick (`--reveal`), side by side at 1 thread each. Test top-1 of both arms per
-// seed, their mean and sd, and the paired difference go to bench/results/suggest.json.
+// seed, their mean and sd, and the paired difference go to bench/results/suggest.json. Rerun the
+// same command to go on: finished runs are kept, interrupted ones resume.
 // --base reuses finished runs as the base runs (the grid's LLP cells are `llp train --labelled 1%
 // --seed N`, the base run exactly), which saves a third of the work: a template with {seed}.
 //
@@ -46,9 +47,11 @@ function llp(...a: string[]): Promise<string> {
   });
 }
 const summaryOf = (dir: string) => JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as { test_top1: number };
+// a run cut short (a session's end, Ctrl-C) resumes from its checkpoint; a finished one is kept
 const train = async (dir: string, seed: number, more: string[]) => {
-  if (!existsSync(join(dir, "summary.json")))
-    await llp("train", "--labelled", args.labelled as string, "--seed", String(seed), "--threads", "1", ...extra, ...more, "--out", dir);
+  if (existsSync(join(dir, "summary.json"))) return summaryOf(dir).test_top1;
+  if (existsSync(join(dir, "checkpoint.safetensors"))) await llp("train", "--resume", dir, "--threads", "1");
+  else await llp("train", "--labelled", args.labelled as string, "--seed", String(seed), "--threads", "1", ...extra, ...more, "--out", dir);
   return summaryOf(dir).test_top1;
 };
 

@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 need=()
 dpkg -s libtorch-dev >/dev/null 2>&1 || need+=(libtorch-dev)          # the engine: libtorch 1.13
 dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)  # default dataset
+dpkg -s libgloo-dev >/dev/null 2>&1 || need+=(libgloo-dev)            # headers of c10d's Gloo backend (src/dist)
 # libtorch calls BLAS for matmul/linear; without OpenBLAS, Debian falls back to the reference
 # BLAS, about 10x slower on the memory-bank products (see README, "Engine").
 dpkg -s libopenblas0-openmp >/dev/null 2>&1 || need+=(libopenblas0-openmp)

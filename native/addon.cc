@@ -40,6 +40,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitOptim(env, exports);
   InitRandom(env, exports);
   InitTopk(env, exports);
+  InitDist(env, exports);
   return exports;
 }
 

@@ -62,5 +62,6 @@ void InitAutograd(Napi::Env env, Napi::Object exports);
 void InitOptim(Napi::Env env, Napi::Object exports);
 void InitRandom(Napi::Env env, Napi::Object exports);
 void InitTopk(Napi::Env env, Napi::Object exports);
+void InitDist(Napi::Env env, Napi::Object exports);
 
 }  // namespace llp

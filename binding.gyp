@@ -5,7 +5,7 @@
       "sources": [
         "native/addon.cc", "native/handle.cc", "native/tensor.cc", "native/ops_math.cc",
         "native/ops_nn.cc", "native/ops_index.cc", "native/autograd.cc", "native/optim.cc",
-        "native/random.cc", "native/ops_topk.cc", "native/topk_core.cc", "native/alloc.cc", "native/dist.cc"
+        "native/random.cc", "native/ops_topk.cc", "native/topk_core.cc", "native/alloc.cc", "native/distributed.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -1,7 +1,7 @@
 // llp: Local Label Propagation (Zhuang, Ding, Murli, Yamins 2019) on libtorch.
 export * from "./config.js";
 export * as data from "./data/index.js";
-export * from "./dist/group.js";
+export * from "./distributed/group.js";
 export * from "./eval/metrics.js";
 export * from "./losses/losses.js";
 export * from "./memory/bank.js";

@@ -1,5 +1,5 @@
 // Nearest neighbours on the unit sphere (dot product = cosine similarity) by a blocked native
-// kernel (native/ops_topk.cc): memory holds one tile of scores per thread, never the Q x M
+// kernel (native/topk_core.cc, wrapped for tensors by native/ops_topk.cc): memory holds one tile of scores per thread, never the Q x M
 // similarity matrix, and keys may arrive in blocks (a bank streamed from a file).
 import { tidy } from "../torch/scope.js";
 import { full, noGrad, type Tensor, topkDotMerge_ } from "../torch/tensor.js";

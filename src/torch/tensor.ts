@@ -499,7 +499,7 @@ export function bincount(t: Tensor, minlength = 0): Tensor {
 
 /**
  * Merges one block of keys into a running top-k of scores (q . k_j) / tau - bias_j, in place
- * (native/ops_topk.cc). queries: [Q, D], keys: [B, D] float32 contiguous; bias: [B] or null;
+ * (native/topk_core.cc through native/ops_topk.cc). queries: [Q, D], keys: [B, D] float32 contiguous; bias: [B] or null;
  * offset: index of keys' first row in the whole key set; values: [Q, k] float32 and indices:
  * [Q, k] int64, rows best first, (-inf, -1) where empty. Ties go to the lower key index. Memory:
  * one [qTile, kTile] tile of scores per thread, whatever Q and B are.

@@ -98,6 +98,15 @@ LLP_FN(DistInit) {
     return Napi::External<Group>::New(info.Env(), g, [](Napi::Env, Group* p) { delete p; });)
 }
 
+// Runs an in-place collective on t: on a dense copy when t is a view, copied back after.
+template <typename Launch>
+static void InPlace(const Napi::Env& env, Group* g, const at::Tensor& t, const char* what, Launch launch) {
+  at::Tensor d = Dense(t);
+  std::vector<at::Tensor> ts{d};
+  Await(env, g, launch(ts), what);
+  if (!d.is_same(t)) t.copy_(d);
+}
+
 // distAllReduce(group, tensor, "sum"|"max"|"min"): in place on every rank
 LLP_FN(DistAllReduce) {
   LLP_BODY(
@@ -105,13 +114,10 @@ LLP_FN(DistAllReduce) {
     const at::Tensor& t = T(info[1]);
     const std::string op = info[2].As<Napi::String>().Utf8Value();
     if (op != "sum" && op != "max" && op != "min") throw Napi::RangeError::New(info.Env(), "distAllReduce: op must be sum, max or min, got " + op);
-    at::Tensor d = Dense(t);
-    std::vector<at::Tensor> ts{d};
     c10d::AllreduceOptions o;
     o.reduceOp = op == "max" ? c10d::ReduceOp::MAX : op == "min" ? c10d::ReduceOp::MIN : c10d::ReduceOp::SUM;
     o.timeout = g->timeout;
-    Await(info.Env(), g, g->pg->allreduce(ts, o), "all-reduce");
-    if (!d.is_same(t)) t.copy_(d);
+    InPlace(info.Env(), g, t, "all-reduce", [&](std::vector<at::Tensor>& ts) { return g->pg->allreduce(ts, o); });
     return info.Env().Undefined();)
 }
 
@@ -150,13 +156,10 @@ LLP_FN(DistBroadcast) {
   LLP_BODY(
     Group* g = G(info[0]);
     const at::Tensor& t = T(info[1]);
-    at::Tensor d = Dense(t);
-    std::vector<at::Tensor> ts{d};
     c10d::BroadcastOptions o;
     o.rootRank = info[2].As<Napi::Number>().Int32Value();
     o.timeout = g->timeout;
-    Await(info.Env(), g, g->pg->broadcast(ts, o), "broadcast");
-    if (!d.is_same(t)) t.copy_(d);
+    InPlace(info.Env(), g, t, "broadcast", [&](std::vector<at::Tensor>& ts) { return g->pg->broadcast(ts, o); });
     return info.Env().Undefined();)
 }
 

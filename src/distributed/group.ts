@@ -6,7 +6,8 @@
 // tensors of the same shape and dtype (all-gather checks and names a mismatch). Across hosts,
 // GLOO_SOCKET_IFNAME names the interface to use, as for PyTorch.
 import { type Handle, native } from "../torch/native.js";
-import { Tensor } from "../torch/tensor.js";
+import { tidy } from "../torch/scope.js";
+import { cat, Tensor } from "../torch/tensor.js";
 
 export interface GroupOptions {
   rank: number;
@@ -97,4 +98,30 @@ export function groupFromEnv(env: NodeJS.ProcessEnv = process.env): GroupOptions
     masterAddr: env.MASTER_ADDR ?? "127.0.0.1",
     masterPort: num("MASTER_PORT", 29500),
   };
+}
+
+/**
+ * Data-parallel training's gradient step (DDP's all-reduce, in one bucket): each parameter's
+ * gradient becomes the mean of the ranks' gradients. The gradients are flattened into one tensor,
+ * all-reduced once and written back, so the cost is one collective a step whatever the number of
+ * parameters. Every rank must have a gradient for every parameter (as DDP requires without
+ * find_unused_parameters); a missing one is named.
+ */
+export function averageGradients(group: ProcessGroup, params: Tensor[]): void {
+  tidy(() => {
+    const grads = params.map((p, i) => {
+      const g = p.grad;
+      if (g === null) throw new Error(`averageGradients: parameter ${i} [${p.shape}] has no gradient on rank ${group.rank}`);
+      return g;
+    });
+    if (grads.length === 0) return;
+    const flat = cat(grads.map((g) => g.flatten())); // [sum of numels]
+    group.allReduce(flat);
+    flat.div_(group.worldSize);
+    let offset = 0;
+    for (const g of grads) {
+      g.copy_(flat.slice(0, offset, offset + g.numel).reshape(g.shape));
+      offset += g.numel;
+    }
+  });
 }

@@ -111,6 +111,38 @@ test("a rank whose peer dies mid-run gets an error from its next collective, not
   assert.ok(s.ms < 60_000, `took ${s.ms} ms`);
 });
 
+test("averageGradients: every rank ends with the mean of the ranks' gradients, as one process sees the whole batch", {
+  timeout: 120_000,
+}, async () => {
+  const port = await freePort();
+  // a linear layer on rank r's half of a batch of 4; the mean of the two halves' mean-loss
+  // gradients is the gradient of the whole batch's mean loss
+  const code = `
+    const { averageGradients } = await import(${src("distributed/group.js")});
+    const gen = new T.Generator(5);
+    const lin = new T.nn.Linear(3, 2, gen);
+    const x = T.tensor(Float32Array.from([1, 2, 3, -1, 0, 2, 0.5, 0.5, 0.5, 3, -2, 1]), [4, 3]);
+    const mine = x.slice(0, 2 * g.rank, 2 * g.rank + 2);
+    lin.forward(mine).pow(2).mean().backward();
+    averageGradients(g, lin.parameters());
+    const mineGrads = lin.parameters().map((p) => Array.from(p.grad.toArray()));
+    for (const p of lin.parameters()) p.grad.zero_();
+    lin.forward(x).pow(2).mean().backward();
+    const whole = lin.parameters().map((p) => Array.from(p.grad.toArray()));
+    console.log(JSON.stringify({ mineGrads, whole }));`;
+  const rs = await Promise.all([rank(code, 0, 2, port, 30_000), rank(code, 1, 2, port, 30_000)]);
+  const outs = rs.map((r, i) => {
+    assert.equal(r.code, 0, `rank ${i}: ${r.err}`);
+    return JSON.parse(r.out.trim()) as { mineGrads: number[][]; whole: number[][] };
+  });
+  assert.deepEqual(outs[0]?.mineGrads, outs[1]?.mineGrads, "the ranks agree");
+  outs[0]?.mineGrads.forEach((g, i) =>
+    g.forEach((v, j) =>
+      assert.ok(Math.abs(v - (outs[0]?.whole[i]?.[j] as number)) < 1e-5, `param ${i}[${j}]: ${v} vs ${outs[0]?.whole[i]?.[j]}`),
+    ),
+  );
+});
+
 test("torchrun's environment describes the group; bad values are named", () => {
   assert.equal(groupFromEnv({}), null);
   assert.deepEqual(groupFromEnv({ RANK: "1", WORLD_SIZE: "2", MASTER_ADDR: "10.0.0.1", MASTER_PORT: "1234" }), {

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { type Config, loadRecipe, resolveConfig } from "../config.js";
 import { loadNpyFeatures } from "../data/features.js";
 import { METHODS } from "../methods/index.js";
+import { setKernelThreads } from "../propagation/kernel.js";
 import { type Table5Options, table5, table5Markdown } from "../propagation/table5.js";
 import {
   CELL_FILE,
@@ -22,7 +23,6 @@ import {
   writeGridTable,
 } from "../report/grid.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
-import { setNumThreads } from "../torch/threads.js";
 import { openRun, processAlive } from "../train/run.js";
 import { parseFlags } from "./args.js";
 
@@ -251,7 +251,9 @@ async function table5Cmd(argv: string[]): Promise<number> {
   }
   const extra = Object.keys(config).filter((k) => !["out", "threads", "labels"].includes(k));
   if (extra.length > 0) throw new Error(`llp bench propagation takes no --${extra.join(", --")} (see llp --help)`);
-  if (typeof config.threads === "number") setNumThreads(config.threads);
+  // Table 5 runs on the kernel addon and in plain arrays: libtorch loads only to read a run's bank
+  const threads = typeof config.threads === "number" ? config.threads : undefined;
+  if (threads !== undefined) setKernelThreads(threads);
   const out = config.out as string | undefined;
   if (out !== undefined && existsSync(out)) throw new Error(`${out} exists; choose another --out`);
   let v: Float32Array;
@@ -260,7 +262,7 @@ async function table5Cmd(argv: string[]): Promise<number> {
   let source: string;
   if (positionals.length === 1 && flags.embeddings === undefined) {
     const runDir = positionals[0] as string;
-    const run = await openRun(runDir);
+    const run = await openRun(runDir, threads); // the run's saved thread count must not replace --threads
     try {
       const V = run.state.method.stateDict().get("bank.V");
       if (!V) throw new Error(`${runDir}: the ${run.cfg.method} method keeps no memory bank (llp does)`);

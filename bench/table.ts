@@ -10,8 +10,8 @@ import { fileURLToPath } from "node:url";
 import { type AccuracyRun, seedless, seedStats } from "./common.js";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
-const START = "<!-- results:start (npm run table) -->";
-const END = "<!-- results:end -->";
+export const START = "<!-- results:start (npm run table) -->";
+export const END = "<!-- results:end -->";
 const METHOD_ORDER = ["supervised", "mean-teacher", "pseudo-label", "fixmatch", "llp"];
 
 /** The Markdown table for these runs. */
@@ -66,8 +66,8 @@ export function resultsTable(runs: AccuracyRun[]): string {
   return lines.join("\n");
 }
 
-const P_START = "<!-- propagation:start (npm run table) -->";
-const P_END = "<!-- propagation:end -->";
+export const P_START = "<!-- propagation:start (npm run table) -->";
+export const P_END = "<!-- propagation:end -->";
 
 interface PropagationSide {
   wall_s: number | null;
@@ -116,12 +116,24 @@ export function propagationTable(runs: PropagationRun[]): string {
   return lines.join("\n");
 }
 
-/** Replaces the block between start and end markers of text with body. */
-function replaceBlock(text: string, start: string, end: string, body: string): string {
+/** Where the block between start and end markers of text lies: [after start, at end). */
+function blockSpan(text: string, start: string, end: string): [number, number] {
   const a = text.indexOf(start);
   const b = text.indexOf(end);
   if (a < 0 || b < a) throw new Error(`README.md has no ${start} ... ${end} block`);
-  return `${text.slice(0, a + start.length)}\n${body}\n${text.slice(b)}`;
+  return [a + start.length, b];
+}
+
+/** The text between start and end markers, trimmed. */
+export function blockOf(text: string, start: string, end: string): string {
+  const [a, b] = blockSpan(text, start, end);
+  return text.slice(a, b).trim();
+}
+
+/** Replaces the block between start and end markers of text with body. */
+function replaceBlock(text: string, start: string, end: string, body: string): string {
+  const [a, b] = blockSpan(text, start, end);
+  return `${text.slice(0, a)}\n${body}\n${text.slice(b)}`;
 }
 
 /** A row's place: labelled fraction, subset and method. */

@@ -3,15 +3,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import type { AccuracyRun } from "../../bench/common.js";
-import { propagationTable, resultsTable } from "../../bench/table.js";
+import { blockOf, END, P_END, P_START, propagationTable, resultsTable, START } from "../../bench/table.js";
 
 test("the README's results table is generated from accuracy.json, rows with removed options left out", () => {
   const root = new URL("../../../", import.meta.url);
   const runs = JSON.parse(readFileSync(new URL("bench/results/accuracy.json", root), "utf8")).runs;
   const readme = readFileSync(new URL("README.md", root), "utf8");
-  const start = "<!-- results:start (npm run table) -->";
-  const block = readme.slice(readme.indexOf(start) + start.length, readme.indexOf("<!-- results:end -->"));
-  assert.equal(block.trim(), resultsTable(runs));
+  const block = blockOf(readme, START, END);
+  assert.equal(block, resultsTable(runs));
   assert.ok(!/--ema|--alignment|--teacher|--ir-weight|--min-confidence|--propagation-query|--ir-view/.test(block));
   assert.match(block, /\| 1% \| 100% \| llp \|/);
   // a hand-made pair of runs: mean and sample sd
@@ -57,8 +56,7 @@ test("the README's propagation table is generated from propagation.json, one row
   const root = new URL("../../../", import.meta.url);
   const runs = JSON.parse(readFileSync(new URL("bench/results/propagation.json", root), "utf8")).runs;
   const readme = readFileSync(new URL("README.md", root), "utf8");
-  const start = "<!-- propagation:start (npm run table) -->";
-  const block = readme.slice(readme.indexOf(start) + start.length, readme.indexOf("<!-- propagation:end -->"));
-  assert.equal(block.trim(), propagationTable(runs));
+  const block = blockOf(readme, P_START, P_END);
+  assert.equal(block, propagationTable(runs));
   assert.match(block, /\| 1,000,000 x 100,000 x 128 \|/);
 });

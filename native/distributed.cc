@@ -10,6 +10,7 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -181,9 +182,104 @@ LLP_FN(DistDestroy) {
     return info.Env().Undefined();)
 }
 
+// ---- Synchronised batch norm (PyTorch's SyncBatchNorm, on CPU): in training, each BatchNorm
+// layer's mean and variance are those of the global batch (all ranks' rows), so P processes on
+// B/P rows each compute what one process computes on B. One all-reduce of [sum x, sum x^2, count]
+// per channel in the forward pass, one of [sum dy, sum dy*xhat] in the backward pass, both
+// in float64. weight and bias get the rank's own gradient (averaged with the others' afterwards,
+// as DDP does); x gets the gradient of the sum of the ranks' losses.
+
+// A collective inside autograd: no JS environment here, so a failure is a C++ exception that
+// backward() passes on (and the group is marked broken, as Await does).
+static void AllReduceSum(Group* g, at::Tensor& t, const char* what) {
+  if (!g->pg) throw std::runtime_error(std::string("distributed ") + what + ": the process group was destroyed");
+  if (!g->broken.empty()) throw std::runtime_error("the process group failed earlier (" + g->broken + ")");
+  std::vector<at::Tensor> ts{t};
+  c10d::AllreduceOptions o;
+  o.timeout = g->timeout;
+  try {
+    g->pg->allreduce(ts, o)->wait(g->timeout);
+  } catch (const std::exception& e) {
+    g->broken = std::string("distributed ") + what + " on rank " + std::to_string(g->rank) + " of " + std::to_string(g->size) +
+                " failed: " + CleanMessage(e.what());
+    throw std::runtime_error(g->broken);
+  }
+}
+
+// the dims a channel's statistics run over: all but dim 1
+static std::vector<int64_t> ReduceDims(const at::Tensor& x) {
+  std::vector<int64_t> d{0};
+  for (int64_t i = 2; i < x.dim(); ++i) d.push_back(i);
+  return d;
+}
+static std::vector<int64_t> ChannelShape(const at::Tensor& x) {
+  std::vector<int64_t> s(static_cast<size_t>(x.dim()), 1);
+  s[1] = x.size(1);
+  return s;
+}
+
+struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                            at::Tensor runningMean, at::Tensor runningVar, double momentum, double eps, int64_t group) {
+    Group* g = reinterpret_cast<Group*>(group);
+    const int64_t C = x.size(1);
+    const auto dims = ReduceDims(x);
+    const at::Tensor xd = x.to(at::kDouble);
+    at::Tensor stats = at::cat({xd.sum(dims), xd.square().sum(dims), at::full({1}, static_cast<double>(x.numel() / std::max<int64_t>(C, 1)), at::kDouble)});
+    AllReduceSum(g, stats, "batch-norm statistics");
+    const double n = stats[2 * C].item<double>();
+    TORCH_CHECK(n > 1, "synchronised batch norm: the global batch holds ", n, " values per channel; at least 2 are needed");
+    const at::Tensor mean = stats.slice(0, 0, C) / n;                                   // [C]
+    const at::Tensor var = (stats.slice(0, C, 2 * C) / n - mean.square()).clamp_min(0);  // [C] biased
+    const at::Tensor invstd = (var + eps).rsqrt();
+    {
+      at::NoGradGuard ng;
+      runningMean.mul_(1 - momentum).add_(mean.to(runningMean.scalar_type()), momentum);
+      runningVar.mul_(1 - momentum).add_((var * (n / (n - 1))).to(runningVar.scalar_type()), momentum);
+    }
+    const auto cs = ChannelShape(x);
+    const at::Tensor meanF = mean.to(x.scalar_type()), invstdF = invstd.to(x.scalar_type());
+    const at::Tensor xhat = (x - meanF.view(cs)) * invstdF.view(cs);
+    ctx->save_for_backward({x, weight, meanF, invstdF});
+    ctx->saved_data["group"] = group;
+    ctx->saved_data["n"] = n;
+    return xhat * weight.view(cs) + bias.view(cs);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &weight = saved[1], &mean = saved[2], &invstd = saved[3];
+    Group* g = reinterpret_cast<Group*>(ctx->saved_data["group"].toInt());
+    const double n = ctx->saved_data["n"].toDouble();
+    const at::Tensor dy = grads[0].contiguous();
+    const int64_t C = x.size(1);
+    const auto dims = ReduceDims(x);
+    const auto cs = ChannelShape(x);
+    const at::Tensor xhat = (x - mean.view(cs)) * invstd.view(cs);
+    const at::Tensor sumDy = dy.to(at::kDouble).sum(dims), sumDyXhat = (dy.to(at::kDouble) * xhat.to(at::kDouble)).sum(dims);  // [C] local
+    at::Tensor global = at::cat({sumDy, sumDyXhat});
+    AllReduceSum(g, global, "batch-norm gradient");
+    const at::Tensor meanDy = (global.slice(0, 0, C) / n).to(x.scalar_type()), meanDyXhat = (global.slice(0, C, 2 * C) / n).to(x.scalar_type());
+    const at::Tensor dx = (dy - meanDy.view(cs) - xhat * meanDyXhat.view(cs)) * (weight * invstd).view(cs);
+    return {dx, sumDyXhat.to(weight.scalar_type()), sumDy.to(weight.scalar_type()), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// distSyncBatchNorm(group, x, weight, bias, runningMean, runningVar, momentum, eps) -> y (training mode)
+LLP_FN(DistSyncBatchNorm) {
+  LLP_BODY(
+    Group* g = G(info[0]);
+    const at::Tensor& x = T(info[1]);
+    TORCH_CHECK(x.dim() >= 2, "synchronised batch norm: expected [B, C, ...], got ", x.sizes());
+    const at::Tensor y = SyncBatchNormFn::apply(x, T(info[2]), T(info[3]), T(info[4]), T(info[5]), info[6].As<Napi::Number>().DoubleValue(),
+                                                info[7].As<Napi::Number>().DoubleValue(), reinterpret_cast<int64_t>(g));
+    return Wrap(info.Env(), y);)
+}
+
 void InitDist(Napi::Env env, Napi::Object e) {
   LLP_EXPORT(e, DistInit); LLP_EXPORT(e, DistAllReduce); LLP_EXPORT(e, DistAllGather);
   LLP_EXPORT(e, DistBroadcast); LLP_EXPORT(e, DistBarrier); LLP_EXPORT(e, DistDestroy);
+  LLP_EXPORT(e, DistSyncBatchNorm);
 }
 
 }  // namespace llp

@@ -4,6 +4,7 @@ import { dirname, extname, join } from "node:path";
 import { type Config, resolveConfig } from "../config.js";
 import { findIdxPair } from "../data/idx.js";
 import { type LoadOptions, loadDataset } from "../data/load.js";
+import { type GroupOptions, groupFromEnv, type ProcessGroup } from "../distributed/group.js";
 import { embedAll, perClass } from "../eval/metrics.js";
 import { exportRunOnnx, HEADS, notExportable } from "../export/onnx.js";
 import { writeNpy } from "../report/npy.js";
@@ -17,6 +18,7 @@ import { choice, configHelp, onlyConfig, parseFlags } from "./args.js";
 import { BENCH_HELP, benchCmd } from "./bench.js";
 import { runDemo } from "./demo.js";
 import { decodeInputs } from "./inputs.js";
+import { launch, launchOptions, threadsPerWorker, withoutLaunchFlags } from "./launch.js";
 import { Progress } from "./progress.js";
 import { PROPAGATE_HELP, propagateCmd } from "./propagate.js";
 
@@ -80,7 +82,25 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function trainCmd(argv: string[]): Promise<number> {
-  const { config, flags } = parseFlags(argv, { resume: "string", report: "boolean" });
+  const { config, flags } = parseFlags(argv, {
+    resume: "string",
+    report: "boolean",
+    nproc: "string",
+    nnodes: "string",
+    nodeRank: "string",
+    masterAddr: "string",
+    masterPort: "string",
+  });
+  const launching = launchOptions(flags);
+  if (launching) {
+    resolveConfig(config); // a bad option fails here, once, not in every worker
+    return launch(process.argv[1] as string, ["train", ...withoutLaunchFlags(argv)], launching, (s) => process.stderr.write(s));
+  }
+  // a worker of a group (llp train --nproc, torchrun's environment): joins it before anything else
+  const groupOptions = groupFromEnv();
+  const group = groupOptions && groupOptions.worldSize > 1 ? await joinGroup(groupOptions) : null;
+  const quiet = group !== null && group.rank !== 0;
+  if (group && config.threads === undefined) config.threads = threadsPerWorker(Number(process.env.LOCAL_WORLD_SIZE ?? 1));
   let cfg: Config;
   let runDir: string;
   if (typeof flags.resume === "string") {
@@ -93,7 +113,7 @@ async function trainCmd(argv: string[]): Promise<number> {
     cfg = resolveConfig(config);
     runDir = cfg.out ?? defaultRunDir(cfg);
   }
-  const progress = new Progress();
+  const progress = quiet ? null : new Progress();
   // SIGINT/SIGTERM: finish the step under way, then stop (the checkpoint on disk stays whole); a second one exits at once
   const stop = new AbortController();
   const onSignal = stopOnSignal(stop, (s) => process.stderr.write(s), process.exit);
@@ -103,25 +123,45 @@ async function trainCmd(argv: string[]): Promise<number> {
     const summary = await runTraining(cfg, runDir, {
       resume: typeof flags.resume === "string",
       onEvent: async (ev) => {
-        progress.on(ev);
+        progress?.on(ev);
         // --report: the report of the run so far after every checkpoint, and of the finished run
-        if (flags.report === true && (ev.type === "checkpoint" || ev.type === "end"))
+        if (!quiet && flags.report === true && (ev.type === "checkpoint" || ev.type === "end"))
           await (await import("../report/report.js"))
             .writeReport([runDir], join(runDir, "report.html"), { threads: cfg.threads })
             .catch((e: Error) => process.stderr.write(`llp: the report could not be written (${e.message}); training goes on\n`));
       },
       signal: stop.signal,
+      group,
     });
-    process.stdout.write(`${JSON.stringify({ run: runDir, ...summary })}\n`);
+    if (!quiet) process.stdout.write(`${JSON.stringify({ run: runDir, ...summary })}\n`);
     return 0;
   } catch (e) {
     if (!(e instanceof Interrupted)) throw e;
-    process.stderr.write(`llp: ${e.message}\n`);
+    if (!quiet) process.stderr.write(`llp: ${e.message}\n`);
     return 130;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    group?.destroy();
   }
+}
+
+/**
+ * Joins the group torchrun's variables describe. Started by `llp train --nproc`, a worker also
+ * watches its launcher: when the launcher is gone (its stdin pipe closes), the worker exits.
+ */
+async function joinGroup(o: GroupOptions): Promise<ProcessGroup> {
+  const { ProcessGroup } = await import("../distributed/group.js");
+  if (process.env.LLP_LAUNCHED === "1" && !process.stdin.isTTY) {
+    process.stdin.on("end", () => {
+      process.stderr.write("llp: the launcher is gone; this rank exits\n");
+      process.exit(1);
+    });
+    process.stdin.resume();
+    process.stdin.unref?.();
+  }
+  const timeoutMs = Number(process.env.LLP_DIST_TIMEOUT_MS ?? 60_000);
+  return ProcessGroup.init({ ...o, timeoutMs });
 }
 
 /**

@@ -12,6 +12,7 @@ import type { Dataset } from "./dataset.js";
 import { rejectUnknownKeys } from "./errors.js";
 import { makePreparer, type Preparer } from "./prepare.js";
 import { BatchSampler, SAMPLER_KEYS, type SamplerOptions } from "./sampler.js";
+import { pickRows, type Shard, shardRows } from "./shard.js";
 import { gather } from "./subset.js";
 
 export interface LoaderOptions extends SamplerOptions {
@@ -26,8 +27,13 @@ export interface LoaderOptions extends SamplerOptions {
    * overlap training) or "main" (between steps). Same values either way. Default: "worker".
    */
   prepareIn?: "worker" | "main";
+  /**
+   * Data-parallel training: this rank reads and prepares only its rows of every batch (shard.ts),
+   * with the augmentation draws the whole batch's would give them. Default: every row.
+   */
+  shard?: Shard | null;
 }
-const LOADER_KEYS = [...SAMPLER_KEYS, "augment", "normalize", "prefetch", "prepareIn"];
+const LOADER_KEYS = [...SAMPLER_KEYS, "augment", "normalize", "prefetch", "prepareIn", "shard"];
 
 /** One batch. The consumer owns its tensors: dispose() (or `using`) when done. */
 export class Batch implements Disposable {
@@ -42,6 +48,8 @@ export class Batch implements Disposable {
     readonly x: Tensor,
     /** [B] class or -1 for unlabelled. */
     readonly label: Int32Array,
+    /** rows of the whole batch this one is a rank's share of (data-parallel training) */
+    readonly globalSize: number = index.length,
   ) {
     this.indexTensor = keep(tensor(index, [index.length], "int64"));
     this.labelTensor = keep(tensor(label, [label.length], "int64"));
@@ -90,6 +98,7 @@ export class DataLoader {
   readonly prefetch: number;
   readonly #gen: Generator | null;
   readonly #preparer: Preparer;
+  readonly #shard: Shard | null;
 
   /**
    * gen: the run's generator. The loader forks its own stream from it at construction, so the
@@ -102,7 +111,9 @@ export class DataLoader {
     gen: Generator | null = null,
   ) {
     rejectUnknownKeys(options, LOADER_KEYS, "loader");
-    const { augment = null, normalize = null, prefetch = 2, prepareIn = "worker", ...samplerOptions } = options;
+    const { augment = null, normalize = null, prefetch = 2, prepareIn = "worker", shard = null, ...samplerOptions } = options;
+    if (shard) shardRows(0, shard); // checks it
+    this.#shard = shard;
     if (!Number.isInteger(prefetch) || prefetch < 0) throw new Error(`loader: prefetch must be a non-negative integer, got ${prefetch}`);
     this.prefetch = prefetch;
     const needsGen = (samplerOptions.shuffle ?? true) || augment !== null;
@@ -166,13 +177,17 @@ export class DataLoader {
   #schedule(indices: Int32Array): Promise<Batch> {
     const B = indices.length;
     const draws = this.#preparer.drawsPerExample;
-    const u = draws === 0 ? null : (this.#gen as Generator).uniforms(B * draws);
+    const all = draws === 0 ? null : (this.#gen as Generator).uniforms(B * draws); // the whole batch's, on every rank
+    const rows = this.#shard ? shardRows(B, this.#shard) : null;
+    const mine = rows ? pickRows(indices, rows) : indices;
+    const u = all && rows ? pickRows(all, rows, draws) : all;
+    const b = mine.length;
     const p = this.dataset
-      .readRaw(indices)
-      .then((raw) => this.#preparer.prepare(raw, B, u))
+      .readRaw(mine)
+      .then((raw) => this.#preparer.prepare(raw, b, u))
       .then(({ values, ms }) => {
         const t0 = performance.now();
-        const batch = new Batch(indices, keep(tensor(values, [B, ...this.dataset.shape], "float32")), gather(this.dataset.labels, indices));
+        const batch = new Batch(mine, keep(tensor(values, [b, ...this.dataset.shape], "float32")), gather(this.dataset.labels, mine), B);
         this.stats.prepareMs += ms + performance.now() - t0;
         return batch;
       });

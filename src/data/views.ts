@@ -6,10 +6,10 @@
 // generator and build the batch a step's losses see.
 
 import { affineGrid, gridSample } from "../torch/functional.js";
-import type { Generator } from "../torch/random.js";
 import { tidy } from "../torch/scope.js";
 import { type Tensor, tensor, where } from "../torch/tensor.js";
 import type { Normalization } from "./augment.js";
+import { type Draws, isRowDraws, pickRows } from "./shard.js";
 
 /**
  * [B, 1, H, W] float32 mask, 0 inside each image's square, 1 elsewhere. The square has side
@@ -141,7 +141,7 @@ export function resolveView(kind: ViewKind | "auto", inputShape: number[], metho
  * gen (weak: x itself, no draw). RandAugment's photometric ops work on pixels in [0, 1], so it
  * needs the normalisation (null: the inputs are pixels in [0, 1] already).
  */
-export function makeView(kind: ViewKind, x: Tensor, gen: Generator, norm: Normalization | null = null): Tensor {
+export function makeView(kind: ViewKind, x: Tensor, gen: Draws, norm: Normalization | null = null): Tensor {
   if (kind === "weak") return x;
   if (x.ndim !== 4) throw new Error(`the ${kind} view needs images [B,C,H,W], got [${x.shape}]`);
   return tidy(() => {
@@ -153,14 +153,14 @@ export function makeView(kind: ViewKind, x: Tensor, gen: Generator, norm: Normal
 }
 
 /** x [B, C, H, W] with a random square of half the image side zeroed in every image. */
-function cutout(x: Tensor, gen: Generator): Tensor {
+function cutout(x: Tensor, gen: Draws): Tensor {
   const [b, , h, w] = x.shape as [number, number, number, number];
   const size = Math.max(1, Math.round(Math.min(h, w) / 2));
   return x.mul(tensor(cutoutMask(b, h, w, size, gen.uniforms(2 * b)), [b, 1, h, w], "float32"));
 }
 
 /** x [B, C, H, W] warped by a random affine map per image (zeros, the mean pixel, outside), then Cutout. */
-function strongView(x: Tensor, gen: Generator): Tensor {
+function strongView(x: Tensor, gen: Draws): Tensor {
   const [b, c, h, w] = x.shape as [number, number, number, number];
   const theta = tensor(affineThetas(b, gen.uniforms(5 * b), STRONG_AFFINE), [b, 2, 3], "float32");
   return cutout(gridSample(x, affineGrid(theta, [b, c, h, w])), gen);
@@ -174,12 +174,16 @@ export interface Mix {
 }
 
 /** Mixup's draw for a batch of b: shares from Beta(alpha, alpha) folded to [0.5, 1], partners a permutation. */
-export function drawMix(b: number, alpha: number, gen: Generator): Mix {
-  const shares = mixupShares(
-    b,
+export function drawMix(b: number, alpha: number, gen: Draws): Mix {
+  // a rank's rows (RowDraws) take their shares of the whole batch's draw
+  const whole = isRowDraws(gen) ? gen.whole : gen;
+  const B = isRowDraws(gen) ? gen.globalSize : b;
+  const all = mixupShares(
+    B,
     alpha,
-    uniformStream((n) => gen.uniforms(n), 4 * b),
+    uniformStream((n) => whole.uniforms(n), 4 * B),
   );
+  const shares = isRowDraws(gen) ? pickRows(all, gen.rows) : all;
   const lam = tensor(shares, [b], "float32");
   return { lam, rest: lam.neg().add(1), perm: gen.randperm(b) };
 }
@@ -297,7 +301,7 @@ export function photometric(o: RAOp, r: Tensor, m: number[]): Tensor {
 }
 
 /** x [B, C, H, W] normalised by norm, through RA_N RandAugment stages; returns the same normalisation. */
-function randAugment(x: Tensor, gen: Generator, norm: Normalization | null): Tensor {
+function randAugment(x: Tensor, gen: Draws, norm: Normalization | null): Tensor {
   const [b, c, h, w] = x.shape as [number, number, number, number];
   const mean = tensor(norm ? norm.mean : new Array(c).fill(0), [1, c, 1, 1], "float32");
   const std = tensor(norm ? norm.std : new Array(c).fill(1), [1, c, 1, 1], "float32");

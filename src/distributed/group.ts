@@ -72,6 +72,27 @@ export class ProcessGroup {
     native.DistBarrier(this.#h);
   }
 
+  /**
+   * Batch norm in training mode over the global batch: every rank's x [B_r, C, ...] contributes to
+   * one mean and variance per channel (PyTorch's SyncBatchNorm); running statistics updated in place.
+   * Differentiable: its backward pass all-reduces too, so every rank must run the same forward and
+   * backward passes in the same order.
+   */
+  syncBatchNorm(x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor, momentum: number, eps: number): Tensor {
+    return new Tensor(
+      native.DistSyncBatchNorm(
+        this.#h,
+        x.handle,
+        weight.handle,
+        bias.handle,
+        runningMean.handle,
+        runningVar.handle,
+        momentum,
+        eps,
+      ) as Handle,
+    );
+  }
+
   /** Leaves the group now (closes its connections). */
   destroy(): void {
     if (this.#handle) native.DistDestroy(this.#handle);

@@ -86,7 +86,7 @@ export class FixMatch implements Method {
       const ls = categorization(weak, y).sum().div(Math.max(1, lab.length)); // mean over the labelled points
       const lu = u > 0 ? fixmatchUnlabelled(weak.indexSelect(0, unlT), all.slice(0, b, b + u), cfg.threshold) : null;
       const loss = lu ? ls.add(lu.values.mean().mul(cfg.unlabelledWeight)) : ls;
-      optimise(opt, loss);
+      optimise(this.#ctx, loss);
       this.average.update(net);
       const stats = { ...emptyStats(), "loss/total": loss.item(), "loss/categorization": ls.item() };
       if (!lu) return stats;

@@ -7,6 +7,7 @@
 // on a resume inside one), and writeBack() after each step's update.
 import type { Config } from "../config.js";
 import { blend, drawMix, type Mix, mixImages, resolveView } from "../data/views.js";
+import type { DataParallel } from "../distributed/data-parallel.js";
 import { aggregationWeight, bankSetLoss, categorization, llpLoss } from "../losses/losses.js";
 import { MemoryBank } from "../memory/bank.js";
 import { LabelState, labelledTensors } from "../memory/labels.js";
@@ -35,11 +36,25 @@ export class LLPState {
     this.labelledY = keep(l.y);
   }
 
-  /** rho of every labelled point against the whole bank (Sec. 4: once per epoch). */
-  refreshDensity(T: number, tau: number): void {
+  /**
+   * rho of every labelled point against the whole bank (Sec. 4: once per epoch). Data-parallel:
+   * each rank computes its part of the labelled points, and the parts are all-gathered.
+   */
+  refreshDensity(T: number, tau: number, dp: DataParallel | null = null): void {
     this.logRho?.dispose();
-    this.logRho =
-      this.labelledIdx.numel === 0 ? null : keep(tidy(() => logDensity(this.bank.V.indexSelect(0, this.labelledIdx), this.bank.V, T, tau)));
+    const M = this.labelledIdx.numel;
+    if (M === 0) {
+      this.logRho = null;
+      return;
+    }
+    this.logRho = keep(
+      tidy(() => {
+        if (!dp) return logDensity(this.bank.V.indexSelect(0, this.labelledIdx), this.bank.V, T, tau);
+        const [lo, hi] = dp.part(M);
+        const mine = logDensity(this.bank.V.indexSelect(0, this.labelledIdx.slice(0, lo, hi)), this.bank.V, T, tau); // [hi - lo]
+        return dp.gatherParts(mine, M); // [M]
+      }),
+    );
   }
 
   /** Restores a saved rho (a resume inside an epoch); the only other writer of logRho. */
@@ -48,8 +63,26 @@ export class LLPState {
     this.logRho = keep(logRho.clone());
   }
 
-  /** After a step's update: the bank takes this visit's embeddings, the label state the fresh labels (if any). */
-  writeBack(index: Int32Array, indexT: Tensor, v: Tensor, fresh: { y: Int32Array; c: Float32Array } | null): void {
+  /**
+   * After a step's update: the bank takes this visit's embeddings, the label state the fresh labels
+   * (if any). Data-parallel: every rank's rows of the step, all-gathered, so the state stays the same
+   * on every rank.
+   */
+  writeBack(
+    index: Int32Array,
+    indexT: Tensor,
+    v: Tensor,
+    fresh: { y: Int32Array; c: Float32Array } | null,
+    dp: DataParallel | null = null,
+  ): void {
+    if (dp) {
+      tidy(() => {
+        const all = dp.gatherArray(index); // [B]
+        this.bank.update(tensor(all, [all.length], "int64"), dp.gatherRows(v));
+        if (fresh) this.labels.write(all, dp.gatherArray(fresh.y), dp.gatherArray(fresh.c));
+      });
+      return;
+    }
     this.bank.update(indexT, v);
     if (fresh) this.labels.write(index, fresh.y, fresh.c);
   }
@@ -108,7 +141,8 @@ export class LLP implements Method {
   beginEpoch(_epoch: number, phase: Phase, midEpoch = false): void {
     const { cfg } = this.#ctx;
     // inside a resumed epoch, rho is the one its start computed (restored from the checkpoint)
-    if (phase === "llp" && this.#rule.needsDensity && !(midEpoch && this.state.logRho)) this.state.refreshDensity(cfg.T, cfg.tau);
+    if (phase === "llp" && this.#rule.needsDensity && !(midEpoch && this.state.logRho))
+      this.state.refreshDensity(cfg.T, cfg.tau, this.#ctx.dp);
   }
 
   step(batch: ViewedBatch, phase: Phase): StepStats {
@@ -127,8 +161,8 @@ export class LLP implements Method {
     const index = tensor(batch.index, [batch.index.length], "int64"); // [B]
     const { v } = this.#ctx.net.heads(batch.x); // [B, D]
     const ir = this.#instanceLoss(v, index);
-    optimise(this.#ctx.opt, ir.objective);
-    this.state.writeBack(batch.index, index, v.detach(), null);
+    optimise(this.#ctx, ir.objective);
+    this.state.writeBack(batch.index, index, v.detach(), null, this.#ctx.dp);
     const l = ir.values.mean().item();
     return { ...emptyStats(), "loss/total": l, "loss/instance": l };
   }
@@ -139,11 +173,11 @@ export class LLP implements Method {
    * --mixup (targets mixed alike).
    */
   #llpStep(batch: ViewedBatch): StepStats {
-    const { cfg, data, net, opt, gen } = this.#ctx;
+    const { cfg, data, net } = this.#ctx;
     const { bank, labels } = this.state;
     const b = batch.index.length;
     const index = tensor(batch.index, [b], "int64"); // [B]
-    const mix = cfg.mixup > 0 ? drawMix(b, cfg.mixup, gen) : null;
+    const mix = cfg.mixup > 0 ? drawMix(b, cfg.mixup, batch.draws) : null;
     const seen = mix ? mixImages(batch.strong ?? batch.x, mix) : (batch.strong ?? batch.x); // [B, ...]
     const weak = seen !== batch.x ? noGrad(() => net.heads(batch.x)) : null; // [B, D], [B, C]
     const { v, logits } = net.heads(seen); // [B, D], [B, C]
@@ -201,8 +235,8 @@ export class LLP implements Method {
       stats["loss/aggregation"] = terms.aggregation;
     }
     Object.assign(stats, monitors(batch.index, labels, cT, fresh.y, data.trueLabels));
-    optimise(opt, objective);
-    this.state.writeBack(batch.index, index, vWeak, fresh);
+    optimise(this.#ctx, objective);
+    this.state.writeBack(batch.index, index, vWeak, fresh, this.#ctx.dp);
     stats["loss/total"] = reported.item();
     return stats;
   }

@@ -70,7 +70,7 @@ export class MeanTeacher implements Method {
       const lcons = consistencyMse(logits, target).mean();
       const w = this.consistencyWeight(this.#epoch);
       const loss = lc.add(lcons.mul(w));
-      optimise(opt, loss);
+      optimise(this.#ctx, loss);
       this.teacher.update(net);
       return {
         ...emptyStats(),

@@ -3,7 +3,9 @@
 // (src/methods/*.ts, as google-research/fixmatch keeps its methods); all share the network, the
 // data pipeline, evaluation, checkpoints and run folders.
 import type { Config } from "../config.js";
+import type { Draws } from "../data/shard.js";
 import type { ViewKind } from "../data/views.js";
+import type { DataParallel } from "../distributed/data-parallel.js";
 import type { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
 import type { SGD } from "../torch/optim.js";
@@ -46,12 +48,16 @@ export interface MethodContext {
   gen: Generator;
   /** a fresh network of the same architecture, from its own generator (the run's stream is untouched) */
   makeNet(): LLPNet;
+  /** data-parallel training: this process is one rank of a group (src/distributed/data-parallel.ts); null: one process */
+  dp: DataParallel | null;
 }
 
 /** A batch as a step receives it: the loaded (weak) view, and the view its losses see when that differs. */
 export interface ViewedBatch extends Batch {
   /** [B, ...] the strong view (views.ts), or null when the losses see x itself */
   strong: Tensor | null;
+  /** what the step's own random draws (mixup) come from: the run's generator, or this rank's share of it */
+  draws: Draws;
 }
 
 export interface Method {
@@ -86,9 +92,16 @@ export interface Method {
   dispose(): void;
 }
 
-/** One SGD step on `objective` (its gradient is what is optimised, its value need not be the loss). */
-export function optimise(opt: SGD, objective: Tensor): void {
+/**
+ * One SGD step on `objective` (its gradient is what is optimised, its value need not be the loss).
+ * Data-parallel: the objective, a mean over this rank's rows, is scaled to its share of the whole
+ * batch's, and the gradients are averaged across ranks before the step.
+ */
+export function optimise(ctx: Pick<MethodContext, "opt" | "dp">, objective: Tensor): void {
+  const { opt, dp } = ctx;
   opt.zeroGrad();
-  objective.backward();
+  if (dp && dp.objectiveScale !== 1) objective.mul(dp.objectiveScale).backward();
+  else objective.backward();
+  if (dp) dp.averageGradients(opt.groups.flatMap((g) => g.params));
   opt.step();
 }

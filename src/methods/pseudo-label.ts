@@ -105,7 +105,7 @@ export class PseudoLabel implements Method {
       const lc = categorization(logits, tensor(yT, [b], "int64"))
         .sum()
         .div(Math.max(1, targets));
-      optimise(opt, lc);
+      optimise(this.#ctx, lc);
       const l = lc.item();
       return { ...emptyStats(), "loss/total": l, "loss/categorization": l, ...this.#monitors(batch.index, data.trueLabels) };
     });

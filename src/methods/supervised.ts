@@ -39,13 +39,13 @@ export class Supervised implements Method {
     return tidy(() => {
       const { cfg, net, opt, gen } = this.#ctx;
       const b = batch.index.length;
-      const mix = cfg.mixup > 0 ? drawMix(b, cfg.mixup, gen) : null;
+      const mix = cfg.mixup > 0 ? drawMix(b, cfg.mixup, batch.draws) : null;
       const x = batch.strong ?? batch.x; // [B, ...]
       const { logits } = net.heads(mix ? mixImages(x, mix) : x); // [B, C]
       const y = tensor(batch.label, [b], "int64"); // [B], all labelled here
       const lc = categorization(logits, y); // [B]
       const loss: Tensor = (mix ? blend(lc, categorization(logits, y.indexSelect(0, mix.perm)), mix) : lc).mean();
-      optimise(opt, loss);
+      optimise(this.#ctx, loss);
       const l = loss.item();
       return { ...emptyStats(), "loss/total": l, "loss/categorization": l };
     });

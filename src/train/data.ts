@@ -10,6 +10,7 @@ import { findIdxPair } from "../data/idx.js";
 import { isBuiltinDataset, type LoadOptions, loadDataset } from "../data/load.js";
 import { DataLoader } from "../data/loader.js";
 import { readNpy } from "../data/npy.js";
+import type { Shard } from "../data/shard.js";
 import { makeSplit, readSplit, revealLabels, type Split, splitDatasets, writeSplit } from "../data/split.js";
 import { channelStats } from "../data/stats.js";
 import { SubsetDataset } from "../data/subset.js";
@@ -221,7 +222,12 @@ export function toTrainData(
   let waitFraction = 0;
   const read = (ds: Dataset, idx: Int32Array) => normalizedInputs(ds, norm, idx);
 
-  async function* epoch(gen: Generator, o: { labelledOnly: boolean; labelledPerBatch: number }, skip = 0): AsyncIterable<Batch> {
+  async function* epoch(
+    gen: Generator,
+    o: { labelledOnly: boolean; labelledPerBatch: number },
+    skip = 0,
+    shard: Shard | null = null,
+  ): AsyncIterable<Batch> {
     // A fresh loader each epoch, forked from the run's generator: its draws are fixed by the
     // generator's state at the epoch start, which the checkpoint saves (exact resume).
     const src = o.labelledOnly ? labelledOnly : train;
@@ -235,6 +241,7 @@ export function toTrainData(
         labelledPerBatch: perBatch,
         augment,
         normalize: norm,
+        shard,
       },
       gen,
     );
@@ -251,7 +258,7 @@ export function toTrainData(
           b.indexTensor.dispose();
           b.labelTensor.dispose();
           const index = o.labelledOnly ? Int32Array.from(b.index, (i) => labelledPos[i] as number) : b.index;
-          yield { index, x: b.x, label: b.label };
+          yield { index, x: b.x, label: b.label, globalSize: b.globalSize };
           if (++n >= (o.labelledOnly ? steps : Number.POSITIVE_INFINITY)) break;
         }
         if (!o.labelledOnly) break;

@@ -4,7 +4,10 @@
 // events; the CLI, the run folder writer and the tests consume them. Library code never prints.
 import { existsSync, renameSync } from "node:fs";
 import { type Config, optionName } from "../config.js";
+import { RowDraws } from "../data/shard.js";
 import { makeView } from "../data/views.js";
+import { DataParallel } from "../distributed/data-parallel.js";
+import type { ProcessGroup } from "../distributed/group.js";
 import { evaluate } from "../eval/metrics.js";
 import { createMethod, type StepStats } from "../methods/index.js";
 import { buildNet, resolveModel } from "../model/net.js";
@@ -32,13 +35,22 @@ export interface TrainOptions {
   resume: boolean; // continue from runDir's checkpoint
   /** a stop request: the loop finishes the step (or checkpoint) under way, yields "interrupted" and returns */
   signal?: AbortSignal;
+  /**
+   * data-parallel training: this process is one rank of the group (src/distributed/). Every rank
+   * runs the same loop on its rows of each batch; only rank 0 writes checkpoints and snapshots.
+   */
+  group?: ProcessGroup | null;
 }
 
 export async function* train(cfg: Config, data: TrainData, o: TrainOptions): AsyncGenerator<TrainEvent> {
   const t0 = Date.now();
   const views = viewMismatch(cfg, data.inputShape);
   if (views !== null) throw new Error(views);
-  const s = buildState(cfg, data);
+  const dp = o.group && o.group.worldSize > 1 ? new DataParallel(o.group) : null;
+  const writer = !o.group || o.group.rank === 0; // the rank that writes the run folder
+  const runDir = writer ? o.runDir : null; // where this rank writes
+  if (dp) checkSameConfig(dp, cfg, data);
+  const s = buildState(cfg, data, dp);
   const { method } = s;
   let loop: LoopState = { epoch: 0, drops: 0, plateau: initialPlateau(), wallS: 0, bestVal: -1 };
   // from here on, a failure (a checkpoint that does not fit this network included) frees the
@@ -50,7 +62,8 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       loop = r.loop;
       if (r.damaged) {
         // set aside, so the next save keeps the whole one as the previous checkpoint
-        if (existsSync(checkpointPath(o.runDir))) renameSync(checkpointPath(o.runDir), damagedCheckpointPath(o.runDir));
+        dp?.group.barrier(); // every rank has read it before it is moved
+        if (writer && existsSync(checkpointPath(o.runDir))) renameSync(checkpointPath(o.runDir), damagedCheckpointPath(o.runDir));
         yield {
           type: "notice",
           message: `${r.damaged.why}: resumed from the checkpoint before it (${r.damaged.used}, ${checkpointPoint(loop)}); the damaged one is kept as ${damagedCheckpointPath(o.runDir)}`,
@@ -83,7 +96,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         : `LR x${cfg.lrDrop} on validation plateaus`,
     };
     let savedAt = o.resume ? loop.epoch : -1; // the epoch boundary the checkpoint on disk holds
-    const snapshots = o.runDir && cfg.snapshots > 0 ? beginSnapshots(o.runDir, data, cfg.snapshots, cfg.seed) : null;
+    const snapshots = runDir && cfg.snapshots > 0 ? beginSnapshots(runDir, data, cfg.snapshots, cfg.seed) : null;
     for (let epoch = loop.epoch; epoch < method.totalEpochs && !loop.plateau.stop; epoch++) {
       const inside = resumeInside && epoch === loop.epoch ? resumeInside : null;
       resumeInside = null;
@@ -101,17 +114,22 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       // come from the saved start state, its first steps skipped, while the run's generator goes on from where it stopped
       const epochStart = inside ? inside.epochStart : s.gen.getState();
       const batches = inside
-        ? data.epoch(new Generator(0).setState(epochStart), method.sampling(phase), step)
-        : data.epoch(s.gen, method.sampling(phase));
+        ? data.epoch(new Generator(0).setState(epochStart), method.sampling(phase), step, dp?.shard)
+        : data.epoch(s.gen, method.sampling(phase), 0, dp?.shard);
       for await (const batch of batches) {
         let st: StepStats;
-        const strong = view === "weak" ? null : makeView(view, batch.x, s.gen, data.normalization);
+        const B = batch.globalSize ?? batch.index.length;
+        // data-parallel: this rank's rows of the batch, and its share of the batch's draws
+        const draws = dp ? new RowDraws(s.gen, dp.rows(B), B) : s.gen;
+        dp?.beginStep(B, batch.index.length);
+        const strong = view === "weak" ? null : makeView(view, batch.x, draws, data.normalization);
         try {
-          st = method.step({ ...batch, strong }, phase);
+          st = method.step({ ...batch, strong, draws }, phase);
         } finally {
           strong?.dispose(); // freed on a failed step too
           batch.x.dispose();
         }
+        if (dp) st = dp.agree({ ...st }, false).stats as unknown as StepStats; // the ranks' statistics as one process would log them
         const total = st["loss/total"];
         if (!Number.isFinite(total)) {
           throw new Error(
@@ -123,16 +141,18 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         yield { type: "step", epoch, step: step++, phase, ...st, "monitor/lr": s.opt.lr };
         // one turn of the event loop, so a signal's handler runs now, not when the data next keeps us waiting
         if (o.signal) await new Promise((r) => setImmediate(r));
-        if (o.signal?.aborted) {
+        // data-parallel: one stop decision for all ranks (a stop asked of any rank stops them all here)
+        if (dp ? dp.agree({}, o.signal?.aborted ?? false).stop : o.signal?.aborted) {
           // a checkpoint of this very point: the resume goes on with the next step
           const partial = { step, lossSum, monitors: monitors.state(), seconds: (Date.now() - tEpoch) / 1000 };
-          if (o.runDir) writeCheckpoint(o.runDir, s, { ...loop, epoch, partial }, JSON.stringify(cfg), epochStart);
+          if (runDir) writeCheckpoint(runDir, s, { ...loop, epoch, partial }, JSON.stringify(cfg), epochStart);
           yield { type: "interrupted", epoch, step, checkpoint: o.runDir !== null };
           return;
         }
       }
       const val = await evaluateState(s, data.validation, cfg, data.numClasses);
-      if (snapshots && o.runDir) await writeSnapshot(o.runDir, s.method.evalNet(), data, snapshots, epoch);
+      if (dp) val.top1 = dp.fromRankZero(val.top1); // one LR decision for all ranks
+      if (snapshots && runDir) await writeSnapshot(runDir, s.method.evalNet(), data, snapshots, epoch);
       if (scheduled !== null && epoch % cfg.evalEvery === 0) {
         const r = plateauStep(loop.plateau, val.top1, { patience: cfg.patience, maxDrops: cfg.maxDrops });
         loop.plateau = r.state;
@@ -146,14 +166,20 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       loop.bestVal = Math.max(loop.bestVal, val.top1);
       loop.wallS += (Date.now() - tEpoch) / 1000;
       const ev = epochEvent(epoch, phase, s, data, val, lossSum / Math.max(1, step), loop.wallS, (Date.now() - tEpoch) / 1000);
+      if (dp) {
+        ev.comm_s = dp.comm.seconds;
+        dp.comm.seconds = 0;
+        dp.comm.calls = 0;
+      }
       yield s.method.labels ? ev : { ...ev, ...monitors.means() };
-      if (o.runDir && (loop.epoch % cfg.checkpointEvery === 0 || loop.epoch === method.totalEpochs || loop.plateau.stop)) {
-        yield { type: "checkpoint", epoch, path: writeCheckpoint(o.runDir, s, loop, JSON.stringify(cfg)) };
+      if (runDir && (loop.epoch % cfg.checkpointEvery === 0 || loop.epoch === method.totalEpochs || loop.plateau.stop)) {
+        yield { type: "checkpoint", epoch, path: writeCheckpoint(runDir, s, loop, JSON.stringify(cfg)) };
         savedAt = loop.epoch;
       }
-      if (o.signal?.aborted && loop.epoch < method.totalEpochs && !loop.plateau.stop) {
+      const between = dp ? dp.agree({}, o.signal?.aborted ?? false).stop : o.signal?.aborted;
+      if (between && loop.epoch < method.totalEpochs && !loop.plateau.stop) {
         // between epochs (a signal during evaluation or the checkpoint): the checkpoint of this boundary
-        if (o.runDir && savedAt !== loop.epoch) writeCheckpoint(o.runDir, s, loop, JSON.stringify(cfg));
+        if (runDir && savedAt !== loop.epoch) writeCheckpoint(runDir, s, loop, JSON.stringify(cfg));
         yield { type: "interrupted", epoch: loop.epoch, step: 0, checkpoint: o.runDir !== null };
         return;
       }
@@ -240,12 +266,50 @@ class StepMeans {
 const countLabelled = (labels: Int32Array) => labels.reduce((n, l) => n + (l >= 0 ? 1 : 0), 0);
 
 /** Network, optimiser and the method's own state, all from the run's seed. */
-export function buildState(cfg: Config, data: TrainData): TrainState {
+export function buildState(cfg: Config, data: TrainData, dp: DataParallel | null = null): TrainState {
   const gen = new Generator(cfg.seed);
   const net = buildNet(netSpec(cfg, data), gen);
+  dp?.convertSyncBatchNorm(net);
   const opt = SGD.forModule(net, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
-  const makeNet = () => buildNet(netSpec(cfg, data), new Generator(cfg.seed));
-  return { net, opt, gen, method: createMethod({ cfg, data, net, opt, gen, makeNet }) };
+  const makeNet = () => {
+    const m = buildNet(netSpec(cfg, data), new Generator(cfg.seed));
+    dp?.convertSyncBatchNorm(m);
+    return m;
+  };
+  return { net, opt, gen, method: createMethod({ cfg, data, net, opt, gen, makeNet, dp }) };
+}
+
+/**
+ * Every rank must train the same run on the same data: the config (but threads and out) and the
+ * data's size and labels are compared across ranks, and a difference is an error on every rank.
+ */
+function checkSameConfig(dp: DataParallel, cfg: Config, data: TrainData): void {
+  const { threads: _t, out: _o, ...rest } = cfg;
+  const text = JSON.stringify(rest);
+  const fp = [fingerprint(text), data.n, fingerprint(Array.from(data.labels).join(",")), data.numClasses];
+  const mine = tensor(Float64Array.from(fp), [fp.length], "float64");
+  try {
+    const lo = mine.clone();
+    const hi = mine.clone();
+    dp.group.allReduce(lo, "min");
+    dp.group.allReduce(hi, "max");
+    const [a, b] = [lo.toArray(), hi.toArray()];
+    const what = ["the config", "the number of training points", "the labels", "the number of classes"].filter((_, i) => a[i] !== b[i]);
+    dispose([lo, hi]);
+    if (what.length > 0)
+      throw new Error(
+        `data-parallel ranks disagree on ${what.join(", ")} (rank ${dp.rank} of ${dp.worldSize}): every rank must be started with the same options and data`,
+      );
+  } finally {
+    mine.dispose();
+  }
+}
+
+/** A 32-bit FNV-1a hash of a string (a fingerprint to compare across ranks, not a security check). */
+function fingerprint(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
 }
 
 function netSpec(cfg: Config, data: TrainData) {

@@ -1,5 +1,6 @@
 // Whole runs: train into a run folder (or resume one), and reopen a finished run for eval,
 // predict and embed. Library code: no printing; events go to the caller's callback.
+
 import { existsSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { type Config, optionName, resolveConfig } from "../config.js";
@@ -7,6 +8,7 @@ import type { Normalization } from "../data/augment.js";
 import { absoluteDataPath } from "../data/load.js";
 import { writeSplit } from "../data/split.js";
 import { resolveView } from "../data/views.js";
+import type { ProcessGroup } from "../distributed/group.js";
 import { modelMismatch, resolveModel } from "../model/net.js";
 import { resolvePropagation } from "../propagation/rules.js";
 import { createRunDir, EventLog, readJson, readRunConfig, writeJson } from "../report/runfolder.js";
@@ -33,14 +35,21 @@ export interface DataInfo {
 export async function runTraining(
   cfg: Config,
   runDir: string,
-  opts: { resume: boolean; onEvent?: (ev: TrainEvent) => void | Promise<void>; signal?: AbortSignal },
+  opts: {
+    resume: boolean;
+    onEvent?: (ev: TrainEvent) => void | Promise<void>;
+    signal?: AbortSignal;
+    /** data-parallel training: this process is one rank; only rank 0 writes runDir (the others read it on a resume) */
+    group?: ProcessGroup | null;
+  },
 ): Promise<Summary> {
+  const writer = !opts.group || opts.group.rank === 0;
   // a config edited after resolveConfig is checked again before anything is written (an
   // explicit labelledPerBatch stays as it was: {...cfg, batchSize: 16} with its 32 is refused)
   cfg = resolveConfig(cfg, { recipe: false });
   if (opts.resume) {
     cfg = resumeConfig(cfg, runDir);
-    removeStaleTemporaries(runDir);
+    if (writer) removeStaleTemporaries(runDir);
   }
   if (cfg.threads !== null) setNumThreads(cfg.threads);
   // Load and split first: bad input fails before anything is written.
@@ -70,8 +79,10 @@ export async function runTraining(
       trainView: resolveView(cfg.trainView, prepared.data.inputShape, cfg.method),
       ...schedule,
     };
-    createRunDir(runDir, cfg);
-    writeSplit(runDir, prepared.split);
+    if (writer) {
+      createRunDir(runDir, cfg);
+      writeSplit(runDir, prepared.split);
+    }
   }
   const info: DataInfo = {
     inputShape: prepared.data.inputShape,
@@ -79,16 +90,17 @@ export async function runTraining(
     normalization: prepared.normalization,
     split: prepared.split.name,
   };
-  writeJson(join(runDir, "data.json"), info);
-  const log = new EventLog(runDir);
+  if (writer) writeJson(join(runDir, "data.json"), info);
+  const log = writer ? new EventLog(runDir) : null;
   for (const message of notices) {
     const ev: TrainEvent = { type: "notice", message };
-    log.write(ev);
+    log?.write(ev);
     await opts.onEvent?.(ev);
   }
   let summary: Summary | null = null;
-  for await (const ev of train(cfg, prepared.data, { runDir, resume: opts.resume, ...(opts.signal ? { signal: opts.signal } : {}) })) {
-    log.write(ev);
+  const o = { runDir, resume: opts.resume, group: opts.group ?? null, ...(opts.signal ? { signal: opts.signal } : {}) };
+  for await (const ev of train(cfg, prepared.data, o)) {
+    log?.write(ev);
     await opts.onEvent?.(ev); // training waits for it (llp train --report writes the report here)
     if (ev.type === "end") summary = ev.summary;
     if (ev.type === "interrupted") throw new Interrupted(runDir, ev);

@@ -2,6 +2,7 @@
 
 import type { Config } from "../config.js";
 import type { Normalization } from "../data/augment.js";
+import type { Shard } from "../data/shard.js";
 import type { StepStats } from "../methods/method.js";
 import type { Generator } from "../torch/random.js";
 import type { Tensor } from "../torch/tensor.js";
@@ -11,6 +12,8 @@ export interface Batch {
   index: Int32Array; // [B] rows of the training set
   x: Tensor; // [B, ...inputShape] float32, augmented and normalised
   label: Int32Array; // [B] label as given to training, -1 = unlabelled
+  /** data-parallel training: the size of the whole batch this rank's rows are part of (else B) */
+  globalSize?: number;
 }
 
 export interface EvalSet {
@@ -39,7 +42,7 @@ export interface TrainData {
    * labelled points into every batch (0 = one shuffled stream).
    */
   /** one epoch's batches, drawn from gen; skip: leave out its first batches (a resume inside the epoch) */
-  epoch(gen: Generator, o: { labelledOnly: boolean; labelledPerBatch: number }, skip?: number): AsyncIterable<Batch>;
+  epoch(gen: Generator, o: { labelledOnly: boolean; labelledPerBatch: number }, skip?: number, shard?: Shard | null): AsyncIterable<Batch>;
   /** Un-augmented, normalised inputs (bank initialisation, embedding). */
   inputs(indices: Int32Array): Promise<Tensor>;
   validation: EvalSet;
@@ -81,6 +84,8 @@ export interface EpochEvent {
   "loss/total": number;
   wall_s: number;
   epoch_s: number;
+  /** data-parallel training: seconds of the epoch this rank spent in collectives */
+  comm_s?: number;
 }
 
 export interface Summary {

@@ -48,7 +48,7 @@ export function context(config: Config): StepContext {
   const net = buildNet(SPEC, gen);
   const opt = SGD.forModule(net, { lr: 0.03, momentum: 0.9, weightDecay: 1e-4 });
   const data = tinyData();
-  const method = createMethod({ cfg, data, net, opt, gen, makeNet: () => buildNet(SPEC, new Generator(5)) });
+  const method = createMethod({ cfg, data, net, opt, gen, makeNet: () => buildNet(SPEC, new Generator(5)), dp: null });
   const llp = method instanceof LLP ? method.state : null;
   return {
     cfg,
@@ -83,7 +83,7 @@ export function step(ctx: StepContext, batch: Batch, phase: Phase): StepStats {
   const view = ctx.method.view(phase);
   const strong = view === "weak" ? null : makeView(view, batch.x, ctx.gen);
   try {
-    return ctx.method.step({ ...batch, strong }, phase);
+    return ctx.method.step({ ...batch, strong, draws: ctx.gen }, phase);
   } finally {
     strong?.dispose();
   }

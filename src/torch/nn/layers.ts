@@ -53,6 +53,11 @@ export class Conv2d extends Module {
   }
 }
 
+/** What computes a batch norm over the global batch of a process group (ProcessGroup). */
+export interface BatchNormSync {
+  syncBatchNorm(x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor, momentum: number, eps: number): Tensor;
+}
+
 export class BatchNorm2d extends Module {
   readonly weight: Tensor; // [C]
   readonly bias: Tensor; // [C]
@@ -69,7 +74,15 @@ export class BatchNorm2d extends Module {
     this.runningMean = this.registerBuffer("running_mean", zeros([channels]));
     this.runningVar = this.registerBuffer("running_var", ones([channels]));
   }
+  /**
+   * In training, take the mean and variance of the global batch across a process group (PyTorch's
+   * SyncBatchNorm; set by convertSyncBatchNorm in src/distributed/data-parallel.ts), or null: this
+   * process's batch only.
+   */
+  sync: BatchNormSync | null = null;
   forward(x: Tensor): Tensor {
+    if (this.training && this.sync)
+      return this.sync.syncBatchNorm(x, this.weight, this.bias, this.runningMean, this.runningVar, this.momentum, this.eps);
     return F.batchNorm(x, {
       weight: this.weight,
       bias: this.bias,

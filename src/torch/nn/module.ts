@@ -41,6 +41,11 @@ export abstract class Module {
   *namedChildren(): Generator<[string, Module]> {
     yield* this.#children;
   }
+  /** This module and every module below it, depth first. */
+  *modules(): Generator<Module> {
+    yield this;
+    for (const [, c] of this.#children) yield* c.modules();
+  }
   /** All parameters, depth first, with dotted names ("layer1.0.conv1.weight"). */
   *namedParameters(prefix = ""): Generator<[string, Tensor, { decay: boolean }]> {
     for (const [n, p] of this.#params) yield [prefix + n, p, { decay: !this.noDecay.has(n) }];

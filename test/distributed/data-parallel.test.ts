@@ -1,0 +1,351 @@
+// Data-parallel training (src/distributed/data-parallel.ts, llp train --nproc): a rank's share of
+// a batch is exactly the rows one process would see; 2 ranks train what 1 process trains (model,
+// optimiser, memory bank, label state) to float tolerance, from a fresh start and from a
+// 1-process checkpoint (a resume with another P); the launcher runs a whole training; a killed
+// rank stops the others with a clear error and the run resumes; ranks that disagree are told so.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { freePort, withoutLaunchFlags } from "../../src/cli/launch.js";
+import { resolveConfig } from "../../src/config.js";
+import { pickRows, RowDraws, shardRows } from "../../src/data/shard.js";
+import { drawMix } from "../../src/data/views.js";
+import { writeNpy } from "../../src/report/npy.js";
+import { Generator } from "../../src/torch/random.js";
+import { loadFile } from "../../src/torch/safetensors.js";
+import { prepareData } from "../../src/train/data.js";
+
+const root = mkdtempSync(join(tmpdir(), "llp-dp-"));
+const X = join(root, "x.npy");
+const Y = join(root, "y.npy");
+const BIN = join(process.cwd(), "bin", "llp.js");
+const dist = (f: string) => JSON.stringify(join(process.cwd(), "dist", "src", f));
+
+before(() => {
+  // 400 noisy 12x12 images of 4 classes (a stripe per class), 40 labelled: small, and well
+  // conditioned enough that float rounding does not grow over a few steps
+  let s = 12345;
+  const r = () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648;
+  };
+  const n = 400;
+  const d = 144;
+  const x = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor(i / 10) % 4;
+    for (let j = 0; j < d; j++) x[i * d + j] = (r() - 0.5) * 2 + (j % 4 === c ? 1 : 0);
+  }
+  writeNpy(X, x, [n, 1, 12, 12]);
+  writeNpy(
+    Y,
+    Int32Array.from({ length: n }, (_, i) => (i % 10 === 0 ? (i / 10) % 4 : -1)),
+    [n],
+  );
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const OPTS = { data: X, labels: Y, irEpochs: 1, epochs: 1, batchSize: 32, labelledPerBatch: 8, validation: 4, threads: 1 };
+
+test("a rank's rows: r, r+P, ...; its draws are the whole batch's draws of those rows", () => {
+  assert.deepEqual(Array.from(shardRows(7, { rank: 1, worldSize: 3 })), [1, 4]);
+  assert.deepEqual(Array.from(shardRows(7, { rank: 0, worldSize: 3 })), [0, 3, 6]);
+  assert.deepEqual(Array.from(shardRows(2, { rank: 2, worldSize: 3 })), []);
+  assert.throws(() => shardRows(4, { rank: 2, worldSize: 2 }), /rank 2 of 2 is not a rank/);
+  assert.deepEqual(Array.from(pickRows(Float64Array.from([0, 1, 2, 3, 4, 5]), Int32Array.from([2, 0]), 2)), [4, 5, 0, 1]);
+  // uniforms: 3 per row of a batch of 5, rank 1 of 2 takes rows 1 and 3
+  const whole = new Generator(4).uniforms(15);
+  const mine = new RowDraws(new Generator(4), shardRows(5, { rank: 1, worldSize: 2 }), 5).uniforms(6);
+  assert.deepEqual(Array.from(mine), [...whole.subarray(3, 6), ...whole.subarray(9, 12)]);
+  assert.throws(() => new RowDraws(new Generator(4), Int32Array.from([1, 3]), 5).uniforms(5), /per row: 5 uniforms for 2 rows/);
+  // a permutation of every row is the whole batch's; the generator moves alike on every rank
+  const g1 = new Generator(9);
+  const g2 = new Generator(9);
+  const all = new RowDraws(g1, shardRows(6, { rank: 0, worldSize: 1 }), 6).randperm(6);
+  assert.deepEqual(Array.from(all.toArray() as BigInt64Array, Number), Array.from(g2.permutation(6)));
+  const part = new RowDraws(g1, shardRows(6, { rank: 1, worldSize: 2 }), 6).randperm(3);
+  assert.deepEqual([...Array.from(part.toArray() as BigInt64Array, Number)].sort(), [0, 1, 2]);
+  g2.permutation(6);
+  assert.deepEqual(g1.getState(), g2.getState());
+  // mixup: a rank's shares are the whole batch's shares of its rows
+  const wholeMix = drawMix(6, 0.5, new Generator(2));
+  const rankMix = drawMix(3, 0.5, new RowDraws(new Generator(2), shardRows(6, { rank: 1, worldSize: 2 }), 6));
+  assert.deepEqual(
+    Array.from(rankMix.lam.toArray() as Float32Array),
+    [1, 3, 5].map((k) => (wholeMix.lam.toArray() as Float32Array)[k]),
+  );
+});
+
+test("a sharded loader gives each rank exactly its rows of every batch, augmented as one process augments them", async () => {
+  const cfg = resolveConfig({ ...OPTS, augment: "auto" });
+  const { data } = await prepareData(cfg, null);
+  const take = async (shard: { rank: number; worldSize: number } | null) => {
+    const out: { index: number[]; x: number[]; globalSize: number }[] = [];
+    for await (const b of data.epoch(new Generator(7), { labelledOnly: false, labelledPerBatch: 8 }, 1, shard)) {
+      out.push({ index: Array.from(b.index), x: Array.from(b.x.toArray() as Float32Array), globalSize: b.globalSize ?? -1 });
+      b.x.dispose();
+      if (out.length === 3) break;
+    }
+    return out;
+  };
+  const whole = await take(null);
+  const ranks = [await take({ rank: 0, worldSize: 2 }), await take({ rank: 1, worldSize: 2 })];
+  const D = 144;
+  for (let s = 0; s < 3; s++) {
+    const w = whole[s] as { index: number[]; x: number[] };
+    w.index.forEach((idx, j) => {
+      const part = ranks[j % 2]?.[s] as { index: number[]; x: number[]; globalSize: number };
+      const k = Math.floor(j / 2);
+      assert.equal(part.globalSize, 32);
+      assert.equal(part.index[k], idx, `step ${s}, row ${j}`);
+      assert.deepEqual(part.x.slice(k * D, (k + 1) * D), w.x.slice(j * D, (j + 1) * D), `step ${s}, row ${j}: pixels`);
+    });
+  }
+});
+
+/** A training of OPTS (plus extra) into out, stopped after `steps` steps; RANK/WORLD_SIZE in env make it one rank of a group. */
+function trainSteps(
+  out: string,
+  steps: number,
+  env: Record<string, string>,
+  resume = false,
+): Promise<{ code: number | null; err: string }> {
+  const script = `
+    const { resolveConfig } = await import(${dist("config.js")});
+    const { runTraining } = await import(${dist("train/run.js")});
+    const { groupFromEnv, ProcessGroup } = await import(${dist("distributed/group.js")});
+    const o = groupFromEnv();
+    const group = o && o.worldSize > 1 ? ProcessGroup.init({ ...o, timeoutMs: 30000 }) : null;
+    let cfg = resolveConfig(${JSON.stringify({ ...OPTS, out })});
+    if (${resume}) cfg = { ...cfg, schedule: "fixed", milestones: [1] };
+    const stop = new AbortController();
+    let k = 0;
+    try {
+      await runTraining(cfg, ${JSON.stringify(out)}, { resume: ${resume}, signal: stop.signal, group,
+        onEvent: (ev) => { if (ev.type === "step" && ++k >= ${steps}) stop.abort(); } });
+    } catch (e) { if (e.name !== "Interrupted") throw e; }
+    group?.destroy();`;
+  const file = join(root, `steps-${Math.random().toString(36).slice(2)}.mjs`); // a file: the loader's worker thread must not inherit --input-type
+  writeFileSync(file, script);
+  return new Promise((ok) => {
+    const p = spawn(process.execPath, [file], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+      timeout: 120_000,
+      killSignal: "SIGKILL",
+    });
+    let err = "";
+    p.stderr.on("data", (d) => {
+      err += d;
+    });
+    p.on("exit", (code) => ok({ code, err }));
+  });
+}
+
+async function twoRanks(out: string, steps: number, resume = false): Promise<void> {
+  const port = String(await freePort());
+  const rs = await Promise.all([0, 1].map((r) => trainSteps(out, steps, { RANK: String(r), WORLD_SIZE: "2", MASTER_PORT: port }, resume)));
+  rs.forEach((r, i) => assert.equal(r.code, 0, `rank ${i}: ${r.err}`));
+}
+
+/** The largest difference between two checkpoints' tensors, relative to each tensor's largest value; labels and generators must be equal. */
+function checkpointDistance(a: string, b: string): { worst: number; key: string } {
+  const ta = loadFile(join(a, "checkpoint.safetensors")).tensors;
+  const tb = loadFile(join(b, "checkpoint.safetensors")).tensors;
+  assert.deepEqual([...ta.keys()].sort(), [...tb.keys()].sort());
+  let worst = 0;
+  let key = "";
+  for (const [k, t] of ta) {
+    const u = tb.get(k);
+    assert.ok(u);
+    const x = Array.from(t.to("float64").toArray() as Float64Array);
+    const y = Array.from(u.to("float64").toArray() as Float64Array);
+    if (k.startsWith("rng") || k.startsWith("labels.y")) {
+      assert.deepEqual(x, y, `${k} differs`);
+      continue;
+    }
+    let d = 0;
+    let m = 1e-12;
+    x.forEach((v, i) => {
+      d = Math.max(d, Math.abs(v - (y[i] as number)));
+      m = Math.max(m, Math.abs(v));
+    });
+    if (d / m > worst) [worst, key] = [d / m, k];
+  }
+  return { worst, key };
+}
+
+test("2 ranks train what 1 process trains: model, optimiser, memory bank and labels after a few steps, and after a resume with another P", {
+  timeout: 300_000,
+}, async () => {
+  // fresh: 4 Instance Recognition steps on the same global batches
+  const one = join(root, "one");
+  const two = join(root, "two");
+  const r1 = await trainSteps(one, 4, {});
+  assert.equal(r1.code, 0, r1.err);
+  await twoRanks(two, 4);
+  const fresh = checkpointDistance(one, two);
+  assert.ok(fresh.worst < 1e-4, `after 4 steps: ${fresh.key} differs by ${fresh.worst} of its largest value`);
+  // only rank 0 wrote: one events log, no temporaries of another process
+  assert.ok(!readdirSync(two).some((f) => f.includes(".tmp-")));
+  assert.equal(
+    readFileSync(join(two, "events.jsonl"), "utf8")
+      .split("\n")
+      .filter((l) => l.includes('"type":"step"')).length,
+    4,
+  );
+
+  // a 1-process checkpoint inside the LLP epoch (density refreshed, labels propagated), continued
+  // by 1 process and by 2 ranks: a resume with another P
+  const base = join(root, "base");
+  const rb = await trainSteps(base, 17, {});
+  assert.equal(rb.code, 0, rb.err);
+  const c1 = join(root, "c1");
+  const c2 = join(root, "c2");
+  cpSync(base, c1, { recursive: true });
+  cpSync(base, c2, { recursive: true });
+  const rc = await trainSteps(c1, 3, {}, true);
+  assert.equal(rc.code, 0, rc.err);
+  await twoRanks(c2, 3, true);
+  const resumed = checkpointDistance(c1, c2);
+  assert.ok(resumed.worst < 1e-4, `3 LLP steps after a resume: ${resumed.key} differs by ${resumed.worst} of its largest value`);
+});
+
+test("the launcher's flags are not passed on to the workers", () => {
+  assert.deepEqual(withoutLaunchFlags(["--nproc", "2", "--lr", "0.1", "--master-port=123", "--nnodes", "1", "--epochs", "2"]), [
+    "--lr",
+    "0.1",
+    "--epochs",
+    "2",
+  ]);
+});
+
+const llp = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 300_000 });
+const ARGS = [
+  "--data",
+  X,
+  "--labels",
+  Y,
+  "--ir-epochs",
+  "1",
+  "--epochs",
+  "2",
+  "--batch-size",
+  "32",
+  "--labelled-per-batch",
+  "8",
+  "--validation",
+  "4",
+];
+
+test("llp train --nproc 2 trains a whole run: rank 0 prints and writes, once; bad launcher flags are refused", { timeout: 300_000 }, () => {
+  const run = join(root, "cli");
+  const r = llp("train", ...ARGS, "--nproc", "2", "--out", run);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  assert.equal(lines.length, 1, r.stdout);
+  const summary = JSON.parse(lines[0] as string);
+  assert.equal(summary.epochs, 3);
+  assert.ok(existsSync(join(run, "checkpoint.safetensors")));
+  const epochs = readFileSync(join(run, "events.jsonl"), "utf8")
+    .split("\n")
+    .filter((l) => l.includes('"type":"epoch"'))
+    .map((l) => JSON.parse(l));
+  assert.equal(epochs.length, 3);
+  for (const e of epochs) assert.ok(e.comm_s > 0, "communication time is reported");
+  assert.match(llp("train", ...ARGS, "--nproc", "0").stderr, /--nproc must be an integer in 1\.\.256, got 0/);
+  assert.match(llp("train", ...ARGS, "--master-port", "1234").stderr, /--master-port goes with --nproc/);
+  assert.match(llp("train", ...ARGS, "--nproc", "2", "--nnodes", "2").stderr, /--nnodes > 1 needs --master-addr and --master-port/);
+  assert.match(llp("train", ...ARGS, "--nproc", "2", "--lr", "x").stderr, /lr/);
+});
+
+test("a killed rank: the others stop with a clear error in bounded time, the checkpoint stays whole, --resume finishes the run", {
+  timeout: 400_000,
+}, async () => {
+  const run = join(root, "killed");
+  const t0 = Date.now();
+  const launcher: ChildProcess = spawn(process.execPath, [BIN, "train", ...ARGS, "--epochs", "6", "--nproc", "2", "--out", run], {
+    env: { ...process.env, LLP_DIST_TIMEOUT_MS: "15000" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let err = "";
+  launcher.stderr?.on("data", (d) => {
+    err += d;
+  });
+  // once the first checkpoint is written (after epoch 0), kill rank 1 inside a later epoch
+  await new Promise<void>((ok) => {
+    const poll = setInterval(() => {
+      if (existsSync(join(run, "checkpoint.safetensors"))) {
+        clearInterval(poll);
+        ok();
+      }
+    }, 100);
+  });
+  const ps = spawnSync("pgrep", ["-f", "-P", String(launcher.pid), "llp.js train"], { encoding: "utf8" })
+    .stdout.trim()
+    .split("\n");
+  const env1 = ps.map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, "utf8").includes("\0RANK=1\0");
+    } catch {
+      return false;
+    }
+  });
+  assert.equal(env1.length, 1, `rank 1 among ${ps}`);
+  await new Promise((r) => setTimeout(r, 1500));
+  const killedAt = Date.now();
+  process.kill(env1[0] as number, "SIGKILL");
+  const code = await new Promise<number | null>((ok) => launcher.on("exit", (c) => ok(c)));
+  const took = Date.now() - killedAt;
+  assert.notEqual(code, 0);
+  assert.match(err, /rank 1 exited with status 137 \(SIGKILL\)/);
+  assert.match(err, /distributed .* on rank 0 of 2 failed/);
+  assert.ok(took < 60_000, `the survivor took ${took} ms to stop`);
+  // the checkpoint on disk loads (its checksum verifies) and the run resumes to its end
+  const { tensors } = loadFile(join(run, "checkpoint.safetensors"));
+  assert.ok(tensors.size > 0);
+  const resumed = llp("train", "--resume", run, "--nproc", "2");
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.equal(JSON.parse(resumed.stdout.trim()).epochs, 7);
+  assert.ok(Date.now() - t0 < 380_000);
+});
+
+test("ranks started with different options, or a world nobody completes, fail with a clear error on every rank", {
+  timeout: 200_000,
+}, async () => {
+  const port = String(await freePort());
+  const run = (rank: number, world: number, extra: string[], p = port) =>
+    new Promise<{ code: number | null; err: string }>((ok) => {
+      const c = spawn(process.execPath, [BIN, "train", ...ARGS, ...extra, "--out", join(root, `bad${rank}`)], {
+        env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), MASTER_PORT: p, LLP_DIST_TIMEOUT_MS: "8000" },
+        stdio: ["ignore", "ignore", "pipe"],
+        timeout: 120_000,
+      });
+      let err = "";
+      c.stderr.on("data", (d) => {
+        err += d;
+      });
+      c.on("exit", (code) => ok({ code, err }));
+    });
+  const [a, b] = await Promise.all([run(0, 2, ["--lr", "0.03"]), run(1, 2, ["--lr", "0.1"])]);
+  for (const r of [a, b]) {
+    assert.notEqual(r.code, 0);
+    assert.match(r.err, /data-parallel ranks disagree on the config/);
+  }
+  assert.ok(!existsSync(join(root, "bad0", "checkpoint.safetensors")), "nothing trained");
+  // rank 0 waits for a second rank that never comes: an error within about twice the timeout
+  const t0 = Date.now();
+  const lone = await run(0, 2, [], String(await freePort()));
+  assert.notEqual(lone.code, 0);
+  assert.match(lone.err, /distributed init of rank 0 of 2 .* failed \(serving the store, waiting for all 2 ranks to join\)/);
+  assert.ok(Date.now() - t0 < 60_000);
+  // a rank that cannot reach the store
+  const t1 = Date.now();
+  const lost = await run(1, 2, [], String(await freePort()));
+  assert.notEqual(lost.code, 0);
+  assert.match(lost.err, /distributed init of rank 1 of 2 .* failed \(connecting to rank 0's store\)/);
+  assert.ok(Date.now() - t1 < 60_000);
+});

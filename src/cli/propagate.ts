@@ -7,11 +7,13 @@ import { dirname, extname, join, resolve } from "node:path";
 import { resolveConfig } from "../config.js";
 import { readLabelsFor } from "../data/features.js";
 import { NpyMatrixReader, NpyWriter } from "../data/npy-stream.js";
+import { groupFromEnv } from "../distributed/group.js";
 import { setKernelThreads } from "../propagation/kernel.js";
 import { RULES, resolvePropagation } from "../propagation/rules.js";
 import { type EmbeddingRule, memoryRows, type PropagatedBlock, propagateStream } from "../propagation/stream.js";
 import { openRun } from "../train/run.js";
 import { onlyConfig, parseFlags } from "./args.js";
+import { launch, launchOptions, threadsPerWorker, withoutLaunchFlags } from "./launch.js";
 import { ProgressBar } from "./progress.js";
 
 export const PROPAGATE_HELP = `llp propagate --embeddings X.npy --labels Y --out OUT [--force]
@@ -33,6 +35,11 @@ const EXTRA = {
   T: "string",
   tau: "string",
   propagation: "string",
+  nproc: "string",
+  nnodes: "string",
+  nodeRank: "string",
+  masterAddr: "string",
+  masterPort: "string",
 } as const;
 
 export async function propagateCmd(argv: string[]): Promise<number> {
@@ -44,6 +51,9 @@ export async function propagateCmd(argv: string[]): Promise<number> {
     onlyConfig(config, ["out", "threads"], "propagate RUN_DIR");
     return propagateRun(run, flags, config.out as string | undefined, config.threads as number | undefined);
   }
+  const launching = launchOptions(flags);
+  if (launching)
+    return launch(process.argv[1] as string, ["propagate", ...withoutLaunchFlags(argv)], launching, (s) => process.stderr.write(s));
   return propagateEmbeddings(flags, config);
 }
 
@@ -87,24 +97,40 @@ async function propagateEmbeddings(flags: Record<string, string | boolean>, conf
   if (!Number.isInteger(block) || block < 1) throw new Error(`--block must be a positive integer, got ${flags.block}`);
   if (existsSync(out) && !flags.force) throw new Error(`${out} exists; --force replaces it`);
   if (!existsSync(dirname(resolve(out)))) throw new Error(`${out}: its folder ${dirname(out)} does not exist`);
+  // a worker of `llp propagate --nproc` (or of torchrun's environment): joins its group first
+  const groupOptions = groupFromEnv();
+  const { ProcessGroup, streamGroup } =
+    groupOptions && groupOptions.worldSize > 1 ? await import("../distributed/group.js") : { ProcessGroup: null, streamGroup: null };
+  const pg =
+    groupOptions && ProcessGroup
+      ? ProcessGroup.init({ ...groupOptions, timeoutMs: Number(process.env.LLP_DIST_TIMEOUT_MS ?? 600_000) })
+      : null;
+  const group = pg && streamGroup ? streamGroup(pg) : null;
+  const writer = !group || group.rank === 0;
   if (base.threads !== null) setKernelThreads(base.threads);
+  else if (group) setKernelThreads(threadsPerWorker(Number(process.env.LOCAL_WORLD_SIZE ?? 1)));
   const src = new NpyMatrixReader(embFile);
   try {
     const { labels, classNames } = await readLabelsFor(embFile, src.n, { labels: labelsFile });
     // a K or T the user gave must exist; the defaults shrink to what there is, and say so
     const m = labels.reduce((a, y) => a + (y >= 0 ? 1 : 0), 0);
     if (flags.K === undefined && config.K === undefined && m > 0 && K > m) {
-      process.stderr.write(`llp propagate: ${m} labelled points, so K = ${m} voters (default ${K})\n`);
+      if (writer) process.stderr.write(`llp propagate: ${m} labelled points, so K = ${m} voters (default ${K})\n`);
       K = m;
     }
     if (flags.T === undefined && config.T === undefined && T > src.n) T = src.n;
     const csv = extname(out).toLowerCase() === ".csv";
     const tmp = `${out}.partial-${process.pid}`;
-    const bar = new ProgressBar();
+    const bar = writer ? new ProgressBar() : null;
     let done: ReturnType<typeof propagateStream>;
     let sink: Sink | null = null;
     try {
-      sink = csv ? csvSink(tmp) : folderSink(tmp, src.n, K, Boolean(flags.voters));
+      // only rank 0 writes; the other ranks' blocks reach it through the group
+      sink = !writer
+        ? { write: () => {}, close: () => {}, abort: () => {} }
+        : csv
+          ? csvSink(tmp)
+          : folderSink(tmp, src.n, K, Boolean(flags.voters));
       done = propagateStream(
         src,
         labels,
@@ -116,9 +142,10 @@ async function propagateEmbeddings(flags: Record<string, string | boolean>, conf
           numClasses: classNames.length,
           block,
           voters: Boolean(flags.voters),
-          progress: (p, i, n) => bar.update(p, i, n),
+          progress: (p, i, n) => bar?.update(p, i, n),
         },
         sink.write,
+        group,
       );
       sink.close();
     } catch (e) {
@@ -126,20 +153,22 @@ async function propagateEmbeddings(flags: Record<string, string | boolean>, conf
       rmSync(tmp, { recursive: true, force: true });
       throw e;
     } finally {
-      bar.done();
+      bar?.done();
     }
+    if (!writer) return 0;
     if (existsSync(out)) rmSync(out, { recursive: true, force: true });
     renameSync(tmp, out);
     const summary = { out, n: src.n, labelled: done.labelled, classes: classNames.length, propagation: rule };
     if (!csv)
       writeFileSync(
         join(out, "propagate.json"),
-        `${JSON.stringify({ ...summary, K, T, tau, classNames, embeddings: embFile, labels: labelsFile, density_s: done.density_s, vote_s: done.vote_s }, null, 2)}\n`,
+        `${JSON.stringify({ ...summary, K, T, tau, classNames, embeddings: embFile, labels: labelsFile, density_s: done.density_s, vote_s: done.vote_s, processes: group?.worldSize ?? 1 }, null, 2)}\n`,
       );
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
   } finally {
     src.close();
+    pg?.destroy();
   }
 }
 

@@ -5,9 +5,11 @@
 // collective failed refuses further use: destroy it and join a new one. Every rank must pass
 // tensors of the same shape and dtype (all-gather checks and names a mismatch). Across hosts,
 // GLOO_SOCKET_IFNAME names the interface to use, as for PyTorch.
+
+import type { StreamGroup } from "../propagation/stream.js";
 import { type Handle, native } from "../torch/native.js";
 import { tidy } from "../torch/scope.js";
-import { cat, Tensor } from "../torch/tensor.js";
+import { cat, Tensor, tensor } from "../torch/tensor.js";
 
 export interface GroupOptions {
   rank: number;
@@ -145,4 +147,18 @@ export function averageGradients(group: ProcessGroup, params: Tensor[]): void {
       offset += g.numel;
     }
   });
+}
+
+/** A group as `llp propagate` shares a propagation across processes (propagation/stream.ts's StreamGroup): typed arrays in, typed arrays out. */
+export function streamGroup(g: ProcessGroup): StreamGroup {
+  return {
+    rank: g.rank,
+    worldSize: g.worldSize,
+    allGather<T extends Float32Array | Int32Array>(a: T): T {
+      return tidy(() => {
+        const t = tensor(a, [a.length], a instanceof Int32Array ? "int32" : "float32");
+        return g.allGather(t).toArray() as T;
+      });
+    },
+  };
 }

@@ -13,8 +13,8 @@ import { MemoryBank } from "../memory/bank.js";
 import { LabelState, labelledTensors } from "../memory/labels.js";
 import { logDensity } from "../propagation/density.js";
 import { type PropagationRule, RULES, resolvePropagation } from "../propagation/rules.js";
-import { keep, tidy } from "../torch/scope.js";
-import { full, noGrad, type Tensor, tensor } from "../torch/tensor.js";
+import { dispose, keep, tidy } from "../torch/scope.js";
+import { arange, cat, full, noGrad, type Tensor, tensor, zeros } from "../torch/tensor.js";
 import type { Phase } from "../train/types.js";
 import { emptyStats, type Method, type MethodContext, optimise, type StepStats, type ViewedBatch } from "./method.js";
 
@@ -125,17 +125,38 @@ export class LLP implements Method {
     return phase === "ir" ? "weak" : resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape); // IR trains on one view (Wu et al. 2018)
   }
 
-  /** Fills the bank with every training point's embedding (one no-grad pass, eval mode). */
+  /**
+   * Fills the bank with every training point's embedding (one no-grad pass, eval mode).
+   * Data-parallel: each rank embeds its part of the points, and the parts are all-gathered.
+   */
   async start(batchSize = 512): Promise<void> {
-    const { net, data } = this.#ctx;
+    const { net, data, dp } = this.#ctx;
+    const [lo, hi] = dp ? dp.part(data.n) : [0, data.n];
+    const parts: Tensor[] = [];
     net.eval();
-    for (let start = 0; start < data.n; start += batchSize) {
-      const idx = Int32Array.from({ length: Math.min(batchSize, data.n - start) }, (_, i) => start + i);
-      const x = await data.inputs(idx);
-      noGrad(() => tidy(() => this.state.bank.set(tensor(idx, [idx.length], "int64"), net.heads(x).v)));
-      x.dispose();
+    try {
+      for (let start = lo; start < hi; start += batchSize) {
+        const idx = Int32Array.from({ length: Math.min(batchSize, hi - start) }, (_, i) => start + i);
+        const x = await data.inputs(idx);
+        noGrad(() =>
+          tidy(() => {
+            const v = net.heads(x).v; // [b, D]
+            if (dp) parts.push(keep(v));
+            else this.state.bank.set(tensor(idx, [idx.length], "int64"), v);
+          }),
+        );
+        x.dispose();
+      }
+      if (dp)
+        tidy(() => {
+          const mine = parts.length > 0 ? cat(parts) : zeros([0, this.state.bank.V.shape[1] as number]); // [hi - lo, D]
+          const all = dp.gatherParts(mine, data.n); // [N, D]
+          this.state.bank.set(arange(data.n), all);
+        });
+    } finally {
+      dispose(parts);
+      net.train();
     }
-    net.train();
   }
 
   beginEpoch(_epoch: number, phase: Phase, midEpoch = false): void {

@@ -49,6 +49,19 @@ export interface StreamOptions {
   progress?: (pass: "density" | "vote", rowsDone: number, rows: number) => void;
 }
 
+/**
+ * A group of processes sharing one propagation (`llp propagate --nproc P`): rank r takes blocks
+ * r, r+P, r+2P, ... of both passes; the density's top-T lists are merged across ranks and every
+ * round's votes gathered, so that rank 0 hands the sink every block, in order. Implemented over
+ * c10d by the caller (src/distributed/), so this module stays free of libtorch.
+ */
+export interface StreamGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  /** every rank's array (all of one length), concatenated in rank order */
+  allGather<T extends Float32Array | Int32Array>(a: T): T;
+}
+
 /** One block of results: rows start..start+y.length-1. Given points keep their label with c = 1. */
 export interface PropagatedBlock {
   start: number;
@@ -151,6 +164,7 @@ export function propagateStream(
   labels: Int32Array,
   o: StreamOptions,
   sink: (b: PropagatedBlock) => void,
+  group: StreamGroup | null = null,
 ): { labelled: number; density_s: number; vote_s: number } {
   const { n, d } = src;
   const labelledRows = checkLabels(labels, n, o.numClasses, "labels");
@@ -161,10 +175,14 @@ export function propagateStream(
   if (o.rule === "llp" && o.T > n) throw new Error(`T=${o.T} neighbours for the density, but only ${n} points`);
   if (!(o.tau > 0)) throw new Error(`tau must be > 0, got ${o.tau}`);
   const block = o.block ?? 16384;
+  const P = group?.worldSize ?? 1;
+  const rank = group?.rank ?? 0;
+  const nBlocks = Math.ceil(n / block);
+  const mine = (j: number) => j % P === rank; // block j is this rank's
   const VL = normalizeRows(src.gather(labelledRows), d); // [M * D]
   const YL = Int32Array.from(labelledRows, (r) => labels[r] as number); // [M]
   // below cacheBytes the normalised blocks of pass 1 are kept for pass 2 instead of read again
-  const cache: Float32Array[] | null = o.rule === "llp" && n * d * 4 <= (o.cacheBytes ?? 256 * 2 ** 20) ? [] : null;
+  const cache: Map<number, Float32Array> | null = o.rule === "llp" && (n * d * 4) / P <= (o.cacheBytes ?? 256 * 2 ** 20) ? new Map() : null;
   const scratch = cache ? null : new Float32Array(Math.min(block, n) * d); // one block, reused when nothing is cached
   // the unit rows start..start+b-1: a copy (the source's memory is read-only), kept when cached
   const unit = (start: number, b: number): Float32Array => {
@@ -177,35 +195,103 @@ export function propagateStream(
   let logRho: Float32Array | null = null;
   if (o.rule === "llp") {
     const acc = new RowTopk(VL, d, o.T);
-    for (let s = 0; s < n; s += block) {
+    for (let j = 0; j < nBlocks; j++) {
+      if (!mine(j)) continue;
+      const s = j * block;
       const b = Math.min(block, n - s);
       const v = unit(s, b);
       acc.add(v, s);
-      cache?.push(v); // small sets: pass 2 reads its blocks from here
-      o.progress?.("density", s + b, n);
+      cache?.set(j, v); // small sets: pass 2 reads its blocks from here
+      o.progress?.("density", Math.min(n, s + b), n);
     }
-    logRho = logDensityFromTop(acc.values, o.T, o.tau); // [M]
+    // a group: each labelled point's best T among every rank's best T
+    logRho = logDensityFromTop(group ? mergeTop(group.allGather(acc.values), P, m, o.T) : acc.values, o.T, o.tau); // [M]
   }
   const t1 = performance.now();
-  for (let s = 0; s < n; s += block) {
-    const b = Math.min(block, n - s);
-    const v = cache?.[s / block] ?? unit(s, b);
-    const out = vote(v, VL, YL, d, logRho, o);
-    const given = new Uint8Array(b);
-    for (let i = 0; i < b; i++) {
-      const y = labels[s + i] as number;
-      if (y < 0) continue;
-      given[i] = 1;
-      out.y[i] = y;
-      out.c[i] = 1;
+  // the blocks are voted in rounds of P, rank r taking block round * P + r; a group gathers each
+  // round's results, and rank 0 hands them to the sink in order
+  for (let round = 0; round * P < nBlocks; round++) {
+    const j = round * P + rank;
+    const s = j * block;
+    const b = j < nBlocks ? Math.min(block, n - s) : 0;
+    let out: { y: Int32Array; c: Float32Array; voters: BigInt64Array; share: Float32Array };
+    if (b > 0) {
+      const v = cache?.get(j) ?? unit(s, b);
+      out = vote(v, VL, YL, d, logRho, o);
+      cache?.delete(j); // voted: let it go
+    } else out = { y: new Int32Array(0), c: new Float32Array(0), voters: new BigInt64Array(0), share: new Float32Array(0) };
+    const results = group ? gatherRound(group, out, block, o.K, Boolean(o.voters)) : [out];
+    for (let r = 0; r < results.length; r++) {
+      const jr = round * P + r;
+      if (jr >= nBlocks || rank !== 0) continue;
+      const sr = jr * block;
+      const br = Math.min(block, n - sr);
+      const res = results[r] as typeof out;
+      const [y, c] = [res.y.subarray(0, br), res.c.subarray(0, br)];
+      const given = new Uint8Array(br);
+      for (let i = 0; i < br; i++) {
+        const label = labels[sr + i] as number;
+        if (label < 0) continue;
+        given[i] = 1;
+        y[i] = label;
+        c[i] = 1;
+      }
+      // voters as rows of the whole set, not of the labelled list
+      const voters = o.voters
+        ? BigInt64Array.from(res.voters.subarray(0, br * o.K), (t) => BigInt(labelledRows[Number(t)] as number))
+        : null;
+      sink({ start: sr, y, c, given, ...(voters ? { voters, share: res.share.subarray(0, br * o.K) } : {}) });
+      o.progress?.("vote", Math.min(n, sr + br), n);
     }
-    // voters as rows of the whole set, not of the labelled list
-    if (o.voters) for (let i = 0; i < out.voters.length; i++) out.voters[i] = BigInt(labelledRows[Number(out.voters[i])] as number);
-    sink({ start: s, y: out.y, c: out.c, given, ...(o.voters ? { voters: out.voters, share: out.share } : {}) });
-    if (cache) cache[s / block] = EMPTY; // voted: let it go
-    o.progress?.("vote", s + b, n);
   }
   return { labelled: m, density_s: (t1 - t0) / 1000, vote_s: (performance.now() - t1) / 1000 };
 }
 
-const EMPTY = new Float32Array(0);
+/** [P * M * T] every rank's best T per labelled point (best first, -inf where unfilled) -> [M * T] the best T of their union. */
+export function mergeTop(all: Float32Array, P: number, m: number, T: number): Float32Array {
+  const out = new Float32Array(m * T);
+  const pos = new Int32Array(P);
+  for (let i = 0; i < m; i++) {
+    pos.fill(0);
+    for (let t = 0; t < T; t++) {
+      // a P-way merge of sorted lists
+      let best = -1;
+      let bv = Number.NEGATIVE_INFINITY;
+      for (let r = 0; r < P; r++) {
+        if ((pos[r] as number) >= T) continue;
+        const v = all[(r * m + i) * T + (pos[r] as number)] as number;
+        if (best < 0 || v > bv) [best, bv] = [r, v];
+      }
+      out[i * T + t] = bv;
+      pos[best] = (pos[best] as number) + 1;
+    }
+  }
+  return out;
+}
+
+/** One vote round's results from every rank, each padded to a whole block for the gather. */
+function gatherRound(
+  g: StreamGroup,
+  out: { y: Int32Array; c: Float32Array; voters: BigInt64Array; share: Float32Array },
+  block: number,
+  K: number,
+  voters: boolean,
+) {
+  const pad = <T extends Int32Array | Float32Array>(a: T, len: number, make: (n: number) => T): T => {
+    const p = make(len);
+    p.set(a);
+    return p;
+  };
+  const split = <T extends Int32Array | Float32Array>(a: T, len: number) =>
+    Array.from({ length: g.worldSize }, (_, r) => a.subarray(r * len, (r + 1) * len) as T);
+  const ys = split(g.allGather(pad(out.y, block, (n) => new Int32Array(n))), block);
+  const cs = split(g.allGather(pad(out.c, block, (n) => new Float32Array(n))), block);
+  const vs = voters ? split(g.allGather(pad(Int32Array.from(out.voters, Number), block * K, (n) => new Int32Array(n))), block * K) : null;
+  const ss = voters ? split(g.allGather(pad(out.share, block * K, (n) => new Float32Array(n))), block * K) : null;
+  return ys.map((y, r) => ({
+    y,
+    c: cs[r] as Float32Array,
+    voters: vs ? BigInt64Array.from(vs[r] as Int32Array, BigInt) : new BigInt64Array(0),
+    share: ss ? (ss[r] as Float32Array) : new Float32Array(0),
+  }));
+}

@@ -119,6 +119,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       for await (const batch of batches) {
         let st: StepStats;
         const B = batch.globalSize ?? batch.index.length;
+        const commBefore = dp?.comm.seconds ?? 0;
         // data-parallel: this rank's rows of the batch, and its share of the batch's draws
         const draws = dp ? new RowDraws(s.gen, dp.rows(B), B) : s.gen;
         dp?.beginStep(B, batch.index.length);
@@ -138,7 +139,8 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         }
         lossSum += total;
         monitors.add(st);
-        yield { type: "step", epoch, step: step++, phase, ...st, "monitor/lr": s.opt.lr };
+        const comm = dp ? { comm_s: dp.comm.seconds - commBefore } : {};
+        yield { type: "step", epoch, step: step++, phase, ...st, "monitor/lr": s.opt.lr, ...comm };
         // one turn of the event loop, so a signal's handler runs now, not when the data next keeps us waiting
         if (o.signal) await new Promise((r) => setImmediate(r));
         // data-parallel: one stop decision for all ranks (a stop asked of any rank stops them all here)

@@ -60,6 +60,8 @@ export interface StepEvent extends StepStats {
   step: number;
   phase: Phase;
   "monitor/lr": number;
+  /** data-parallel training: seconds this rank spent in collectives during the step */
+  comm_s?: number;
 }
 
 export interface EpochEvent {

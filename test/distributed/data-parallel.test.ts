@@ -13,6 +13,7 @@ import { freePort, withoutLaunchFlags } from "../../src/cli/launch.js";
 import { resolveConfig } from "../../src/config.js";
 import { pickRows, RowDraws, shardRows } from "../../src/data/shard.js";
 import { drawMix } from "../../src/data/views.js";
+import { mergeTop } from "../../src/propagation/stream.js";
 import { writeNpy } from "../../src/report/npy.js";
 import { Generator } from "../../src/torch/random.js";
 import { loadFile } from "../../src/torch/safetensors.js";
@@ -148,7 +149,7 @@ function trainSteps(
 async function twoRanks(out: string, steps: number, resume = false): Promise<void> {
   const port = String(await freePort());
   const rs = await Promise.all([0, 1].map((r) => trainSteps(out, steps, { RANK: String(r), WORLD_SIZE: "2", MASTER_PORT: port }, resume)));
-  rs.forEach((r, i) => assert.equal(r.code, 0, `rank ${i}: ${r.err}`));
+  for (const [i, r] of rs.entries()) assert.equal(r.code, 0, `rank ${i}: ${r.err}`);
 }
 
 /** The largest difference between two checkpoints' tensors, relative to each tensor's largest value; labels and generators must be equal. */
@@ -348,4 +349,53 @@ test("ranks started with different options, or a world nobody completes, fail wi
   assert.notEqual(lost.code, 0);
   assert.match(lost.err, /distributed init of rank 1 of 2 .* failed \(connecting to rank 0's store\)/);
   assert.ok(Date.now() - t1 < 60_000);
+});
+
+test("llp propagate --nproc 2 and 3 write the files one process writes, byte for byte (one kernel thread each)", {
+  timeout: 200_000,
+}, () => {
+  let s = 7;
+  const r = () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648;
+  };
+  const n = 3000;
+  const d = 16;
+  const x = new Float32Array(n * d);
+  const y = new Int32Array(n).fill(-1);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) x[i * d + j] = r() - 0.5 + (j === i % 5 ? 1.5 : 0);
+    if (i % 17 === 0) y[i] = i % 5;
+  }
+  const E = join(root, "e.npy");
+  const EY = join(root, "ey.npy");
+  writeNpy(E, x, [n, d]);
+  writeNpy(EY, y, [n]);
+  const files = ["labels.npy", "confidence.npy", "given.npy", "voters.npy", "shares.npy"];
+  const out = (name: string, ...extra: string[]) => {
+    // one kernel thread everywhere: the kernel's scores can differ in the last bit between thread counts
+    const r = llp("propagate", "--embeddings", E, "--labels", EY, "--out", join(root, name), "--block", "256", "--threads", "1", ...extra);
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim().split("\n");
+  };
+  for (const rule of ["llp", "weighted-knn"]) {
+    out(`one-${rule}`, "--voters", "--propagation", rule);
+    for (const P of ["2", "3"]) {
+      const printed = out(`p${P}-${rule}`, "--voters", "--propagation", rule, "--nproc", P);
+      assert.equal(printed.length, 1, "rank 0 alone prints the summary");
+      for (const f of files)
+        assert.ok(
+          readFileSync(join(root, `one-${rule}`, f)).equals(readFileSync(join(root, `p${P}-${rule}`, f))),
+          `${rule}, ${P} processes: ${f} differs`,
+        );
+      assert.equal(JSON.parse(readFileSync(join(root, `p${P}-${rule}`, "propagate.json"), "utf8")).processes, Number(P));
+    }
+  }
+  assert.ok(!readdirSync(root).some((f) => f.includes(".partial-")), "no partial output left");
+});
+
+test("mergeTop: each row's best T of the ranks' best-T lists", () => {
+  // 2 ranks, 2 rows, T = 3; rank 1 saw fewer than T keys for row 1 (-inf)
+  const all = Float32Array.from([9, 5, 1, 8, 7, 6, 10, 4, 3, 2, Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY]);
+  assert.deepEqual(Array.from(mergeTop(all, 2, 2, 3)), [10, 9, 5, 8, 7, 6]);
 });

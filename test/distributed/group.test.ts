@@ -136,11 +136,9 @@ test("averageGradients: every rank ends with the mean of the ranks' gradients, a
     return JSON.parse(r.out.trim()) as { mineGrads: number[][]; whole: number[][] };
   });
   assert.deepEqual(outs[0]?.mineGrads, outs[1]?.mineGrads, "the ranks agree");
-  outs[0]?.mineGrads.forEach((g, i) =>
-    g.forEach((v, j) =>
-      assert.ok(Math.abs(v - (outs[0]?.whole[i]?.[j] as number)) < 1e-5, `param ${i}[${j}]: ${v} vs ${outs[0]?.whole[i]?.[j]}`),
-    ),
-  );
+  for (const [i, g] of (outs[0]?.mineGrads ?? []).entries())
+    for (const [j, v] of g.entries())
+      assert.ok(Math.abs(v - (outs[0]?.whole[i]?.[j] as number)) < 1e-5, `param ${i}[${j}]: ${v} vs ${outs[0]?.whole[i]?.[j]}`);
 });
 
 test("torchrun's environment describes the group; bad values are named", () => {

@@ -113,6 +113,7 @@ function trainSteps(
   steps: number,
   env: Record<string, string>,
   resume = false,
+  extra: Record<string, unknown> = {},
 ): Promise<{ code: number | null; err: string }> {
   const script = `
     const { resolveConfig } = await import(${dist("config.js")});
@@ -120,7 +121,7 @@ function trainSteps(
     const { groupFromEnv, ProcessGroup } = await import(${dist("distributed/group.js")});
     const o = groupFromEnv();
     const group = o && o.worldSize > 1 ? ProcessGroup.init({ ...o, timeoutMs: 30000 }) : null;
-    let cfg = resolveConfig(${JSON.stringify({ ...OPTS, out })});
+    let cfg = resolveConfig(${JSON.stringify({ ...OPTS, out, ...extra })});
     if (${resume}) cfg = { ...cfg, schedule: "fixed", milestones: [1] };
     const stop = new AbortController();
     let k = 0;
@@ -146,9 +147,11 @@ function trainSteps(
   });
 }
 
-async function twoRanks(out: string, steps: number, resume = false): Promise<void> {
+async function twoRanks(out: string, steps: number, resume = false, extra: Record<string, unknown> = {}): Promise<void> {
   const port = String(await freePort());
-  const rs = await Promise.all([0, 1].map((r) => trainSteps(out, steps, { RANK: String(r), WORLD_SIZE: "2", MASTER_PORT: port }, resume)));
+  const rs = await Promise.all(
+    [0, 1].map((r) => trainSteps(out, steps, { RANK: String(r), WORLD_SIZE: "2", MASTER_PORT: port }, resume, extra)),
+  );
   for (const [i, r] of rs.entries()) assert.equal(r.code, 0, `rank ${i}: ${r.err}`);
 }
 
@@ -213,6 +216,18 @@ test("2 ranks train what 1 process trains: model, optimiser, memory bank and lab
   await twoRanks(c2, 3, true);
   const resumed = checkpointDistance(c1, c2);
   assert.ok(resumed.worst < 1e-4, `3 LLP steps after a resume: ${resumed.key} differs by ${resumed.worst} of its largest value`);
+});
+
+test("every method trains alike on 2 ranks and on 1 process (2 steps)", { timeout: 300_000 }, async () => {
+  for (const method of ["supervised", "pseudo-label", "mean-teacher", "fixmatch"]) {
+    const one = join(root, `m1-${method}`);
+    const two = join(root, `m2-${method}`);
+    const r = await trainSteps(one, 2, {}, false, { method });
+    assert.equal(r.code, 0, r.err);
+    await twoRanks(two, 2, false, { method });
+    const d = checkpointDistance(one, two);
+    assert.ok(d.worst < 1e-4, `${method}: ${d.key} differs by ${d.worst} of its largest value`);
+  }
 });
 
 test("the launcher's flags are not passed on to the workers", () => {

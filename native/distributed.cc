@@ -79,6 +79,27 @@ LLP_FN(DistInit) {
       o.waitWorkers = true;
       o.timeout = timeout;
       g->store = c10::make_intrusive<c10d::TCPStore>(host, o);
+      // every rank says which world it was started for, and a mismatch is named here: inside
+      // Gloo's rendezvous it would only be a size check on an address buffer
+      const auto text = [](int v) { const std::string t = std::to_string(v); return std::vector<uint8_t>(t.begin(), t.end()); };
+      g->store->set("llp/world/" + std::to_string(rank), text(size));
+      // rank 0 compares every rank's; the others compare rank 0's and say they have read it, so
+      // that rank 0 keeps its store up until each of them can name a mismatch too
+      std::string mismatch;
+      for (int r = rank == 0 ? 1 : 0; r < (rank == 0 ? size : 1); ++r) {
+        const auto v = g->store->get("llp/world/" + std::to_string(r));
+        const std::string theirs(v.begin(), v.end());
+        if (theirs != std::to_string(size) && mismatch.empty())
+          mismatch = "the ranks disagree on the world size: rank " + std::to_string(r) + " was started with WORLD_SIZE=" + theirs + ", rank " +
+                     std::to_string(rank) + " with " + std::to_string(size);
+      }
+      if (rank != 0) g->store->set("llp/world/read/" + std::to_string(rank), text(1));
+      else {
+        std::vector<std::string> read;
+        for (int r = 1; r < size; ++r) read.push_back("llp/world/read/" + std::to_string(r));
+        g->store->wait(read);
+      }
+      if (!mismatch.empty()) throw std::runtime_error(mismatch);
       auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
       // this rank's own address: GLOO_SOCKET_IFNAME's interface (as PyTorch reads it), loopback when
       // the store is on loopback (one host), else the address this host's name resolves to

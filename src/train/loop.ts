@@ -285,7 +285,7 @@ export function buildState(cfg: Config, data: TrainData, dp: DataParallel | null
  * Every rank must train the same run on the same data: the config (but threads and out) and the
  * data's size and labels are compared across ranks, and a difference is an error on every rank.
  */
-function checkSameConfig(dp: DataParallel, cfg: Config, data: TrainData): void {
+export function checkSameConfig(dp: DataParallel, cfg: Config, data: TrainData): void {
   const { threads: _t, out: _o, ...rest } = cfg;
   const text = JSON.stringify(rest);
   const fp = [fingerprint(text), data.n, fingerprint(Array.from(data.labels).join(",")), data.numClasses];

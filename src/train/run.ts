@@ -8,6 +8,7 @@ import type { Normalization } from "../data/augment.js";
 import { absoluteDataPath } from "../data/load.js";
 import { writeSplit } from "../data/split.js";
 import { resolveView } from "../data/views.js";
+import { DataParallel } from "../distributed/data-parallel.js";
 import type { ProcessGroup } from "../distributed/group.js";
 import { modelMismatch, resolveModel } from "../model/net.js";
 import { resolvePropagation } from "../propagation/rules.js";
@@ -19,7 +20,16 @@ import { noGrad, type Tensor } from "../torch/tensor.js";
 import { setNumThreads } from "../torch/threads.js";
 import { checkpointPath, checkpointPoint, inferenceNet, loadCheckpoint, type TrainState } from "./checkpoint.js";
 import { normalizedTensor, type PreparedData, prepareData } from "./data.js";
-import { buildState, disposeState, evaluateState, fixedMilestones, MIN_PLATEAU_VALIDATION, train, viewMismatch } from "./loop.js";
+import {
+  buildState,
+  checkSameConfig,
+  disposeState,
+  evaluateState,
+  fixedMilestones,
+  MIN_PLATEAU_VALIDATION,
+  train,
+  viewMismatch,
+} from "./loop.js";
 import type { Summary, TrainEvent } from "./types.js";
 
 export { readRunConfig };
@@ -54,6 +64,8 @@ export async function runTraining(
   if (cfg.threads !== null) setNumThreads(cfg.threads);
   // Load and split first: bad input fails before anything is written.
   const prepared = await prepareData(cfg, opts.resume ? runDir : null);
+  // ranks started with different options or data stop here, before anything is written
+  if (opts.group && opts.group.worldSize > 1) checkSameConfig(new DataParallel(opts.group), cfg, prepared.data);
   const notices: string[] = [];
   if (!opts.resume) {
     // the network "auto" stands for is written into config.json, and a mismatch fails here

@@ -329,7 +329,7 @@ test("a killed rank: the others stop with a clear error in bounded time, the che
   assert.ok(Date.now() - t0 < 380_000);
 });
 
-test("ranks started with different options, or a world nobody completes, fail with a clear error on every rank", {
+test("ranks started with different options or world sizes, or a world nobody completes, fail with a clear error on every rank", {
   timeout: 200_000,
 }, async () => {
   const port = String(await freePort());
@@ -351,7 +351,12 @@ test("ranks started with different options, or a world nobody completes, fail wi
     assert.notEqual(r.code, 0);
     assert.match(r.err, /data-parallel ranks disagree on the config/);
   }
-  assert.ok(!existsSync(join(root, "bad0", "checkpoint.safetensors")), "nothing trained");
+  assert.ok(!existsSync(join(root, "bad0")) && !existsSync(join(root, "bad1")), "nothing written");
+  // ranks started for worlds of different sizes
+  const p2 = String(await freePort());
+  const [w0, w1] = await Promise.all([run(0, 2, [], p2), run(1, 3, [], p2)]);
+  assert.match(w0.err, /the ranks disagree on the world size: rank 1 was started with WORLD_SIZE=3, rank 0 with 2/);
+  assert.match(w1.err, /the ranks disagree on the world size: rank 0 was started with WORLD_SIZE=2, rank 1 with 3/);
   // rank 0 waits for a second rank that never comes: an error within about twice the timeout
   const t0 = Date.now();
   const lone = await run(0, 2, [], String(await freePort()));

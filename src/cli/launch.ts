@@ -99,7 +99,7 @@ export async function launch(script: string, argv: string[], o: LaunchOptions, e
       buf += d.toString();
       const lines = buf.split("\n");
       buf = lines.pop() ?? "";
-      for (const l of lines) err(rank === 0 ? `${l}\n` : `[rank ${rank}] ${l}\n`);
+      for (const l of lines) if (rank === 0 || l.trim() !== "") err(rank === 0 ? `${l}\n` : `[rank ${rank}] ${l}\n`);
     });
     exits.push(
       new Promise<number>((ok) =>

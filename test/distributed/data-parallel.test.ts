@@ -18,6 +18,7 @@ import { writeNpy } from "../../src/report/npy.js";
 import { Generator } from "../../src/torch/random.js";
 import { loadFile } from "../../src/torch/safetensors.js";
 import { prepareData } from "../../src/train/data.js";
+import { mulberry } from "../helpers.js";
 
 const root = mkdtempSync(join(tmpdir(), "llp-dp-"));
 const X = join(root, "x.npy");
@@ -28,11 +29,7 @@ const dist = (f: string) => JSON.stringify(join(process.cwd(), "dist", "src", f)
 before(() => {
   // 400 noisy 12x12 images of 4 classes (a stripe per class), 40 labelled: small, and well
   // conditioned enough that float rounding does not grow over a few steps
-  let s = 12345;
-  const r = () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return s / 2147483648;
-  };
+  const r = mulberry(12345);
   const n = 400;
   const d = 144;
   const x = new Float32Array(n * d);
@@ -374,11 +371,7 @@ test("ranks started with different options or world sizes, or a world nobody com
 test("llp propagate --nproc 2 and 3 write the files one process writes, byte for byte (one kernel thread each)", {
   timeout: 200_000,
 }, () => {
-  let s = 7;
-  const r = () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return s / 2147483648;
-  };
+  const r = mulberry(7);
   const n = 3000;
   const d = 16;
   const x = new Float32Array(n * d);

@@ -2,24 +2,12 @@
 // a rank whose peer never comes, or dies, gets a clear error within the timeout instead of a hang.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
+import { freePort } from "../../src/cli/launch.js";
 import { groupFromEnv } from "../../src/distributed/group.js";
 
 const src = (f: string) => JSON.stringify(join(process.cwd(), "dist", "src", f));
-
-/** A free TCP port on loopback. */
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => ok(port));
-    });
-  });
-}
 
 /** Runs `code` as rank `rank` of `world` in its own process; resolves with its exit code, stdout and stderr. */
 function rank(code: string, rankNo: number, world: number, port: number, timeoutMs: number) {

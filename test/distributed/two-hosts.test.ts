@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { writeNpy } from "../../src/report/npy.js";
+import { mulberry } from "../helpers.js";
 
 const tag = `llp${process.pid % 100000}`;
 const [A, B] = [`${tag}a`, `${tag}b`];
@@ -45,11 +46,7 @@ let skip: string | null = null;
 before(() => {
   skip = makeHosts();
   if (skip) process.stderr.write(`two-host test skipped: ${skip}\n`);
-  let s = 3;
-  const r = () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return s / 2147483648;
-  };
+  const r = mulberry(3);
   const n = 300;
   const x = Float32Array.from({ length: n * 144 }, (_, k) => r() - 0.5 + ((k % 144) % 4 === Math.floor(k / 1440) % 4 ? 1 : 0));
   writeNpy(join(root, "x.npy"), x, [n, 1, 12, 12]);

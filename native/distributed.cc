@@ -29,6 +29,7 @@ struct Group {
   // after a failed collective Gloo may still write into its tensors and the ranks' operation
   // counts may differ: the group is not used again
   std::string broken;
+  double syncBatchNormSeconds = 0;  // inside SyncBatchNorm's all-reduces, forward and backward
 };
 
 static Group* G(const Napi::Value& v) {
@@ -218,8 +219,10 @@ static void AllReduceSum(Group* g, at::Tensor& t, const char* what) {
   std::vector<at::Tensor> ts{t};
   c10d::AllreduceOptions o;
   o.timeout = g->timeout;
+  const auto t0 = std::chrono::steady_clock::now();
   try {
     g->pg->allreduce(ts, o)->wait(g->timeout);
+    g->syncBatchNormSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   } catch (const std::exception& e) {
     g->broken = std::string("distributed ") + what + " on rank " + std::to_string(g->rank) + " of " + std::to_string(g->size) +
                 " failed: " + CleanMessage(e.what());
@@ -297,10 +300,16 @@ LLP_FN(DistSyncBatchNorm) {
     return Wrap(info.Env(), y);)
 }
 
+// distSyncSeconds(group) -> seconds spent in SyncBatchNorm's all-reduces so far (the backward's
+// run inside autograd, where no JS timer reaches)
+LLP_FN(DistSyncSeconds) {
+  LLP_BODY(return Napi::Number::New(info.Env(), G(info[0])->syncBatchNormSeconds);)
+}
+
 void InitDist(Napi::Env env, Napi::Object e) {
   LLP_EXPORT(e, DistInit); LLP_EXPORT(e, DistAllReduce); LLP_EXPORT(e, DistAllGather);
   LLP_EXPORT(e, DistBroadcast); LLP_EXPORT(e, DistBarrier); LLP_EXPORT(e, DistDestroy);
-  LLP_EXPORT(e, DistSyncBatchNorm);
+  LLP_EXPORT(e, DistSyncBatchNorm); LLP_EXPORT(e, DistSyncSeconds);
 }
 
 }  // namespace llp

@@ -46,6 +46,32 @@ export function launchOptions(flags: Record<string, string | boolean>): LaunchOp
   return { nproc, nnodes, nodeRank, masterAddr, masterPort, graceMs: 90_000 };
 }
 
+/**
+ * How long every collective of a worker may wait: LLP_DIST_TIMEOUT_MS, else the command's default
+ * (PyTorch's is 30 minutes; llp's are shorter, so a dead rank is noticed sooner).
+ */
+export function distTimeoutMs(fallback: number): number {
+  const v = process.env.LLP_DIST_TIMEOUT_MS;
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`LLP_DIST_TIMEOUT_MS=${v} is not a positive number of milliseconds`);
+  return n;
+}
+
+/**
+ * A worker started by the launcher (LLP_LAUNCHED) exits when the launcher is gone: its stdin, a
+ * pipe from the launcher, closes. Outside the launcher, nothing.
+ */
+export function watchLauncher(): void {
+  if (process.env.LLP_LAUNCHED !== "1" || process.stdin.isTTY) return;
+  process.stdin.on("end", () => {
+    process.stderr.write("llp: the launcher is gone; this rank exits\n");
+    process.exit(1);
+  });
+  process.stdin.resume();
+  process.stdin.unref?.();
+}
+
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 /** A free TCP port on loopback. */
@@ -65,7 +91,9 @@ export const threadsPerWorker = (localWorkers: number) => Math.max(1, Math.floor
 
 /**
  * Runs `argv` (an llp command line without the launcher's flags) as o.nproc workers. Resolves with
- * the exit status: 0 when every worker succeeded, else the first failure's status.
+ * the exit status: 0 when every worker succeeded, else the first failure's status. o.graceMs should
+ * exceed the workers' collective timeout, so that a failed worker's peers fail on their own (with
+ * an error naming the collective) before they are stopped.
  */
 export async function launch(script: string, argv: string[], o: LaunchOptions, err: (s: string) => void): Promise<number> {
   const port = o.masterPort ?? (await freePort());
@@ -87,7 +115,8 @@ export async function launch(script: string, argv: string[], o: LaunchOptions, e
       LLP_LAUNCHED: "1",
     };
     // stdin stays a pipe: a worker whose launcher is gone (killed) sees it close and stops;
-    // its own process group: a terminal's Ctrl-C reaches the launcher, which passes it on once
+    // its own process group: a terminal's Ctrl-C reaches the launcher only, which passes each signal
+    // on to every worker (a second one makes them exit at once, as for one process)
     const w = spawn(process.execPath, [script, ...argv], {
       env,
       stdio: ["pipe", rank === 0 ? "inherit" : "ignore", "pipe"],
@@ -122,7 +151,10 @@ export async function launch(script: string, argv: string[], o: LaunchOptions, e
         }),
       ),
     );
-    w.on("error", (e) => err(`llp: could not start rank ${rank}: ${e.message}\n`));
+    w.on("error", (e) => {
+      err(`llp: could not start rank ${rank}: ${e.message}\n`);
+      if (w.exitCode === null && w.pid === undefined) w.emit("exit", 1, null); // never started: no exit event comes
+    });
   }
   const forward = (sig: NodeJS.Signals) => {
     for (const w of workers) if (w.exitCode === null) w.kill(sig);
@@ -146,7 +178,7 @@ export function withoutLaunchFlags(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
-    const m = /^--([a-z-]+)(=.*)?$/.exec(a);
+    const m = /^--([A-Za-z-]+)(=.*)?$/.exec(a);
     const name = m ? (m[1] as string).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) : "";
     if (m && isLaunchFlag(name)) {
       if (m[2] === undefined) i++; // its value

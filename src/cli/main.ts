@@ -18,7 +18,7 @@ import { choice, configHelp, onlyConfig, parseFlags } from "./args.js";
 import { BENCH_HELP, benchCmd } from "./bench.js";
 import { runDemo } from "./demo.js";
 import { decodeInputs } from "./inputs.js";
-import { launch, launchOptions, threadsPerWorker, withoutLaunchFlags } from "./launch.js";
+import { distTimeoutMs, launch, launchOptions, threadsPerWorker, watchLauncher, withoutLaunchFlags } from "./launch.js";
 import { Progress } from "./progress.js";
 import { PROPAGATE_HELP, propagateCmd } from "./propagate.js";
 
@@ -94,7 +94,8 @@ async function trainCmd(argv: string[]): Promise<number> {
   const launching = launchOptions(flags);
   if (launching) {
     resolveConfig(config); // a bad option fails here, once, not in every worker
-    return launch(process.argv[1] as string, ["train", ...withoutLaunchFlags(argv)], launching, (s) => process.stderr.write(s));
+    const o = { ...launching, graceMs: distTimeoutMs(TRAIN_TIMEOUT_MS) + 30_000 };
+    return launch(process.argv[1] as string, ["train", ...withoutLaunchFlags(argv)], o, (s) => process.stderr.write(s));
   }
   // a worker of a group (llp train --nproc, torchrun's environment): joins it before anything else
   const groupOptions = groupFromEnv();
@@ -146,24 +147,15 @@ async function trainCmd(argv: string[]): Promise<number> {
   }
 }
 
-/**
- * Joins the group torchrun's variables describe. Started by `llp train --nproc`, a worker also
- * watches its launcher: when the launcher is gone (its stdin pipe closes), the worker exits.
- */
+/** Joins the group torchrun's variables describe; a worker of the launcher also exits when the launcher is gone. */
 async function joinGroup(o: GroupOptions): Promise<ProcessGroup> {
   const { ProcessGroup } = await import("../distributed/group.js");
-  if (process.env.LLP_LAUNCHED === "1" && !process.stdin.isTTY) {
-    process.stdin.on("end", () => {
-      process.stderr.write("llp: the launcher is gone; this rank exits\n");
-      process.exit(1);
-    });
-    process.stdin.resume();
-    process.stdin.unref?.();
-  }
-  const timeoutMs = Number(process.env.LLP_DIST_TIMEOUT_MS ?? 60_000);
-  return ProcessGroup.init({ ...o, timeoutMs });
+  watchLauncher();
+  return ProcessGroup.init({ ...o, timeoutMs: distTimeoutMs(TRAIN_TIMEOUT_MS) });
 }
 
+/** Training's default collective timeout: long enough for rank 0's checkpoint, snapshots and --report between epochs. */
+const TRAIN_TIMEOUT_MS = 300_000;
 /**
  * The handler of SIGINT/SIGTERM during training: the first asks the loop to stop after the step
  * under way (stop.abort()); a second exits at once with status 130.

@@ -13,7 +13,7 @@ import { RULES, resolvePropagation } from "../propagation/rules.js";
 import { type EmbeddingRule, memoryRows, type PropagatedBlock, propagateStream } from "../propagation/stream.js";
 import { openRun } from "../train/run.js";
 import { onlyConfig, parseFlags } from "./args.js";
-import { launch, launchOptions, threadsPerWorker, withoutLaunchFlags } from "./launch.js";
+import { distTimeoutMs, launch, launchOptions, threadsPerWorker, watchLauncher, withoutLaunchFlags } from "./launch.js";
 import { ProgressBar } from "./progress.js";
 
 export const PROPAGATE_HELP = `llp propagate --embeddings X.npy --labels Y --out OUT [--force]
@@ -25,6 +25,9 @@ export const PROPAGATE_HELP = `llp propagate --embeddings X.npy --labels Y --out
 llp propagate RUN_DIR [--tau 0.05,0.07] [--K 10,50] [--T 25] [--propagation llp,weighted-knn] [--out FILE.json]
                                  a run's final memory bank propagated again under each setting, scored on the
                                  points whose true labels the run hid`;
+
+/** The collective timeout of `llp propagate --nproc`: one pass over a rank's blocks may take minutes at 1M points. */
+const PROPAGATE_TIMEOUT_MS = 600_000;
 
 const EXTRA = {
   embeddings: "string",
@@ -48,12 +51,16 @@ export async function propagateCmd(argv: string[]): Promise<number> {
   const run = positionals[0];
   if (run !== undefined) {
     if (flags.embeddings !== undefined) throw new Error("llp propagate: give a run folder or --embeddings, not both");
+    if (flags.nproc !== undefined)
+      throw new Error("llp propagate RUN_DIR runs in one process; --nproc shares `llp propagate --embeddings` among processes");
     onlyConfig(config, ["out", "threads"], "propagate RUN_DIR");
     return propagateRun(run, flags, config.out as string | undefined, config.threads as number | undefined);
   }
   const launching = launchOptions(flags);
-  if (launching)
-    return launch(process.argv[1] as string, ["propagate", ...withoutLaunchFlags(argv)], launching, (s) => process.stderr.write(s));
+  if (launching) {
+    const o = { ...launching, graceMs: distTimeoutMs(PROPAGATE_TIMEOUT_MS) + 30_000 };
+    return launch(process.argv[1] as string, ["propagate", ...withoutLaunchFlags(argv)], o, (s) => process.stderr.write(s));
+  }
   return propagateEmbeddings(flags, config);
 }
 
@@ -101,10 +108,8 @@ async function propagateEmbeddings(flags: Record<string, string | boolean>, conf
   const groupOptions = groupFromEnv();
   const { ProcessGroup, streamGroup } =
     groupOptions && groupOptions.worldSize > 1 ? await import("../distributed/group.js") : { ProcessGroup: null, streamGroup: null };
-  const pg =
-    groupOptions && ProcessGroup
-      ? ProcessGroup.init({ ...groupOptions, timeoutMs: Number(process.env.LLP_DIST_TIMEOUT_MS ?? 600_000) })
-      : null;
+  if (ProcessGroup) watchLauncher();
+  const pg = groupOptions && ProcessGroup ? ProcessGroup.init({ ...groupOptions, timeoutMs: distTimeoutMs(PROPAGATE_TIMEOUT_MS) }) : null;
   const group = pg && streamGroup ? streamGroup(pg) : null;
   const writer = !group || group.rank === 0;
   if (base.threads !== null) setKernelThreads(base.threads);

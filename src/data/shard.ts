@@ -44,9 +44,12 @@ export class RowDraws implements Draws {
 
   uniforms(n: number): Float64Array {
     const b = this.rows.length;
-    if (b === 0) return this.whole.uniforms(0);
-    if (n % b !== 0) throw new RangeError(`a rank's draws come per row: ${n} uniforms for ${b} rows`);
-    const k = n / b;
+    if (b === 0 || n % b !== 0) throw new RangeError(`a rank's draws come per row: ${n} uniforms for ${b} rows`);
+    return this.perRow(n / b);
+  }
+
+  /** k uniforms for each of this rank's rows: the whole batch's k per row drawn, this rank's kept (also with no rows of its own). */
+  perRow(k: number): Float64Array {
     return pickRows(this.whole.uniforms(k * this.globalSize), this.rows, k);
   }
 
@@ -61,6 +64,11 @@ export class RowDraws implements Draws {
     });
     return tensor(rank, [n], "int64");
   }
+}
+
+/** k uniforms for each of b rows: from the run's generator, or a rank's share of the whole batch's. */
+export function perRow(gen: Draws, k: number, b: number): Float64Array {
+  return isRowDraws(gen) ? gen.perRow(k) : gen.uniforms(k * b);
 }
 
 /** Whether a draw source is one rank's share of the run's generator. */

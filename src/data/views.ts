@@ -9,7 +9,7 @@ import { affineGrid, gridSample } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
 import { type Tensor, tensor, where } from "../torch/tensor.js";
 import type { Normalization } from "./augment.js";
-import { type Draws, isRowDraws, pickRows } from "./shard.js";
+import { type Draws, isRowDraws, perRow, pickRows } from "./shard.js";
 
 /**
  * [B, 1, H, W] float32 mask, 0 inside each image's square, 1 elsewhere. The square has side
@@ -156,13 +156,13 @@ export function makeView(kind: ViewKind, x: Tensor, gen: Draws, norm: Normalizat
 function cutout(x: Tensor, gen: Draws): Tensor {
   const [b, , h, w] = x.shape as [number, number, number, number];
   const size = Math.max(1, Math.round(Math.min(h, w) / 2));
-  return x.mul(tensor(cutoutMask(b, h, w, size, gen.uniforms(2 * b)), [b, 1, h, w], "float32"));
+  return x.mul(tensor(cutoutMask(b, h, w, size, perRow(gen, 2, b)), [b, 1, h, w], "float32"));
 }
 
 /** x [B, C, H, W] warped by a random affine map per image (zeros, the mean pixel, outside), then Cutout. */
 function strongView(x: Tensor, gen: Draws): Tensor {
   const [b, c, h, w] = x.shape as [number, number, number, number];
-  const theta = tensor(affineThetas(b, gen.uniforms(5 * b), STRONG_AFFINE), [b, 2, 3], "float32");
+  const theta = tensor(affineThetas(b, perRow(gen, 5, b), STRONG_AFFINE), [b, 2, 3], "float32");
   return cutout(gridSample(x, affineGrid(theta, [b, c, h, w])), gen);
 }
 
@@ -305,7 +305,7 @@ function randAugment(x: Tensor, gen: Draws, norm: Normalization | null): Tensor 
   const [b, c, h, w] = x.shape as [number, number, number, number];
   const mean = tensor(norm ? norm.mean : new Array(c).fill(0), [1, c, 1, 1], "float32");
   const std = tensor(norm ? norm.std : new Array(c).fill(1), [1, c, 1, 1], "float32");
-  const plan = randAugmentPlan(b, gen.uniforms(2 * RA_N * b));
+  const plan = randAugmentPlan(b, perRow(gen, 2 * RA_N, b));
   let out = x;
   for (let s = 0; s < RA_N; s++) {
     const op = plan.op[s] as RAOp[];

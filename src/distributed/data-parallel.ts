@@ -12,6 +12,19 @@ import { tidy } from "../torch/scope.js";
 import { cat, full, type Tensor, tensor } from "../torch/tensor.js";
 import { averageGradients, type ProcessGroup } from "./group.js";
 
+/** Every key a step's statistics may hold (StepStats), in one order for the ranks' all-reduce. */
+const STAT_KEYS = [
+  "loss/total",
+  "loss/categorization",
+  "loss/aggregation",
+  "loss/instance",
+  "loss/consistency",
+  "monitor/confidence",
+  "monitor/pseudoLabelAccuracy",
+  "monitor/consistencyWeight",
+  "monitor/mask",
+].sort();
+
 /** Seconds spent in collectives, accumulated (the loop reports their share of the step). */
 export interface CommClock {
   seconds: number;
@@ -48,8 +61,12 @@ export class DataParallel {
 
   /** Every BatchNorm of the network takes the global batch's statistics in training (PyTorch's convert_sync_batchnorm). */
   convertSyncBatchNorm(net: Module): void {
-    for (const m of net.modules())
-      if (m instanceof BatchNorm2d) m.sync = { syncBatchNorm: (...a) => this.timed(() => this.group.syncBatchNorm(...a)) };
+    for (const m of net.modules()) if (m instanceof BatchNorm2d) m.sync = this.group; // its collectives are timed natively
+  }
+
+  /** Seconds in collectives so far: the ones timed here and SyncBatchNorm's (forward and backward, timed natively). */
+  commSeconds(): number {
+    return this.comm.seconds + this.group.syncBatchNormSeconds();
   }
 
   /** A step begins on this rank's b rows of a batch of B. */
@@ -125,12 +142,17 @@ export class DataParallel {
    * to stop (so all stop at the same step).
    */
   agree(stats: Record<string, number>, stop: boolean): { stats: Record<string, number>; stop: boolean } {
-    const keys = Object.keys(stats).sort();
+    // one fixed list of keys on every rank (a rank may lack a term its rows did not need); a key
+    // no rank has is left out, and a loss that is not finite on any rank stays so
+    const keys = [...new Set([...STAT_KEYS, ...Object.keys(stats)])].sort();
+    if (keys.length !== STAT_KEYS.length)
+      throw new Error(`data-parallel: unknown step statistics ${Object.keys(stats).filter((k) => !STAT_KEYS.includes(k))}`);
     const b = this.#localSize;
     const v = new Float64Array(2 * keys.length + 1);
     keys.forEach((k, i) => {
-      const x = stats[k] as number;
-      if (Number.isFinite(x)) {
+      const x = stats[k];
+      if (x === undefined) return;
+      if (Number.isFinite(x) || k === "loss/total") {
         v[2 * i] = x * b;
         v[2 * i + 1] = b;
       }
@@ -143,9 +165,19 @@ export class DataParallel {
     });
     const out: Record<string, number> = {};
     keys.forEach((k, i) => {
-      out[k] = (sums[2 * i + 1] as number) > 0 ? (sums[2 * i] as number) / (sums[2 * i + 1] as number) : Number.NaN;
+      const value = (sums[2 * i + 1] as number) > 0 ? (sums[2 * i] as number) / (sums[2 * i + 1] as number) : Number.NaN;
+      if (k in stats || !Number.isNaN(value)) out[k] = value;
     });
     return { stats: out, stop: (sums[2 * keys.length] as number) > 0 };
+  }
+
+  /** Each count summed over the ranks (one all-reduce). */
+  sumCounts(counts: number[]): number[] {
+    return tidy(() => {
+      const t = tensor(Float64Array.from(counts), [counts.length], "float64");
+      this.timed(() => this.group.allReduce(t));
+      return Array.from(t.toArray() as Float64Array);
+    });
   }
 
   /** Rank 0's value of a number, on every rank. */

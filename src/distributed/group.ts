@@ -95,6 +95,11 @@ export class ProcessGroup {
     );
   }
 
+  /** Seconds spent so far in syncBatchNorm's collectives, forward and backward. */
+  syncBatchNormSeconds(): number {
+    return native.DistSyncSeconds(this.#h) as number;
+  }
+
   /** Leaves the group now (closes its connections). */
   destroy(): void {
     if (this.#handle) native.DistDestroy(this.#handle);

@@ -19,7 +19,7 @@ import { tidy } from "../torch/scope.js";
 import { cat, type Tensor, tensor } from "../torch/tensor.js";
 import { WeightAverage } from "../train/ema.js";
 import type { Phase } from "../train/types.js";
-import { emptyStats, type Method, type MethodContext, optimise, type StepStats, type ViewedBatch } from "./method.js";
+import { emptyStats, type Method, type MethodContext, optimise, type StepStats, subsetMean, type ViewedBatch } from "./method.js";
 
 /** The evaluated weight average's decay when --ema-decay is null (Sohn et al. 2020). */
 export const FIXMATCH_EMA = 0.999;
@@ -83,9 +83,11 @@ export class FixMatch implements Method {
       const { logits: all } = net.heads(u > 0 ? cat([batch.x, batch.strong.indexSelect(0, unlT)]) : batch.x); // [B + U, C]
       const weak = all.slice(0, 0, b); // [B, C]
       const y = tensor(batch.label, [b], "int64"); // [B], -1 = unlabelled
-      const ls = categorization(weak, y).sum().div(Math.max(1, lab.length)); // mean over the labelled points
+      const ls = subsetMean(this.#ctx, categorization(weak, y).sum(), lab.length); // mean over the labelled points
       const lu = u > 0 ? fixmatchUnlabelled(weak.indexSelect(0, unlT), all.slice(0, b, b + u), cfg.threshold) : null;
-      const loss = lu ? ls.add(lu.values.mean().mul(cfg.unlabelledWeight)) : ls;
+      // mean over the unlabelled points (taken on every rank: a collective under data-parallel training)
+      const luMean = subsetMean(this.#ctx, lu ? lu.values.sum() : ls.mul(0), u);
+      const loss = lu ? ls.add(luMean.mul(cfg.unlabelledWeight)) : ls;
       optimise(this.#ctx, loss);
       this.average.update(net);
       const stats = { ...emptyStats(), "loss/total": loss.item(), "loss/categorization": ls.item() };
@@ -102,7 +104,7 @@ export class FixMatch implements Method {
       });
       return {
         ...stats,
-        "loss/consistency": lu.values.mean().item(),
+        "loss/consistency": lu.values.mean().item(), // this rank's
         "monitor/mask": kept / u,
         "monitor/confidence": lu.conf.mean().item(),
         "monitor/pseudoLabelAccuracy": kept && truth ? hits / kept : Number.NaN,

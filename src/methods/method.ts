@@ -93,6 +93,20 @@ export interface Method {
 }
 
 /**
+ * sum / count, a mean over a subset of the batch's rows (its labelled points, those with a target),
+ * as one process computes it over the whole batch. Data-parallel, every rank holds part of the
+ * subset: the count is summed over the ranks, and the term is scaled so that optimise()'s scale and
+ * the ranks' average give sum over all ranks / count over all ranks. Every rank must call it, in the
+ * same order (it is a collective). sum: a scalar tensor.
+ */
+export function subsetMean(ctx: Pick<MethodContext, "dp">, sum: Tensor, count: number): Tensor {
+  const { dp } = ctx;
+  if (!dp) return sum.div(Math.max(1, count));
+  const [all] = dp.sumCounts([count]) as [number];
+  return sum.div((Math.max(1, all) * dp.objectiveScale) / dp.worldSize);
+}
+
+/**
  * One SGD step on `objective` (its gradient is what is optimised, its value need not be the loss).
  * Data-parallel: the objective, a mean over this rank's rows, is scaled to its share of the whole
  * batch's, and the gradients are averaged across ranks before the step.

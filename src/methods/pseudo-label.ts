@@ -15,7 +15,7 @@ import { softmax } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
 import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
 import type { Phase } from "../train/types.js";
-import { emptyStats, type Method, type MethodContext, optimise, type StepStats, type ViewedBatch } from "./method.js";
+import { emptyStats, type Method, type MethodContext, optimise, type StepStats, subsetMean, type ViewedBatch } from "./method.js";
 import { Supervised } from "./supervised.js";
 
 /**
@@ -102,9 +102,7 @@ export class PseudoLabel implements Method {
       const { logits } = net.heads(batch.strong ?? batch.x); // [B, C]
       // the mean over the points that have a target: training on the union of the labelled and
       // the kept points, as S4L does, whatever share of the batch sits out
-      const lc = categorization(logits, tensor(yT, [b], "int64"))
-        .sum()
-        .div(Math.max(1, targets));
+      const lc = subsetMean(this.#ctx, categorization(logits, tensor(yT, [b], "int64")).sum(), targets);
       optimise(this.#ctx, lc);
       const l = lc.item();
       return { ...emptyStats(), "loss/total": l, "loss/categorization": l, ...this.#monitors(batch.index, data.trueLabels) };

@@ -28,7 +28,7 @@ export interface PreparedData {
 }
 
 /** Loads the training set of cfg.data (and the test set), the split, and the batch stream. */
-export async function prepareData(cfg: Config, runDir: string | null): Promise<PreparedData> {
+export async function prepareData(cfg: Config, runDir: string | null, o: { writeSplit?: boolean } = {}): Promise<PreparedData> {
   const ds = await loadDataset(cfg.data, dataOptions(cfg));
   const test = await loadTest(cfg, ds);
   const splitFile = runDir ? join(runDir, "split.json") : null;
@@ -37,7 +37,7 @@ export async function prepareData(cfg: Config, runDir: string | null): Promise<P
   else {
     split = makeSplit(ds, splitOptions(cfg, ds), new Generator(cfg.seed));
     if (cfg.reveal) split = revealLabels(split, ds, await readIndices(cfg.reveal), cfg.reveal);
-    if (runDir) writeSplit(runDir, split);
+    if (runDir && o.writeSplit !== false) writeSplit(runDir, split);
   }
   const { train, validation } = splitDatasets(ds, split);
   const normalization = await channelStats(

@@ -49,6 +49,10 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
   const dp = o.group && o.group.worldSize > 1 ? new DataParallel(o.group) : null;
   const writer = !o.group || o.group.rank === 0; // the rank that writes the run folder
   const runDir = writer ? o.runDir : null; // where this rank writes
+  if (dp && cfg.batchSize < dp.worldSize)
+    throw new Error(
+      `${optionName("batchSize")} = ${cfg.batchSize} gives each of ${dp.worldSize} processes less than one row: give at least ${dp.worldSize}`,
+    );
   if (dp) checkSameConfig(dp, cfg, data);
   const s = buildState(cfg, data, dp);
   const { method } = s;
@@ -101,6 +105,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       const inside = resumeInside && epoch === loop.epoch ? resumeInside : null;
       resumeInside = null;
       const tEpoch = Date.now() - 1000 * (inside?.partial.seconds ?? 0);
+      const commAtEpochStart = dp?.commSeconds() ?? 0;
       const phase = method.phase(epoch);
       const scheduled = method.scheduleEpoch(epoch); // null: outside the LR schedule (IR)
       const drops = scheduled === null ? 0 : milestones ? dropsAtEpoch(milestones, scheduled) : loop.drops; // IR: the base LR
@@ -119,7 +124,12 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       for await (const batch of batches) {
         let st: StepStats;
         const B = batch.globalSize ?? batch.index.length;
-        const commBefore = dp?.comm.seconds ?? 0;
+        if (dp && B < dp.worldSize) {
+          // a last short batch (labelled points only) with fewer rows than ranks: left out on every rank
+          batch.x.dispose();
+          continue;
+        }
+        const commBefore = dp?.commSeconds() ?? 0;
         // data-parallel: this rank's rows of the batch, and its share of the batch's draws
         const draws = dp ? new RowDraws(s.gen, dp.rows(B), B) : s.gen;
         dp?.beginStep(B, batch.index.length);
@@ -139,7 +149,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         }
         lossSum += total;
         monitors.add(st);
-        const comm = dp ? { comm_s: dp.comm.seconds - commBefore } : {};
+        const comm = dp ? { comm_s: dp.commSeconds() - commBefore } : {};
         yield { type: "step", epoch, step: step++, phase, ...st, "monitor/lr": s.opt.lr, ...comm };
         // one turn of the event loop, so a signal's handler runs now, not when the data next keeps us waiting
         if (o.signal) await new Promise((r) => setImmediate(r));
@@ -168,11 +178,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       loop.bestVal = Math.max(loop.bestVal, val.top1);
       loop.wallS += (Date.now() - tEpoch) / 1000;
       const ev = epochEvent(epoch, phase, s, data, val, lossSum / Math.max(1, step), loop.wallS, (Date.now() - tEpoch) / 1000);
-      if (dp) {
-        ev.comm_s = dp.comm.seconds;
-        dp.comm.seconds = 0;
-        dp.comm.calls = 0;
-      }
+      if (dp) ev.comm_s = dp.commSeconds() - commAtEpochStart;
       yield s.method.labels ? ev : { ...ev, ...monitors.means() };
       if (runDir && (loop.epoch % cfg.checkpointEvery === 0 || loop.epoch === method.totalEpochs || loop.plateau.stop)) {
         yield { type: "checkpoint", epoch, path: writeCheckpoint(runDir, s, loop, JSON.stringify(cfg)) };

@@ -63,7 +63,7 @@ export async function runTraining(
   }
   if (cfg.threads !== null) setNumThreads(cfg.threads);
   // Load and split first: bad input fails before anything is written.
-  const prepared = await prepareData(cfg, opts.resume ? runDir : null);
+  const prepared = await prepareData(cfg, opts.resume ? runDir : null, { writeSplit: writer });
   // ranks started with different options or data stop here, before anything is written
   if (opts.group && opts.group.worldSize > 1) checkSameConfig(new DataParallel(opts.group), cfg, prepared.data);
   const notices: string[] = [];

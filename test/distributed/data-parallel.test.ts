@@ -227,6 +227,30 @@ test("every method trains alike on 2 ranks and on 1 process (2 steps)", { timeou
   }
 });
 
+test("3 ranks on uneven shares of a batch (11, 11, 10 of 32) train what 1 process trains, the subset means included", {
+  timeout: 300_000,
+}, async () => {
+  // pseudo-label past its warm-up (a mean over the rows with a target) and fixmatch (means over the
+  // labelled and the unlabelled rows), whose subsets fall unevenly on the ranks
+  for (const [method, extra] of [
+    ["pseudo-label", { pseudoLabelWarmup: 0 }],
+    ["fixmatch", {}],
+    ["llp", {}],
+  ] as const) {
+    const one = join(root, `u1-${method}`);
+    const three = join(root, `u3-${method}`);
+    const r = await trainSteps(one, 3, {}, false, { method, ...extra });
+    assert.equal(r.code, 0, r.err);
+    const port = String(await freePort());
+    const rs = await Promise.all(
+      [0, 1, 2].map((k) => trainSteps(three, 3, { RANK: String(k), WORLD_SIZE: "3", MASTER_PORT: port }, false, { method, ...extra })),
+    );
+    for (const [i, x] of rs.entries()) assert.equal(x.code, 0, `${method}, rank ${i}: ${x.err}`);
+    const d = checkpointDistance(one, three);
+    assert.ok(d.worst < 1e-4, `${method}: ${d.key} differs by ${d.worst} of its largest value`);
+  }
+});
+
 test("the launcher's flags are not passed on to the workers", () => {
   assert.deepEqual(withoutLaunchFlags(["--nproc", "2", "--lr", "0.1", "--master-port=123", "--nnodes", "1", "--epochs", "2"]), [
     "--lr",
@@ -234,6 +258,8 @@ test("the launcher's flags are not passed on to the workers", () => {
     "--epochs",
     "2",
   ]);
+  assert.deepEqual(withoutLaunchFlags(["--masterPort", "5", "--nodeRank=1", "--seed", "3"]), ["--seed", "3"], "camelCase spellings too");
+  assert.match(llp("propagate", join(root, "no-run"), "--nproc", "2").stderr, /llp propagate RUN_DIR runs in one process/);
 });
 
 const llp = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 300_000 });

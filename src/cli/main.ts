@@ -25,7 +25,11 @@ import { PROPAGATE_HELP, propagateCmd } from "./propagate.js";
 const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang et al. 2019)
 
   llp train [options]              train (default: Fashion-MNIST); --resume RUN_DIR continues a run;
-                                   --report rewrites RUN_DIR/report.html after every checkpoint
+                                   --report rewrites RUN_DIR/report.html after every checkpoint;
+                                   --nproc P trains data-parallel in P processes (c10d, Gloo), across hosts
+                                   with --nnodes N --node-rank R --master-addr HOST0 --master-port PORT
+                                   (torchrun's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT work too;
+                                   LLP_DIST_TIMEOUT_MS bounds every collective, default 300000)
   llp eval RUN_DIR [--on validation]   test top-1/top-5 of the classifier head and bank kNN, per class
   llp predict RUN_DIR INPUT...     class, confidence, top-5 (images, folders of images, or a .npy of rows) [--format csv]
   llp embed RUN_DIR --out FILE.npy embeddings v of the training pool (row i is example FILE.index.npy[i]

@@ -21,7 +21,8 @@ export const PROPAGATE_HELP = `llp propagate --embeddings X.npy --labels Y --out
                                  labelled rows of Y (.npy or .csv, one per row; -1 or empty = unlabelled), by Eq. 8
                                  (--propagation llp, default) or weighted kNN (weighted-knn); --K --T --tau;
                                  OUT.csv: index,label,confidence,given; else a folder of labels.npy, confidence.npy,
-                                 given.npy (+ voters.npy, shares.npy with --voters: each point's K voters)
+                                 given.npy (+ voters.npy, shares.npy with --voters: each point's K voters);
+                                 --nproc P shares the blocks among P processes (--nnodes etc. as llp train)
 llp propagate RUN_DIR [--tau 0.05,0.07] [--K 10,50] [--T 25] [--propagation llp,weighted-knn] [--out FILE.json]
                                  a run's final memory bank propagated again under each setting, scored on the
                                  points whose true labels the run hid`;

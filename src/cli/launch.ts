@@ -153,7 +153,7 @@ export async function launch(script: string, argv: string[], o: LaunchOptions, e
     );
     w.on("error", (e) => {
       err(`llp: could not start rank ${rank}: ${e.message}\n`);
-      if (w.exitCode === null && w.pid === undefined) w.emit("exit", 1, null); // never started: no exit event comes
+      if (w.pid === undefined) w.emit("exit", 1, null); // never started: Node emits no exit event
     });
   }
   const forward = (sig: NodeJS.Signals) => {

@@ -97,7 +97,12 @@ async function trainCmd(argv: string[]): Promise<number> {
   });
   const launching = launchOptions(flags);
   if (launching) {
-    resolveConfig(config); // a bad option fails here, once, not in every worker
+    const checked = resolveConfig(config); // a bad option fails here, once, not in every worker
+    const world = launching.nproc * launching.nnodes;
+    if (typeof flags.resume !== "string" && checked.batchSize < world)
+      throw new Error(
+        `batchSize (--batch-size) = ${checked.batchSize} gives each of ${world} processes less than one row: give at least ${world}`,
+      );
     const o = { ...launching, graceMs: distTimeoutMs(TRAIN_TIMEOUT_MS) + 30_000 };
     return launch(process.argv[1] as string, ["train", ...withoutLaunchFlags(argv)], o, (s) => process.stderr.write(s));
   }

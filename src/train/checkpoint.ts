@@ -24,6 +24,8 @@ export interface LoopState {
 /** How far into an epoch a mid-epoch checkpoint was written (the generator's state at that epoch's start is saved beside it). */
 export interface PartialEpoch {
   step: number; // steps done
+  /** batches taken from the epoch's stream, steps and batches left out alike (absent: step) */
+  consumed?: number;
   lossSum: number;
   monitors: [string, number, number][]; // key, sum, count
   seconds: number; // time spent in the epoch so far

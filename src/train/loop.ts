@@ -113,17 +113,20 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
       await method.beginEpoch(epoch, phase, inside !== null);
       const view = method.view(phase);
       let step = inside?.partial.step ?? 0;
+      // batches of the epoch taken from the data, trained or left out (data-parallel: one smaller than P)
+      let consumed = inside?.partial.consumed ?? step;
       let lossSum = inside?.partial.lossSum ?? 0;
       const monitors = new StepMeans(inside?.partial.monitors); // per-step monitors, for methods without a label state
       // the epoch's batches are fixed by the generator's state here; inside a resumed epoch they
       // come from the saved start state, its first steps skipped, while the run's generator goes on from where it stopped
       const epochStart = inside ? inside.epochStart : s.gen.getState();
       const batches = inside
-        ? data.epoch(new Generator(0).setState(epochStart), method.sampling(phase), step, dp?.shard)
+        ? data.epoch(new Generator(0).setState(epochStart), method.sampling(phase), consumed, dp?.shard)
         : data.epoch(s.gen, method.sampling(phase), 0, dp?.shard);
       for await (const batch of batches) {
         let st: StepStats;
         const B = batch.globalSize ?? batch.index.length;
+        consumed++;
         if (dp && B < dp.worldSize) {
           // a last short batch (labelled points only) with fewer rows than ranks: left out on every rank
           batch.x.dispose();
@@ -156,7 +159,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
         // data-parallel: one stop decision for all ranks (a stop asked of any rank stops them all here)
         if (dp ? dp.agree({}, o.signal?.aborted ?? false).stop : o.signal?.aborted) {
           // a checkpoint of this very point: the resume goes on with the next step
-          const partial = { step, lossSum, monitors: monitors.state(), seconds: (Date.now() - tEpoch) / 1000 };
+          const partial = { step, consumed, lossSum, monitors: monitors.state(), seconds: (Date.now() - tEpoch) / 1000 };
           if (runDir) writeCheckpoint(runDir, s, { ...loop, epoch, partial }, JSON.stringify(cfg), epochStart);
           yield { type: "interrupted", epoch, step, checkpoint: o.runDir !== null };
           return;

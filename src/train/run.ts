@@ -65,6 +65,10 @@ export async function runTraining(
   // Load and split first: bad input fails before anything is written.
   const prepared = await prepareData(cfg, opts.resume ? runDir : null, { writeSplit: writer });
   // ranks started with different options or data stop here, before anything is written
+  if (opts.group && cfg.batchSize < opts.group.worldSize)
+    throw new Error(
+      `${optionName("batchSize")} = ${cfg.batchSize} gives each of ${opts.group.worldSize} processes less than one row: give at least ${opts.group.worldSize}`,
+    );
   if (opts.group && opts.group.worldSize > 1) checkSameConfig(new DataParallel(opts.group), cfg, prepared.data);
   const notices: string[] = [];
   if (!opts.resume) {

@@ -68,7 +68,9 @@ for (let round = 0; round < (args["no-training"] ? 0 : Number(args.rounds)); rou
     const m = perP.get(P) as { step: number[]; comm: number[] };
     m.step.push(median(recs.map((r) => r.ms)));
     m.comm.push(median(recs.map((r) => r.comm_ms)));
-    process.stderr.write(`P=${P} round ${round}: step ${r2(m.step.at(-1) as number)} ms, communication ${r2(m.comm.at(-1) as number)} ms\n`);
+    process.stderr.write(
+      `P=${P} round ${round}: step ${r2(m.step.at(-1) as number)} ms, communication ${r2(m.comm.at(-1) as number)} ms\n`,
+    );
   }
 for (const P of args["no-training"] ? [] : procs) {
   const m = perP.get(P) as { step: number[]; comm: number[] };
@@ -100,7 +102,10 @@ process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 if (!args["no-write"]) {
   const file = `${repo}bench/results/distributed.json`;
   const prev = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
-  writeFileSync(file, `${JSON.stringify({ ...prev, ...(args["no-training"] ? {} : { training: result }), ...(propagation ? { propagation: { command: result.command, machine: result.machine, loadavg_before: result.loadavg_before, loadavg_after: result.loadavg_after, date: result.date, ...propagation } } : {}) }, null, 2)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ ...prev, ...(args["no-training"] ? {} : { training: result }), ...(propagation ? { propagation: { command: result.command, machine: result.machine, loadavg_before: result.loadavg_before, loadavg_after: result.loadavg_after, date: result.date, ...propagation } } : {}) }, null, 2)}\n`,
+  );
 }
 
 /** llp propagate wall to wall: 1 process at 1 and 2 threads, and 2 processes at 1 thread each. */

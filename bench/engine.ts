@@ -36,10 +36,11 @@ import {
 } from "./common.js";
 import { ResNet18, smallCnn } from "./nets.js";
 
-type Net = "small-cnn" | "resnet18";
+/** a name ending in -cl: the same net with its weights and input in channels-last (NHWC) memory */
+type Net = "small-cnn" | "resnet18" | "small-cnn-cl" | "resnet18-cl";
 const BATCH = 128;
 /** Steps per timed request: enough to average a step's jitter, few enough for 5+ rounds. */
-const STEPS: Record<Net, number> = { "small-cnn": 8, resnet18: 2 };
+const STEPS: Record<Net, number> = { "small-cnn": 8, resnet18: 2, "small-cnn-cl": 8, "resnet18-cl": 2 };
 const WARMUP = 2;
 const PYTHON = "/usr/bin/python3"; // Debian's python3-torch: the same libtorch 1.13 as the addon
 
@@ -47,7 +48,7 @@ const { values: args } = parseArgs({
   options: {
     rounds: { type: "string", default: "5" },
     threads: { type: "string", default: String(availableParallelism()) },
-    nets: { type: "string", default: "small-cnn,resnet18" },
+    nets: { type: "string", default: "small-cnn,resnet18,small-cnn-cl,resnet18-cl" },
     context: { type: "string", default: "small-cnn" },
     worker: { type: "boolean", default: false },
     "no-write": { type: "boolean", default: false },
@@ -60,9 +61,16 @@ const repo = fileURLToPath(new URL("../..", import.meta.url));
 /** llp's training step for a net, on fixed seeded data. */
 function llpStep(net: Net): () => void {
   const gen = new Generator(0);
-  const model = net === "small-cnn" ? smallCnn(gen) : new ResNet18(gen);
-  const x = keep(gen.randn(net === "small-cnn" ? [BATCH, 1, 28, 28] : [BATCH, 3, 32, 32])); // [B,C,H,W]
+  const small = net.startsWith("small-cnn");
+  const model = small ? smallCnn(gen) : new ResNet18(gen);
+  let x = keep(gen.randn(small ? [BATCH, 1, 28, 28] : [BATCH, 3, 32, 32])); // [B,C,H,W]
   const y = keep(gen.randint(0, 10, [BATCH])); // [B]
+  if (net.endsWith("-cl")) {
+    model.toChannelsLast();
+    const nhwc = keep(x.channelsLast());
+    x.dispose();
+    x = nhwc;
+  }
   const opt = SGD.forModule(model, { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
   model.train();
   return () => {

@@ -72,7 +72,10 @@ class ResNet18(nn.Module):
 
 
 def make(net):
+    """A net's training step; a name ending in -cl is the same net in channels-last (NHWC) memory."""
     g = torch.Generator().manual_seed(0)
+    channels_last = net.endswith("-cl")
+    net = net.removesuffix("-cl")
     if net == "small-cnn":
         model, shape = small_cnn(), (BATCH, 1, 28, 28)
     elif net == "resnet18":
@@ -81,6 +84,9 @@ def make(net):
         raise ValueError(f"unknown net {net}")
     x = torch.randn(shape, generator=g)
     y = torch.randint(0, 10, (BATCH,), generator=g)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     # weight decay on conv/linear weights only, as llp's SGD.forModule does
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]

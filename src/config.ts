@@ -128,7 +128,8 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   },
   model: {
     value: "auto",
-    source: "auto = small-cnn (fast, for small images) on images [C,H,W], mlp on feature vectors [F]; paper uses resnet18/resnet50 (v2)",
+    source:
+      "auto = small-cnn (fast, for small images) on images [C,H,W], mlp on feature vectors [F]; paper uses resnet18/resnet50 (v2); wrn-28: WRN-28-k of the semi-supervised benchmarks (--width 16k, default 32 = WRN-28-2)",
   },
   width: { value: null, source: "null = the model's own default width" },
   poolGrid: {
@@ -303,7 +304,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   labelsPerClass: orNull(num(1, 1e9, true)),
   subset: percent,
   validation: orNull((v) => (typeof v === "string" ? percent(v) : num(0, 1e9, true)(v))),
-  model: oneOf("auto", "small-cnn", "resnet18", "resnet50", "mlp"),
+  model: oneOf("auto", "small-cnn", "resnet18", "resnet50", "wrn-28", "mlp"),
   width: orNull(num(1, 4096, true)),
   poolGrid: orNull(num(1, 64, true)),
   embeddingDim: num(2, 4096, true),

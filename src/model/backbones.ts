@@ -7,6 +7,16 @@ import type { Tensor } from "../torch/tensor.js";
 
 export abstract class Backbone extends Module {
   abstract readonly featureDim: number;
+  /** convolutions in the NHWC layout (toChannelsLast): inputs are converted on the way in */
+  channelsLast = false;
+  override toChannelsLast(): this {
+    this.channelsLast = true;
+    return super.toChannelsLast();
+  }
+  /** x as the first layer takes it: [B, C, H, W], NHWC in memory when the backbone is channels-last */
+  protected input(x: Tensor): Tensor {
+    return this.channelsLast && x.ndim === 4 ? x.channelsLast() : x;
+  }
 }
 
 const conv = (cin: number, cout: number, k: number, gen: Generator, stride = 1) =>
@@ -54,7 +64,7 @@ export class SmallCNN extends Backbone {
     this.featureDim = 4 * width * grid * grid;
   }
   forward(x: Tensor): Tensor {
-    let h = x;
+    let h = this.input(x);
     this.layers.forEach((l, i) => {
       h = l.forward(h);
       if (i === 0 || i === 2) h = F.maxPool2d(h, 2); // 28 -> 14 -> 7
@@ -137,10 +147,32 @@ class PreActBottleneck extends Module {
   }
 }
 
+/** A pre-activation ResNet's shape: stem width, then per stage its width (planes) and block count. */
+export interface ResNetLayout {
+  stem: number;
+  widths: number[];
+  blocks: number[];
+  bottleneck: boolean;
+}
+
+/**
+ * depth 18: basic blocks [2,2,2,2] at widths w, 2w, 4w, 8w (w = 64: CIFAR ResNet-18); depth 50:
+ * bottlenecks [3,4,6,3]; "wrn-28": WRN-28-k (Zagoruyko & Komodakis 2016, the network of the
+ * semi-supervised benchmarks: FixMatch, USB), a 16-wide stem then three stages of four basic blocks
+ * at widths w, 2w, 4w (w = 16k; w = 32 is WRN-28-2).
+ */
+export function resnetLayout(kind: 18 | 50 | "wrn-28", width: number): ResNetLayout {
+  if (kind === "wrn-28") return { stem: 16, widths: [width, 2 * width, 4 * width], blocks: [4, 4, 4], bottleneck: false };
+  const widths = [width, 2 * width, 4 * width, 8 * width];
+  return kind === 50
+    ? { stem: width, widths, blocks: [3, 4, 6, 3], bottleneck: true }
+    : { stem: width, widths, blocks: [2, 2, 2, 2], bottleneck: false };
+}
+
 /**
  * ResNet-v2 (pre-activation) with a stem for small images: a 3x3 stride-1 conv and no
- * max-pool (CIFAR-style), four stages (widths 64..512, strides 1,2,2,2), final BN-ReLU, GAP.
- * depth 18: basic blocks [2,2,2,2]; depth 50: bottlenecks [3,4,6,3]. x: [B,C,H,W] -> [B, F]
+ * max-pool (CIFAR-style), stages of blocks (the first of each stage but the first strides 2),
+ * final BN-ReLU, GAP. x: [B,C,H,W] -> [B, F]
  */
 export class PreActResNet extends Backbone {
   readonly featureDim: number;
@@ -148,16 +180,15 @@ export class PreActResNet extends Backbone {
   readonly blocks: Module[];
   readonly blockNames: string[] = [];
   readonly bnOut: BatchNorm2d;
-  constructor(depth: 18 | 50, inChannels: number, gen: Generator, baseWidth = 64) {
+  constructor(layout: ResNetLayout, inChannels: number, gen: Generator) {
     super();
-    const bottleneck = depth === 50;
-    const counts = bottleneck ? [3, 4, 6, 3] : [2, 2, 2, 2];
+    const { bottleneck } = layout;
     const exp = bottleneck ? 4 : 1;
-    this.stem = this.registerModule("stem", conv(inChannels, baseWidth, 3, gen));
+    this.stem = this.registerModule("stem", conv(inChannels, layout.stem, 3, gen));
     this.blocks = [];
-    let cin = baseWidth;
-    counts.forEach((n, stage) => {
-      const planes = baseWidth * 2 ** stage;
+    let cin = layout.stem;
+    layout.blocks.forEach((n, stage) => {
+      const planes = layout.widths[stage] as number;
       for (let b = 0; b < n; b++) {
         const stride = b === 0 && stage > 0 ? 2 : 1;
         const block = bottleneck ? new PreActBottleneck(cin, planes, stride, gen) : new PreActBlock(cin, planes, stride, gen);
@@ -170,7 +201,7 @@ export class PreActResNet extends Backbone {
     this.featureDim = cin;
   }
   forward(x: Tensor): Tensor {
-    let h = this.stem.forward(x);
+    let h = this.stem.forward(this.input(x));
     for (const b of this.blocks) h = b.forward(h);
     return F.adaptiveAvgPool2d(this.bnOut.forward(h).relu(), 1).flatten(1);
   }

@@ -7,9 +7,9 @@ import { Linear, Module } from "../torch/nn/index.js";
 import { type OnnxGraph, ops, type Value } from "../torch/onnx.js";
 import type { Generator } from "../torch/random.js";
 import type { Tensor } from "../torch/tensor.js";
-import { type Backbone, MLP, PreActResNet, SmallCNN } from "./backbones.js";
+import { type Backbone, MLP, PreActResNet, resnetLayout, SmallCNN } from "./backbones.js";
 
-export type ModelName = "small-cnn" | "resnet18" | "resnet50" | "mlp";
+export type ModelName = "small-cnn" | "resnet18" | "resnet50" | "wrn-28" | "mlp";
 
 export interface NetOutput {
   v: Tensor; // [B, D] L2-normalised embedding
@@ -51,10 +51,15 @@ export interface ModelSpec {
   inputShape: number[];
   numClasses: number;
   embeddingDim: number;
-  /** Base width: small-cnn's w (default 32) or the ResNet's first-stage width (default 64). */
+  /** Base width: small-cnn's w (default 32), the ResNet's first-stage width (default 64), WRN-28's 16k (default 32: WRN-28-2). */
   width?: number;
   /** small-cnn only: the last feature map is average-pooled to a grid x grid layout (default 7). */
   poolGrid?: number;
+  /**
+   * Convolutional backbones: weights and activations in the NHWC layout (default true; measured
+   * faster through oneDNN on this CPU, docs/performance.md). Values are the same either way.
+   */
+  channelsLast?: boolean;
 }
 
 /** The network for "auto": small-cnn on images [C,H,W], an MLP on feature vectors. */
@@ -82,7 +87,11 @@ export function buildNet(spec: ModelSpec, gen: Generator): LLPNet {
     case "resnet18":
     case "resnet50":
       if (spec.inputShape.length !== 3) throw new Error(modelMismatch(spec.model, spec.inputShape) as string);
-      backbone = new PreActResNet(spec.model === "resnet18" ? 18 : 50, c, gen, spec.width ?? 64);
+      backbone = new PreActResNet(resnetLayout(spec.model === "resnet18" ? 18 : 50, spec.width ?? 64), c, gen);
+      break;
+    case "wrn-28":
+      if (spec.inputShape.length !== 3) throw new Error(modelMismatch(spec.model, spec.inputShape) as string);
+      backbone = new PreActResNet(resnetLayout("wrn-28", spec.width ?? 32), c, gen);
       break;
     case "mlp": {
       const f = spec.inputShape.reduce((a, b) => a * b, 1);
@@ -90,5 +99,6 @@ export function buildNet(spec: ModelSpec, gen: Generator): LLPNet {
       break;
     }
   }
+  if (spec.channelsLast !== false && !(backbone instanceof MLP)) backbone.toChannelsLast();
   return new LLPNet(backbone, spec.embeddingDim, spec.numClasses, gen);
 }

@@ -118,6 +118,12 @@ export class Tensor implements Tracked {
   channelsLast(): Tensor {
     return new Tensor(native.ChannelsLast(this.handle));
   }
+  /** In place: this tensor (a parameter: every reference to it) takes the NHWC layout. 4-D only. */
+  channelsLast_(): this {
+    if (this.ndim !== 4) throw new Error(`channelsLast_: needs a 4-D tensor, got [${this.shape}]`);
+    native.ToChannelsLast_(this.handle);
+    return this;
+  }
   get isChannelsLast(): boolean {
     return native.IsChannelsLast(this.handle) as boolean;
   }

@@ -91,6 +91,16 @@ export abstract class Module {
   eval(): this {
     return this.train(false);
   }
+  /**
+   * Every 4-D parameter (convolution weights) takes the NHWC layout in place, as PyTorch's
+   * module.to(memory_format=torch.channels_last): fed NHWC inputs, convolutions then run oneDNN's
+   * channels-last kernels and their outputs stay NHWC through batch norm, ReLU and pooling.
+   * Values, gradients and saved checkpoints are the same; only the layout differs.
+   */
+  toChannelsLast(): this {
+    for (const p of this.parameters()) if (p.ndim === 4) p.channelsLast_();
+    return this;
+  }
   numParameters(): number {
     return this.parameters().reduce((s, p) => s + p.numel, 0);
   }

@@ -1,4 +1,6 @@
 // Neural-network ops: convolution, batch norm, pooling, activations, losses, normalisation.
+#include <ATen/Parallel.h>
+
 #include "handle.h"
 
 namespace llp {
@@ -91,13 +93,18 @@ LLP_FN(Interpolate) {
 //        tau, numClasses, weight[B] float) -> [loss[B], gradV[B,D]]
 // The non-parametric softmax's negative log-probability of a set of bank rows, with its
 // gradient in closed form (no autograd graph over the [B,N] scores):
-//   E_ij = exp((v_i.V_j - 1) / tau)                      (Eq. 1 numerators times exp(-1/tau))
+//   E_ij = exp(v_i.V_j / tau)                            (Eq. 1's numerators)
 //   A_i  = { j : bankLabels_j = y_i >= 0 } u { index_i }  (L_A's set; { index_i } alone is L_IR)
 //   loss_i = log sum_j E_ij - log sum_{j in A_i} E_ij
 //   gradV  = d(sum_i weight_i loss_i)/dv, row i = weight_i/tau * sum_j (E_ij/S_i - [j in A_i] E_ij/S_A_i) V_j
 // The bank is a constant here (it is written by the running average, not by gradients).
-// Rows are unit vectors, so E lies in [exp(-2/tau), 1]: no overflow and, for tau >= 0.025, no
-// float32 underflow. Work: two [B,N] products and five passes over [B,N], in place.
+// Rows are unit vectors, so E lies in [exp(-1/tau), exp(1/tau)]: for tau >= 0.025 (the config's
+// floor) neither end leaves float32's range, even summed over 1e20 rows; below it the scores
+// are shifted by -1/tau first (E in [exp(-2/tau), 1]). Every term is a ratio of sums of E, so the
+// shift does not change the result.
+// Work: two [B,N] products (the scores, and the gradient's), one exp pass, one product with the
+// bank's one-hot labels that gives every row's class sums and total at once, and one pass that
+// scales each E_ij by its row's coefficient for column j's class (a lookup in a [C+1] table).
 LLP_FN(SetNll) {
   LLP_BODY(
     at::NoGradGuard ng;
@@ -111,6 +118,8 @@ LLP_FN(SetNll) {
     const at::Tensor& w = T(info[7]);
     if (v.dim() != 2 || bank.dim() != 2 || v.size(1) != bank.size(1))
       throw Napi::Error::New(info.Env(), "setNll: v must be [B,D] and bank [N,D], got " + c10::str(v.sizes()) + " and " + c10::str(bank.sizes()));
+    if (v.scalar_type() != bank.scalar_type() || !(v.scalar_type() == at::kFloat || v.scalar_type() == at::kDouble))
+      throw Napi::TypeError::New(info.Env(), "setNll: v and bank must both be float32 or both float64");
     const int64_t b = v.size(0), n = bank.size(0);
     if (lab.numel() != n) throw Napi::Error::New(info.Env(), "setNll: bankLabels must be [N] with N=" + std::to_string(n) + ", got " + c10::str(lab.sizes()));
     if (y.numel() != b || index.numel() != b || w.numel() != b)
@@ -124,26 +133,45 @@ LLP_FN(SetNll) {
     if (b > 0 && (y.min().item<int64_t>() < -1 || y.max().item<int64_t>() >= C))
       throw Napi::RangeError::New(info.Env(), "setNll: y must lie in [-1, " + std::to_string(C) + ")");
     at::Tensor E = at::mm(v * (1.0 / tau), bank.t());          // [B,N] v.V/tau
-    E.sub_(1.0 / tau).exp_();                                  // [B,N] E
-    at::Tensor rowSum = E.sum(1);                              // [B]
-    at::Tensor col = lab + 1;                                  // [N] class column, 0 = none
-    at::Tensor classMass = at::zeros({b, C + 1}, E.options()).index_add_(1, col, E);  // [B,C+1]
-    at::Tensor valid = y.ge(0);                                // [B]
+    if (tau < 0.025) E.sub_(1.0 / tau);
+    E.exp_();                                                  // [B,N] E
+    at::Tensor col = (lab + 1).to(at::kInt).contiguous();      // [N] class column, 0 = none
+    at::Tensor member = at::zeros({n, C + 2}, E.options());    // [N,C+2] one-hot class, then a ones column
+    member.scatter_(1, col.to(at::kLong).unsqueeze(1), 1.0);
+    member.select(1, C + 1).fill_(1.0);
+    at::Tensor sums = at::mm(E, member);                       // [B,C+2]
+    at::Tensor classMass = sums.narrow(1, 0, C + 1);           // [B,C+1] sum of E over each class's rows
+    at::Tensor rowSum = sums.select(1, C + 1);                 // [B] sum of E over the bank
+    at::Tensor valid = y.ge(0).to(E.scalar_type());            // [B]
     at::Tensor yc = (y + 1).unsqueeze(1);                      // [B,1]
-    at::Tensor inClass = classMass.gather(1, yc).squeeze(1) * valid.to(E.scalar_type());  // [B]
-    at::Tensor own = E.gather(1, index.unsqueeze(1)).squeeze(1);                          // [B]
-    at::Tensor ownOut = lab.index_select(0, index).ne(y).logical_or(valid.logical_not()); // [B] own row not in the class sum
-    at::Tensor massA = inClass + own * ownOut.to(E.scalar_type());                         // [B]
-    at::Tensor loss = rowSum.log() - massA.log();                                          // [B]
-    // d loss_i / d (v_i.V_j/tau) = E_ij / rowSum_i - [j in A_i] E_ij / massA_i, as a per-(row,
-    // class column) coefficient, then the own row when it lies outside the class.
-    at::Tensor invA = massA.reciprocal();                                                  // [B]
-    at::Tensor coef = rowSum.reciprocal().unsqueeze(1).repeat({1, C + 1});                 // [B,C+1]
-    coef.scatter_add_(1, yc, (-invA * valid.to(E.scalar_type())).unsqueeze(1));
-    E.mul_(coef.index_select(1, col));                                                     // [B,N]
-    E.scatter_add_(1, index.unsqueeze(1), (-own * invA * ownOut.to(E.scalar_type())).unsqueeze(1));
-    E.mul_((w.reshape({-1}).to(E.scalar_type()) * (1.0 / tau)).unsqueeze(1));
-    at::Tensor gradV = at::mm(E, bank);                                                    // [B,D]
+    at::Tensor inClass = classMass.gather(1, yc).squeeze(1) * valid;                                   // [B]
+    at::Tensor own = E.gather(1, index.unsqueeze(1)).squeeze(1);                                       // [B]
+    at::Tensor ownOut = lab.index_select(0, index).ne(y).logical_or(y.lt(0)).to(E.scalar_type());     // [B] own row not in the class sum
+    at::Tensor massA = inClass + own * ownOut;                                                         // [B]
+    at::Tensor loss = rowSum.log() - massA.log();                                                      // [B]
+    // d(w_i loss_i) / d(v_i.V_j/tau) = w_i (E_ij / rowSum_i - [j in A_i] E_ij / massA_i): per row,
+    // one coefficient for each class column ([C+1] table), then the own row when it lies outside
+    // its class; with the 1/tau of d(v.V/tau)/dv folded in.
+    at::Tensor wt = w.reshape({-1}).to(E.scalar_type()) * (1.0 / tau);                                 // [B]
+    at::Tensor invA = massA.reciprocal();                                                              // [B]
+    at::Tensor table = (rowSum.reciprocal() * wt).unsqueeze(1).repeat({1, C + 1});                     // [B,C+1]
+    table.scatter_add_(1, yc, (-invA * valid * wt).unsqueeze(1));
+    table = table.contiguous();
+    AT_DISPATCH_FLOATING_TYPES(E.scalar_type(), "setNll", [&] {
+      scalar_t* e = E.data_ptr<scalar_t>();
+      const scalar_t* tab = table.data_ptr<scalar_t>();
+      const int32_t* cj = col.data_ptr<int32_t>();
+      const int64_t width = C + 1;
+      at::parallel_for(0, b, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; i++) {
+          scalar_t* row = e + i * n;
+          const scalar_t* t = tab + i * width;
+          for (int64_t j = 0; j < n; j++) row[j] *= t[cj[j]];
+        }
+      });
+    });
+    E.scatter_add_(1, index.unsqueeze(1), (-own * invA * ownOut * wt).unsqueeze(1));
+    at::Tensor gradV = at::mm(E, bank);                                                                // [B,D]
     Napi::Array out = Napi::Array::New(info.Env(), 2);
     out.Set(0u, Wrap(info.Env(), loss));
     out.Set(1u, Wrap(info.Env(), gradV));

@@ -8,7 +8,7 @@ import {
   instanceRecognition,
   llpLoss,
 } from "../../src/losses/losses.js";
-import { F, Generator, tensor } from "../../src/torch/index.js";
+import { F, Generator, type Tensor, tensor } from "../../src/torch/index.js";
 import { assertClose, tidyTest } from "../helpers.js";
 
 const lse = (xs: number[]) => {
@@ -108,6 +108,7 @@ tidyTest("bankSetLoss: values and closed-form gradient equal the autograd aggreg
   for (const [seed, tau] of [
     [3, 0.07],
     [4, 0.5],
+    [5, 0.02], // below 0.025 the scores are shifted by -1/tau before exp
   ] as const) {
     const gen = new Generator(seed);
     const b = 6;
@@ -131,6 +132,30 @@ tidyTest("bankSetLoss: values and closed-form gradient equal the autograd aggreg
     const none = tensor(new Array(n).fill(-1), [n], "int64");
     const ir = bankSetLoss(F.normalize(raw, 1), V, none, tensor(new Array(b).fill(-1), [b], "int64"), index, tau, 4, w);
     assertClose(ir.values, instanceRecognition(bankExp(F.normalize(raw, 1), V, tau), index).toNumbers(), { rtol: 1e-10 });
+  }
+});
+
+tidyTest("bankSetLoss in float32 on a larger bank: float64's values and gradient, every class in use", () => {
+  // the float32 kernel (its rows split across threads) against the same call in float64
+  const gen = new Generator(11);
+  const [b, n, d, c] = [37, 3001, 16, 10];
+  const v = F.normalize(gen.randn([b, d], "float64"), 1);
+  const V = F.normalize(gen.randn([n, d], "float64"), 1);
+  const bankY = gen.randint(-1, c, [n]);
+  const y = gen.randint(-1, c, [b]);
+  const index = gen.randint(0, n, [b]);
+  const w = gen.rand([b], "float64");
+  for (const tau of [0.07, 0.025]) {
+    const want = bankSetLoss(v.clone().requiresGrad_(), V, bankY, y, index, tau, c, w);
+    const v32 = v.to("float32").requiresGrad_();
+    const got = bankSetLoss(v32, V.to("float32"), bankY, y, index, tau, c, w.to("float32"));
+    got.objective.backward();
+    const v64 = v.clone().requiresGrad_();
+    bankSetLoss(v64, V, bankY, y, index, tau, c, w).objective.backward();
+    assertClose(got.values, want.values.toNumbers(), { rtol: 1e-4, atol: 1e-5, msg: `values, tau ${tau}` });
+    const g = (v64.grad as Tensor).toNumbers();
+    const scale = Math.max(...g.map(Math.abs));
+    assertClose(v32.grad as Tensor, g, { rtol: 1e-3, atol: 1e-4 * scale, msg: `gradient, tau ${tau}` });
   }
 });
 

@@ -1,11 +1,11 @@
-// The README's results table, generated from bench/results/accuracy.json:
+// The README's results tables, generated from bench/results/ (accuracy, propagation, engine and epoch):
 // `npm run table` rewrites the lines between the README's results markers (--check: fail if
 // they differ instead). Full Fashion-MNIST only, runs grouped by their command up to --seed and
 // --threads (runs with a removed option left out). First the comparison: every group of grid
 // cells (`llp bench accuracy`, every method at one budget), however many seeds it has so far;
 // then, for a method and labelled fraction with a better recorded setting of at least two
 // seeds, that setting (the one with the most seeds, then the best mean), marked as such.
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type AccuracyRun, seedless, seedStats } from "./common.js";
 
@@ -116,6 +116,49 @@ export function propagationTable(runs: PropagationRun[]): string {
   return lines.join("\n");
 }
 
+export const S_START = "<!-- speed:start (npm run table) -->";
+export const S_END = "<!-- speed:end -->";
+
+interface EngineRun {
+  machine: { load_average: [number, number] };
+  threads: number;
+  command: string;
+  results: { net: string; llp_ms: number; pytorch_ms: number; ratio: number; runs: number; rounds_ms: Record<string, number[]> }[];
+}
+interface EpochRun {
+  machine: { load_average: [number, number] };
+  threads: number;
+  command: string;
+  epoch: { steps: number; network: string; data: string };
+  llp_s: number;
+  pytorch_s: number;
+  throughput_ratio: number;
+  rounds_s: { llp: number[]; pytorch: number[] };
+  pytorch_channels_last: boolean;
+  floor: { floor_s: number; llp_over_floor: number; pytorch_over_floor: number };
+}
+
+/** llp against PyTorch on the same work: a whole LLP epoch (epoch.json) and one training step (engine.json). */
+export function speedTable(engine: EngineRun, epoch: EpochRun | null): string {
+  const span = (xs: number[]) => `${Math.min(...xs)}–${Math.max(...xs)}`;
+  const lines = [
+    "| work | llp | PyTorch 1.13 | PyTorch time / llp time | threads | load | command |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  if (epoch)
+    lines.push(
+      `| one LLP epoch (${epoch.epoch.steps} steps, ${epoch.epoch.network}, ${epoch.epoch.data}; floor ${epoch.floor.floor_s} s at the measured sgemm rate) | ${epoch.llp_s} s (${span(epoch.rounds_s.llp)}), ${epoch.floor.llp_over_floor}x the floor | ${epoch.pytorch_s} s (${span(epoch.rounds_s.pytorch)}), ${epoch.floor.pytorch_over_floor}x the floor${epoch.pytorch_channels_last ? ", channels-last" : ""} | ${epoch.throughput_ratio} | ${epoch.threads} | ${epoch.machine.load_average.join(" → ")} | \`${epoch.command}\` |`,
+    );
+  for (const r of engine.results) {
+    const layout = r.net.endsWith("-cl") ? "channels-last" : "NCHW";
+    const net = r.net.replace(/-cl$/, "");
+    lines.push(
+      `| one training step, ${net} (${layout}), batch 128 | ${r.llp_ms} ms (${span(r.rounds_ms.llp ?? [r.llp_ms])}) | ${r.pytorch_ms} ms (${span(r.rounds_ms.pytorch ?? [r.pytorch_ms])}) | ${Math.round((r.pytorch_ms / r.llp_ms) * 100) / 100} | ${engine.threads} | ${engine.machine.load_average.join(" → ")} | \`${engine.command}\` |`,
+    );
+  }
+  return lines.join("\n");
+}
+
 /** Where the block between start and end markers of text lies: [after start, at end). */
 function blockSpan(text: string, start: string, end: string): [number, number] {
   const a = text.indexOf(start);
@@ -143,10 +186,16 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const runs: AccuracyRun[] = JSON.parse(readFileSync(`${repo}bench/results/accuracy.json`, "utf8")).runs;
   const readme = readFileSync(`${repo}README.md`, "utf8");
   const prop: PropagationRun[] = JSON.parse(readFileSync(`${repo}bench/results/propagation.json`, "utf8")).runs;
-  const next = replaceBlock(replaceBlock(readme, START, END, resultsTable(runs)), P_START, P_END, propagationTable(prop));
+  const engine: EngineRun = JSON.parse(readFileSync(`${repo}bench/results/engine.json`, "utf8"));
+  const epochFile = `${repo}bench/results/epoch.json`;
+  const epoch: EpochRun | null = existsSync(epochFile) ? JSON.parse(readFileSync(epochFile, "utf8")) : null;
+  let next = replaceBlock(replaceBlock(readme, START, END, resultsTable(runs)), P_START, P_END, propagationTable(prop));
+  next = replaceBlock(next, S_START, S_END, speedTable(engine, epoch));
   if (process.argv.includes("--check")) {
     if (next !== readme) {
-      console.error("README.md's tables are not the ones accuracy.json and propagation.json give: run npm run table");
+      console.error(
+        "README.md's tables are not the ones accuracy.json, propagation.json, engine.json and epoch.json give: run npm run table",
+      );
       process.exit(1);
     }
   } else writeFileSync(`${repo}README.md`, next);

@@ -19,6 +19,22 @@ export abstract class Backbone extends Module {
   }
 }
 
+/**
+ * The layers applied in turn, each intermediate freed as soon as the next layer has read it (as
+ * Python's refcounting frees them; autograd holds natively what backward needs). Keeping them to
+ * the end of the step's scope instead makes every layer write to memory that is no longer in
+ * cache: measured, small-cnn's forward took 31.5 ms against PyTorch's 21.5 ms that way.
+ */
+function chain(x: Tensor, ...layers: ((h: Tensor) => Tensor)[]): Tensor {
+  let h = x;
+  for (const layer of layers) {
+    const next = layer(h);
+    if (h !== x && next !== h) h.dispose();
+    h = next;
+  }
+  return h;
+}
+
 const conv = (cin: number, cout: number, k: number, gen: Generator, stride = 1) =>
   new Conv2d(cin, cout, k, gen, { stride, padding: Math.floor(k / 2), bias: false, init: "kaiming" });
 
@@ -32,7 +48,12 @@ class ConvBNReLU extends Module {
     this.bn = this.registerModule("bn", new BatchNorm2d(cout));
   }
   forward(x: Tensor): Tensor {
-    return this.bn.forward(this.conv.forward(x)).relu();
+    return chain(
+      x,
+      (h) => this.conv.forward(h),
+      (h) => this.bn.forward(h),
+      (h) => h.relu(),
+    );
   }
   override onnx(g: OnnxGraph, x: Value, path: string): Value {
     return ops.relu(g, this.bn.onnx(g, this.conv.onnx(g, x, `${path}.conv`), `${path}.bn`));
@@ -64,12 +85,15 @@ export class SmallCNN extends Backbone {
     this.featureDim = 4 * width * grid * grid;
   }
   forward(x: Tensor): Tensor {
-    let h = this.input(x);
+    const steps: ((h: Tensor) => Tensor)[] = [(h) => this.input(h)];
     this.layers.forEach((l, i) => {
-      h = l.forward(h);
-      if (i === 0 || i === 2) h = F.maxPool2d(h, 2); // 28 -> 14 -> 7
+      steps.push((h) => l.forward(h));
+      if (i === 0 || i === 2) steps.push((h) => F.maxPool2d(h, 2)); // 28 -> 14 -> 7
     });
-    return F.adaptiveAvgPool2d(h, this.grid).flatten(1); // [B, 4w g^2]
+    // a map already grid x grid (28x28 at grid 7) is its own pooling
+    steps.push((h) => (h.shape[2] === this.grid && h.shape[3] === this.grid ? h : F.adaptiveAvgPool2d(h, this.grid)));
+    steps.push((h) => h.flatten(1)); // [B, 4w g^2]
+    return chain(x, ...steps);
   }
   override onnx(g: OnnxGraph, x: Value, path: string): Value {
     let h = x;
@@ -98,11 +122,24 @@ class PreActBlock extends Module {
     this.shortcut = stride !== 1 || cin !== planes ? this.registerModule("shortcut", conv(cin, planes, 1, gen, stride)) : null;
   }
   forward(x: Tensor): Tensor {
-    const a = this.bn1.forward(x).relu();
+    const a = chain(
+      x,
+      (h) => this.bn1.forward(h),
+      (h) => h.relu(),
+    );
     const sc = this.shortcut ? this.shortcut.forward(a) : x;
-    const h = this.conv1.forward(a);
-    const out = this.conv2.forward(this.bn2.forward(h).relu());
-    return out.add(sc);
+    const out = chain(
+      a,
+      (h) => this.conv1.forward(h),
+      (h) => this.bn2.forward(h),
+      (h) => h.relu(),
+      (h) => this.conv2.forward(h),
+    );
+    if (a !== x) a.dispose();
+    const y = out.add(sc);
+    out.dispose();
+    if (sc !== x) sc.dispose();
+    return y;
   }
   override onnx(g: OnnxGraph, x: Value, path: string): Value {
     const a = ops.relu(g, this.bn1.onnx(g, x, `${path}.bn1`));
@@ -201,9 +238,16 @@ export class PreActResNet extends Backbone {
     this.featureDim = cin;
   }
   forward(x: Tensor): Tensor {
-    let h = this.stem.forward(this.input(x));
-    for (const b of this.blocks) h = b.forward(h);
-    return F.adaptiveAvgPool2d(this.bnOut.forward(h).relu(), 1).flatten(1);
+    return chain(
+      x,
+      (h) => this.input(h),
+      (h) => this.stem.forward(h),
+      ...this.blocks.map((b) => (h: Tensor) => b.forward(h)),
+      (h) => this.bnOut.forward(h),
+      (h) => h.relu(),
+      (h) => F.adaptiveAvgPool2d(h, 1),
+      (h) => h.flatten(1),
+    );
   }
   override onnx(g: OnnxGraph, x: Value, path: string): Value {
     let h = this.stem.onnx(g, x, `${path}.stem`);

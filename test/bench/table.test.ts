@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import type { AccuracyRun } from "../../bench/common.js";
-import { blockOf, END, P_END, P_START, propagationTable, resultsTable, START } from "../../bench/table.js";
+import { blockOf, END, P_END, P_START, propagationTable, resultsTable, S_END, S_START, START, speedTable } from "../../bench/table.js";
 
 test("the README's results table is generated from accuracy.json, rows with removed options left out", () => {
   const root = new URL("../../../", import.meta.url);
@@ -59,4 +59,17 @@ test("the README's propagation table is generated from propagation.json, one row
   const block = blockOf(readme, P_START, P_END);
   assert.equal(block, propagationTable(runs));
   assert.match(block, /\| 1,000,000 x 100,000 x 128 \|/);
+});
+
+test("the README's speed table is generated from engine.json and epoch.json: the epoch first, then every engine net", () => {
+  const root = new URL("../../../", import.meta.url);
+  const engine = JSON.parse(readFileSync(new URL("bench/results/engine.json", root), "utf8"));
+  const epoch = JSON.parse(readFileSync(new URL("bench/results/epoch.json", root), "utf8"));
+  const readme = readFileSync(new URL("README.md", root), "utf8");
+  const block = blockOf(readme, S_START, S_END);
+  assert.equal(block, speedTable(engine, epoch));
+  const rows = block.split("\n").slice(2);
+  assert.equal(rows.length, 1 + engine.results.length);
+  assert.match(rows[0] as string, new RegExp(`^\\| one LLP epoch \\(${epoch.epoch.steps} steps`));
+  assert.ok(rows[0]?.includes(`| ${epoch.llp_s} s (`) && rows[0]?.includes(`| ${epoch.throughput_ratio} |`));
 });

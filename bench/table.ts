@@ -147,7 +147,7 @@ export function speedTable(engine: EngineRun, epoch: EpochRun | null): string {
   ];
   if (epoch)
     lines.push(
-      `| one LLP epoch (${epoch.epoch.steps} steps, ${epoch.epoch.network}, ${epoch.epoch.data}; floor ${epoch.floor.floor_s} s at the measured sgemm rate) | ${epoch.llp_s} s (${span(epoch.rounds_s.llp)}), ${epoch.floor.llp_over_floor}x the floor | ${epoch.pytorch_s} s (${span(epoch.rounds_s.pytorch)}), ${epoch.floor.pytorch_over_floor}x the floor${epoch.pytorch_channels_last ? ", channels-last" : ""} | ${epoch.throughput_ratio} | ${epoch.threads} | ${epoch.machine.load_average.join(" → ")} | \`${epoch.command}\` |`,
+      `| one LLP epoch (${epoch.epoch.steps} steps, ${epoch.epoch.network}, ${epoch.epoch.data}; its arithmetic at the sgemm rate measured in the same run: ${epoch.floor.floor_s} s) | ${epoch.llp_s} s (${span(epoch.rounds_s.llp)}), ${epoch.floor.llp_over_floor}x that | ${epoch.pytorch_s} s (${span(epoch.rounds_s.pytorch)}), ${epoch.floor.pytorch_over_floor}x that${epoch.pytorch_channels_last ? ", channels-last" : ""} | ${epoch.throughput_ratio} | ${epoch.threads} | ${epoch.machine.load_average.join(" → ")} | \`${epoch.command}\` |`,
     );
   for (const r of engine.results) {
     const layout = r.net.endsWith("-cl") ? "channels-last" : "NCHW";

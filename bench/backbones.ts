@@ -14,7 +14,19 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { bankSetLoss } from "../src/losses/losses.js";
 import { buildNet, type ModelName } from "../src/model/net.js";
-import { F, Generator, keep, noGrad, SGD, setNumThreads, type Tensor, tensor, tidy, torchVersion } from "../src/torch/index.js";
+import {
+  allocatorTuned,
+  F,
+  Generator,
+  keep,
+  noGrad,
+  SGD,
+  setNumThreads,
+  type Tensor,
+  tensor,
+  tidy,
+  torchVersion,
+} from "../src/torch/index.js";
 import { median, r2 } from "./common.js";
 
 const { values: args } = parseArgs({
@@ -104,6 +116,7 @@ function timeBank(): number {
 
 async function main(): Promise<void> {
   setNumThreads(threads);
+  if (!allocatorTuned()) throw new Error("llp's allocator setting is off (a MALLOC_* variable is set): unset it to benchmark");
   const loadBefore = loadavg()[0] as number;
   const bank = timeBank();
   const budget = Number(args["budget-min"]);
@@ -139,7 +152,7 @@ async function main(): Promise<void> {
     threads,
     steps_timed: steps,
     bank_loss_s: r2(bank * 1000) / 1000,
-    projection: `1 IR epoch + ${LLP_EPOCHS} LLP epochs of ${STEPS_PER_EPOCH} steps (batch ${B}), bank loss at N = ${N}, a bank fill and ${LLP_EPOCHS + 1} validation passes of ${VALIDATION}; data loading not counted (it runs beside the step)`,
+    projection: `1 IR epoch + ${LLP_EPOCHS} LLP epochs of ${STEPS_PER_EPOCH} steps (batch ${B}), bank loss at N = ${N}, a bank fill and ${LLP_EPOCHS + 1} validation passes of ${VALIDATION}; not counted: data loading (it runs beside the step), views, propagation, write-back and the density refresh (about 5 s an epoch on small-cnn, bench:epoch), so a run takes a few minutes more`,
     budget_min: budget,
     results,
   };

@@ -8,8 +8,11 @@ softmax), Eq. 4's loss with L_A over the whole bank through autograd, SGD (momen
 1e-4 on weights only), the bank and label write-back, the density refresh at the epoch's start and
 validation (classifier and kNN) at its end.
 
-L_A is written in its fastest form (one exp over the [B, N] scores, class sums by one matmul with
-the bank's one-hot labels, as src/losses/losses.ts explains); bank passes run under no_grad.
+L_A goes through autograd, as a PyTorch user writes it: one exp over the [B, N] scores and the
+class sums by one matmul with the bank's one-hot labels (not a masked log-sum-exp per set, which
+bench:bank measured slower). llp computes the same values with the gradient in closed form
+(src/losses/losses.ts); that, not the engine, is the difference between the two bank losses.
+Bank passes run under no_grad.
 Channels-last is used where the run's own probe says it is faster (see `probe_channels_last`).
 
 Run by bench/epoch.ts with Debian's /usr/bin/python3 (python3-torch, the same libtorch 1.13).

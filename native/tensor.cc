@@ -108,6 +108,9 @@ LLP_FN(ToChannelsLast_) {
   LLP_BODY(at::Tensor t = T(info[0]); at::NoGradGuard g;
            t.set_data(Nhwc(t.detach())); return info.Env().Undefined();)
 }
+LLP_FN(SuggestsChannelsLast) {  // the layout ATen's kernels (oneDNN's conv) will pick for it
+  LLP_BODY(return Napi::Boolean::New(info.Env(), T(info[0]).suggest_memory_format() == at::MemoryFormat::ChannelsLast);)
+}
 LLP_FN(IsChannelsLast) {
   LLP_BODY(return Napi::Boolean::New(info.Env(), T(info[0]).is_contiguous(at::MemoryFormat::ChannelsLast));)
 }
@@ -128,7 +131,7 @@ void InitTensor(Napi::Env env, Napi::Object e) {
   LLP_EXPORT(e, Ones); LLP_EXPORT(e, Full); LLP_EXPORT(e, Empty); LLP_EXPORT(e, Arange);
   LLP_EXPORT(e, Eye); LLP_EXPORT(e, ScalarTensor); LLP_EXPORT(e, To); LLP_EXPORT(e, Clone);
   LLP_EXPORT(e, Detach); LLP_EXPORT(e, Contiguous); LLP_EXPORT(e, ChannelsLast);
-  LLP_EXPORT(e, ToChannelsLast_); LLP_EXPORT(e, IsChannelsLast); LLP_EXPORT(e, IsContiguous); LLP_EXPORT(e, CopyInto);
+  LLP_EXPORT(e, ToChannelsLast_); LLP_EXPORT(e, SuggestsChannelsLast); LLP_EXPORT(e, IsChannelsLast); LLP_EXPORT(e, IsContiguous); LLP_EXPORT(e, CopyInto);
   LLP_EXPORT(e, Fill); LLP_EXPORT(e, ToString); LLP_EXPORT(e, SameStorage);
 }
 

@@ -90,7 +90,7 @@ export class SmallCNN extends Backbone {
       steps.push((h) => l.forward(h));
       if (i === 0 || i === 2) steps.push((h) => F.maxPool2d(h, 2)); // 28 -> 14 -> 7
     });
-    // a map already grid x grid (28x28 at grid 7) is its own pooling
+    // a map already grid x grid (the 7x7 map of a 28x28 input at grid 7) is its own pooling
     steps.push((h) => (h.shape[2] === this.grid && h.shape[3] === this.grid ? h : F.adaptiveAvgPool2d(h, this.grid)));
     steps.push((h) => h.flatten(1)); // [B, 4w g^2]
     return chain(x, ...steps);
@@ -168,12 +168,29 @@ class PreActBottleneck extends Module {
     this.shortcut = stride !== 1 || cin !== out ? this.registerModule("shortcut", conv(cin, out, 1, gen, stride)) : null;
   }
   forward(x: Tensor): Tensor {
-    const a = (this.bns[0] as BatchNorm2d).forward(x).relu();
+    const [bn1, bn2, bn3] = this.bns as [BatchNorm2d, BatchNorm2d, BatchNorm2d];
+    const [c1, c2, c3] = this.convs as [Conv2d, Conv2d, Conv2d];
+    const a = chain(
+      x,
+      (h) => bn1.forward(h),
+      (h) => h.relu(),
+    );
     const sc = this.shortcut ? this.shortcut.forward(a) : x;
-    let h = (this.convs[0] as Conv2d).forward(a);
-    h = (this.convs[1] as Conv2d).forward((this.bns[1] as BatchNorm2d).forward(h).relu());
-    h = (this.convs[2] as Conv2d).forward((this.bns[2] as BatchNorm2d).forward(h).relu());
-    return h.add(sc);
+    const out = chain(
+      a,
+      (h) => c1.forward(h),
+      (h) => bn2.forward(h),
+      (h) => h.relu(),
+      (h) => c2.forward(h),
+      (h) => bn3.forward(h),
+      (h) => h.relu(),
+      (h) => c3.forward(h),
+    );
+    a.dispose();
+    const y = out.add(sc);
+    out.dispose();
+    if (sc !== x) sc.dispose();
+    return y;
   }
   override onnx(g: OnnxGraph, x: Value, path: string): Value {
     const bn = (i: number, v: Value) => ops.relu(g, (this.bns[i] as BatchNorm2d).onnx(g, v, `${path}.bn${i + 1}`));

@@ -124,6 +124,10 @@ export class Tensor implements Tracked {
     native.ToChannelsLast_(this.handle);
     return this;
   }
+  /** Whether ATen's kernels read this tensor as NHWC (its strides say so; for one channel, isChannelsLast holds either way). */
+  get suggestsChannelsLast(): boolean {
+    return native.SuggestsChannelsLast(this.handle) as boolean;
+  }
   get isChannelsLast(): boolean {
     return native.IsChannelsLast(this.handle) as boolean;
   }

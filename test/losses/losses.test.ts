@@ -137,8 +137,13 @@ tidyTest("bankSetLoss: values and closed-form gradient equal the autograd aggreg
 
 tidyTest("bankSetLoss in float32 on a larger bank: float64's values and gradient, every class in use", () => {
   // the float32 kernel (its rows split across threads) against the same call in float64
-  const gen = new Generator(11);
-  const [b, n, d, c] = [37, 3001, 16, 10];
+  // 10 classes: the class sums by a dense product; 70: by a pass of adds per row
+  for (const c of [10, 70]) bankSetLoss32(c);
+});
+
+function bankSetLoss32(c: number): void {
+  const gen = new Generator(11 + c);
+  const [b, n, d] = [37, 3001, 16];
   const v = F.normalize(gen.randn([b, d], "float64"), 1);
   const V = F.normalize(gen.randn([n, d], "float64"), 1);
   const bankY = gen.randint(-1, c, [n]);
@@ -147,17 +152,19 @@ tidyTest("bankSetLoss in float32 on a larger bank: float64's values and gradient
   const w = gen.rand([b], "float64");
   for (const tau of [0.07, 0.025]) {
     const want = bankSetLoss(v.clone().requiresGrad_(), V, bankY, y, index, tau, c, w);
+    // float64 against the autograd statement of Eq. 3, for either way of summing the classes
+    assertClose(want.values, aggregation(bankExp(v, V, tau), bankY, y, index, c).toNumbers(), { rtol: 1e-10, msg: `oracle, ${c} classes` });
     const v32 = v.to("float32").requiresGrad_();
     const got = bankSetLoss(v32, V.to("float32"), bankY, y, index, tau, c, w.to("float32"));
     got.objective.backward();
     const v64 = v.clone().requiresGrad_();
     bankSetLoss(v64, V, bankY, y, index, tau, c, w).objective.backward();
-    assertClose(got.values, want.values.toNumbers(), { rtol: 1e-4, atol: 1e-5, msg: `values, tau ${tau}` });
+    assertClose(got.values, want.values.toNumbers(), { rtol: 1e-4, atol: 1e-5, msg: `values, tau ${tau}, ${c} classes` });
     const g = (v64.grad as Tensor).toNumbers();
     const scale = Math.max(...g.map(Math.abs));
-    assertClose(v32.grad as Tensor, g, { rtol: 1e-3, atol: 1e-4 * scale, msg: `gradient, tau ${tau}` });
+    assertClose(v32.grad as Tensor, g, { rtol: 1e-3, atol: 1e-4 * scale, msg: `gradient, tau ${tau}, ${c} classes` });
   }
-});
+}
 
 tidyTest("bankSetLoss rejects labels, indices and shapes out of range", () => {
   const gen = new Generator(1);

@@ -11,6 +11,7 @@ const cases: [ModelName, number[], number][] = [
   ["small-cnn", [1, 28, 28], 8],
   ["resnet18", [3, 20, 20], 8],
   ["resnet50", [3, 16, 16], 4],
+  ["wrn-28", [1, 16, 16], 8],
 ];
 
 const build = (model: ModelName, shape: number[], width: number, channelsLast?: boolean) =>
@@ -88,6 +89,27 @@ for (const [model, shape, width] of cases) {
     assert.equal(liveTensors(), before, "no tensors left");
   });
 }
+
+test("one channel: the first weight and the input get NHWC strides, which ATen's kernels read as NHWC", () => {
+  // at C = 1 both layouts "hold" (isChannelsLast is true of any such tensor), so only the strides
+  // tell whether oneDNN will run the first layer NHWC
+  const net = build("small-cnn", [1, 28, 28], 8);
+  const plain = build("small-cnn", [1, 28, 28], 8, false);
+  const first = (n: LLPNet) => (n.backbone as SmallCNN).layers[0]?.conv.weight;
+  assert.ok(first(net)?.suggestsChannelsLast, "the [8, 1, 3, 3] weight reads as NHWC");
+  assert.ok(!first(plain)?.suggestsChannelsLast && first(plain)?.isChannelsLast, "isChannelsLast alone cannot tell");
+  tidy(() => {
+    const x = new Generator(1).randn([4, 1, 28, 28]);
+    assert.ok(!x.suggestsChannelsLast && x.channelsLast().suggestsChannelsLast);
+    const h = (net.backbone as SmallCNN).layers[0]?.forward(x.channelsLast());
+    assert.ok(h?.suggestsChannelsLast, "the first block's output is NHWC");
+  });
+  // a parent module's toChannelsLast reaches the backbone's own (which converts the inputs)
+  plain.toChannelsLast();
+  assert.ok(plain.backbone.channelsLast && first(plain)?.suggestsChannelsLast);
+  net.dispose();
+  plain.dispose();
+});
 
 test("small-cnn: with NHWC weights, a convolution fed the converted input keeps its output NHWC", () => {
   const net = build("small-cnn", [1, 28, 28], 8);

@@ -17,6 +17,7 @@ const cases: [ModelName, number[], number][] = [
   ["small-cnn", [1, 28, 28], 8],
   ["resnet18", [3, 32, 32], 8],
   ["resnet50", [3, 32, 32], 4],
+  ["wrn-28", [3, 32, 32], 8],
   ["mlp", [20], 16],
 ];
 
@@ -74,6 +75,17 @@ test("pre-activation ResNet-18 at width 64 has the CIFAR ResNet-18 parameter cou
   // BN-ReLU of He et al.'s v2 (2 x 512) and our two heads.
   const heads = 512 * 128 + 128 + 512 * 10 + 10;
   assert.equal(net.numParameters() - heads, 11171146 - 5130 + 1024);
+  net.dispose();
+});
+
+test("wrn-28 at width 32 is WRN-28-2: its published parameter count, 1,467,610 with a 128 -> 10 classifier", () => {
+  // Oracle: WRN-28-2 on CIFAR-10 (Zagoruyko & Komodakis 2016; the count FixMatch and USB report)
+  // has 1,467,610 parameters, of which its 128 -> 10 classifier is 1,290; ours has two heads.
+  const net = buildNet({ model: "wrn-28", inputShape: [3, 32, 32], numClasses: 10, embeddingDim: 128 }, new Generator(0));
+  assert.equal(net.backbone.featureDim, 128);
+  const heads = 128 * 128 + 128 + 128 * 10 + 10;
+  assert.equal(net.numParameters() - heads, 1467610 - 1290);
+  tidy(() => assert.deepEqual(net.heads(new Generator(1).randn([2, 3, 32, 32])).logits.shape, [2, 10]));
   net.dispose();
 });
 

@@ -98,7 +98,8 @@ export abstract class Module {
    * Values, gradients and saved checkpoints are the same; only the layout differs.
    */
   toChannelsLast(): this {
-    for (const p of this.parameters()) if (p.ndim === 4) p.channelsLast_();
+    for (const [, p] of this.#params) if (p.ndim === 4) p.channelsLast_();
+    for (const [, c] of this.#children) c.toChannelsLast(); // each child's own override (a backbone converts its inputs)
     return this;
   }
   numParameters(): number {

@@ -1,5 +1,7 @@
 // `npm run bench:epoch`: one whole LLP epoch on Fashion-MNIST in llp against a PyTorch script doing
-// the same work (bench/epoch_pytorch.py), alternating in one run, medians over rounds.
+// the same work (bench/epoch_pytorch.py), alternating in one run, medians over rounds. PyTorch runs
+// twice: with L_A through autograd (as its users write it) and with llp's closed form (the same
+// formulation on both sides: what is left is the engine).
 //
 // The epoch is the default run's (`llp train --labelled 1%`: small-cnn width 32, 32 labelled + 96
 // unlabelled a batch, pad-crop + flip, a cutout copy for the losses, llp+classifier pseudo-labels,
@@ -234,50 +236,68 @@ async function main(): Promise<void> {
   const cfg = config();
   const { data } = await prepareData(cfg, null);
   const M = data.labels.reduce((n, l) => n + (l >= 0 ? 1 : 0), 0);
-  const py = await new Worker(
-    PYTHON,
-    [
-      `${repo}bench/epoch_pytorch.py`,
-      JSON.stringify({
-        n: data.n,
-        labelled: M,
-        validation: data.validation.n,
-        steps: data.stepsPerEpoch,
-        labelled_per_batch: cfg.labelledPerBatch,
-        threads,
-        width: WIDTH,
-        seed: 0,
-        channels_last: "probe",
-      }),
-    ],
-    LLP_MALLOC,
-    threads,
-  ).start();
+  const twin = (la: "autograd" | "closed") =>
+    new Worker(
+      PYTHON,
+      [
+        `${repo}bench/epoch_pytorch.py`,
+        JSON.stringify({
+          n: data.n,
+          labelled: M,
+          validation: data.validation.n,
+          steps: data.stepsPerEpoch,
+          labelled_per_batch: cfg.labelledPerBatch,
+          threads,
+          width: WIDTH,
+          seed: 0,
+          channels_last: "probe",
+          la,
+        }),
+      ],
+      LLP_MALLOC,
+      threads,
+    ).start();
+  // PyTorch as its users write L_A (autograd), and with llp's closed form (same formulation, same engine)
+  const py = await twin("autograd");
+  const pyClosed = await twin("closed");
   const pyAllocator = assertLlpMalloc(py.ready, "PyTorch worker");
+  assertLlpMalloc(pyClosed.ready, "PyTorch worker (closed form)");
   if (py.ready.n !== data.n) throw new Error(`PyTorch's training set has ${py.ready.n} points, llp's ${data.n}`);
   console.error(`PyTorch ready (channels-last probe: ${JSON.stringify(py.ready.probe)})`);
 
+  type TwinEpoch = { epoch_s: number; sections: Record<string, number>; val_top1: number };
   const llpS: number[] = [];
   const pyS: number[] = [];
+  const closedS: number[] = [];
   const pySections: Record<string, number>[] = [];
-  let lastVal = { llp: Number.NaN, pytorch: Number.NaN };
+  const closedSections: Record<string, number>[] = [];
+  let lastVal = { llp: Number.NaN, pytorch: Number.NaN, pytorch_closed_form: Number.NaN };
+  const sides = ["llp", "pytorch", "pytorch-closed"] as const;
   for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? ["llp", "pytorch"] : ["pytorch", "llp"];
+    const order = [...sides.slice(r % 3), ...sides.slice(0, r % 3)]; // each side goes first once in 3 rounds
     for (const side of order) {
       if (side === "llp") {
         const e = await llpEpoch(data);
         llpS.push(e.epoch_s);
         lastVal = { ...lastVal, llp: e.val_top1 };
-      } else {
-        const e = (await py.time({ epoch: true })) as unknown as { epoch_s: number; sections: Record<string, number>; val_top1: number };
+      } else if (side === "pytorch") {
+        const e = (await py.time({ epoch: true })) as unknown as TwinEpoch;
         pyS.push(e.epoch_s);
         pySections.push(e.sections);
         lastVal = { ...lastVal, pytorch: e.val_top1 };
+      } else {
+        const e = (await pyClosed.time({ epoch: true })) as unknown as TwinEpoch;
+        closedS.push(e.epoch_s);
+        closedSections.push(e.sections);
+        lastVal = { ...lastVal, pytorch_closed_form: e.val_top1 };
       }
     }
-    console.error(`round ${r + 1}/${rounds}: llp ${llpS.at(-1)?.toFixed(1)} s, pytorch ${pyS.at(-1)?.toFixed(1)} s`);
+    console.error(
+      `round ${r + 1}/${rounds}: llp ${llpS.at(-1)?.toFixed(1)} s, pytorch ${pyS.at(-1)?.toFixed(1)} s, pytorch closed form ${closedS.at(-1)?.toFixed(1)} s`,
+    );
   }
   py.close();
+  pyClosed.close();
   const split = await llpSplit(data);
   const rate = sgemmRate();
   const flops = epochFlops(data, cfg, M);
@@ -286,6 +306,9 @@ async function main(): Promise<void> {
   const llpMed = median(llpS);
   const pyMed = median(pyS);
   const images = data.stepsPerEpoch * cfg.batchSize;
+  const closedMed = median(closedS);
+  const medianSections = (all: Record<string, number>[]) =>
+    Object.fromEntries(Object.keys(all[0] ?? {}).map((k) => [k, r2(median(all.map((s) => s[k] as number)))]));
   const pyMedianSections = Object.fromEntries(
     Object.keys(pySections[0] ?? {}).map((k) => [k, r2(median(pySections.map((s) => s[k] as number)))]),
   );
@@ -316,7 +339,9 @@ async function main(): Promise<void> {
     llp_images_per_s: r2(images / llpMed),
     pytorch_images_per_s: r2(images / pyMed),
     throughput_ratio: r2(pyMed / llpMed),
-    rounds_s: { llp: llpS.map(r2), pytorch: pyS.map(r2) },
+    pytorch_closed_form_s: r2(closedMed),
+    throughput_ratio_closed_form: r2(closedMed / llpMed),
+    rounds_s: { llp: llpS.map(r2), pytorch: pyS.map(r2), pytorch_closed_form: closedS.map(r2) },
     val_top1_last_round: lastVal,
     pytorch_channels_last: py.ready.channels_last,
     pytorch_channels_last_probe: py.ready.probe,
@@ -325,8 +350,9 @@ async function main(): Promise<void> {
       llp: Object.fromEntries(Object.entries(split).map(([k, v]) => [k, r2(v)])),
       llp_how: `each part alone on ${splitSteps} of the epoch's batches after ${WARMUP} untimed ones, scaled to its ${data.stepsPerEpoch} steps; density and evaluation once`,
       pytorch: pyMedianSections,
+      pytorch_closed_form: medianSections(closedSections),
       pytorch_how:
-        "timers inside its epoch (median over rounds); 'network' holds both forward passes, the backward (the bank loss's included) and SGD; 'bank loss' its forward only",
+        "timers inside its epoch (median over rounds); 'network' holds both forward passes, the backward and SGD; 'bank loss': autograd twin, its forward only (its backward is in 'network'); closed-form twin, values and gradient",
     },
     floor: {
       gflop: Object.fromEntries(Object.entries(flops).map(([k, v]) => [k, r2(v)])),
@@ -334,6 +360,7 @@ async function main(): Promise<void> {
       floor_s: r2(floorS),
       llp_over_floor: r2(llpMed / floorS),
       pytorch_over_floor: r2(pyMed / floorS),
+      pytorch_closed_form_over_floor: r2(closedMed / floorS),
     },
   };
   console.log(JSON.stringify(report, null, 2));

@@ -12,12 +12,14 @@ L_A goes through autograd, as a PyTorch user writes it: one exp over the [B, N] 
 class sums by one matmul with the bank's one-hot labels (not a masked log-sum-exp per set, which
 bench:bank measured slower). llp computes the same values with the gradient in closed form
 (src/losses/losses.ts); that, not the engine, is the difference between the two bank losses.
-Bank passes run under no_grad.
+Bank passes run under no_grad. With "la": "closed" the twin computes L_A as llp does instead: the
+values and dL/dv in closed form under no_grad, then backpropagates (v * gradV).sum() (what a user
+would put in a custom autograd function): the same engine and the same formulation on both sides.
 Channels-last is used where the run's own probe says it is faster (see `probe_channels_last`).
 
 Run by bench/epoch.ts with Debian's /usr/bin/python3 (python3-torch, the same libtorch 1.13).
 Protocol, one JSON object per line:
-  argv[1]: JSON {n, labelled, validation, steps, labelled_per_batch, threads, width, seed, channels_last}
+  argv[1]: JSON {n, labelled, validation, steps, labelled_per_batch, threads, width, seed, channels_last, la}
   stdout on start: {"ready": true, "torch": ..., "threads": ..., "channels_last": bool, "start_s": ...}
   stdin {"epoch": true} -> stdout {"epoch_s": wall s, "sections": {name: s}, "steps": n, "val_top1": ...}
   stdin {"quit": true}  -> exits
@@ -205,10 +207,33 @@ def main():
             out += (W.argmax(1) == y[s : s + 4096]).sum().item()
         return out / len(v)
 
+    closed_form = cfg.get("la", "autograd") == "closed"
+
+    @torch.no_grad()
+    def closed_form_la(v, y, index, weight):
+        """dL/dv of mean_i(weight_i L_A,i), L_A = log sum_j E_ij - log sum_{j in A_i} E_ij:
+        row i = weight_i / (B tau) * sum_j (E_ij / S_i - [j in A_i] E_ij / S_A,i) V_j."""
+        b = len(y)
+        E = (v @ V.T / TAU).exp_()  # [B, N]
+        col = bank_y + 1  # [N] class column, 0 = none
+        member = F.one_hot(col, C + 2).float()  # [N, C+2]
+        member[:, C + 1] = 1  # a ones column: the row sums
+        sums = E @ member  # [B, C+2]
+        valid = (y >= 0).float()
+        own = E.gather(1, index.unsqueeze(1)).squeeze(1)
+        own_out = ((bank_y[index] != y) | (y < 0)).float()
+        mass_a = sums.gather(1, (y + 1).unsqueeze(1)).squeeze(1) * valid + own * own_out
+        wt = weight / (b * TAU)
+        table = (wt / sums[:, C + 1]).unsqueeze(1).repeat(1, C + 1)  # [B, C+1]
+        table.scatter_add_(1, (y + 1).unsqueeze(1), (-valid * wt / mass_a).unsqueeze(1))
+        E.mul_(table[:, col])
+        E.scatter_add_(1, index.unsqueeze(1), (-own * own_out * wt / mass_a).unsqueeze(1))
+        return E @ V
+
     lpb = cfg["labelled_per_batch"]
     steps = cfg["steps"]
     print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "channels_last": channels_last,
-                      "start_s": time.perf_counter() - t_start, "probe": probe, "allocator": allocator_state(), "n": n}), flush=True)
+                      "start_s": time.perf_counter() - t_start, "probe": probe, "la": "closed" if closed_form else "autograd", "allocator": allocator_state(), "n": n}), flush=True)
 
     for line in sys.stdin:
         req = json.loads(line)
@@ -244,16 +269,22 @@ def main():
             v, logits = net(xs)
             t = tm.add("network", t)
             # Eq. 4: c [L_C + L_A]; L_A = -log sum_{i in A} P(i|v), A = the bank rows of class y (+ own row)
-            E = ((v @ V.T - 1) / TAU).exp()  # [B, N]
-            with torch.no_grad():
-                member = F.one_hot(bank_y + 1, C + 1).float()  # [N, C+1], column 0: no label
-                own_counted = (bank_y[index] == y) & (y >= 0)
-            mass = (E @ member).gather(1, (y + 1).unsqueeze(1)).squeeze(1) * (y >= 0)
-            own = E.gather(1, index.unsqueeze(1)).squeeze(1)
-            la = E.sum(1).log() - (mass + torch.where(own_counted, torch.zeros_like(own), own)).log()
-            t = tm.add("bank loss", t)
+            weight = torch.where(y >= 0, c, torch.ones_like(c))  # [B] L_A's weight in Eq. 4
             lc = F.cross_entropy(logits, y.clamp(min=0), reduction="none") * (y >= 0)
-            loss = (lc * c).mean() + (la * torch.where(y >= 0, c, torch.ones_like(c))).mean()
+            if closed_form:
+                grad_v = closed_form_la(v.detach(), y, index, weight)  # [B, D] d(mean of weight * L_A)/dv
+                t = tm.add("bank loss", t)
+                loss = (lc * c).mean() + (v * grad_v).sum()
+            else:
+                E = ((v @ V.T - 1) / TAU).exp()  # [B, N]
+                with torch.no_grad():
+                    member = F.one_hot(bank_y + 1, C + 1).float()  # [N, C+1], column 0: no label
+                    own_counted = (bank_y[index] == y) & (y >= 0)
+                mass = (E @ member).gather(1, (y + 1).unsqueeze(1)).squeeze(1) * (y >= 0)
+                own = E.gather(1, index.unsqueeze(1)).squeeze(1)
+                la = E.sum(1).log() - (mass + torch.where(own_counted, torch.zeros_like(own), own)).log()
+                t = tm.add("bank loss", t)
+                loss = (lc * c).mean() + (la * weight).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -133,9 +133,11 @@ interface EpochRun {
   llp_s: number;
   pytorch_s: number;
   throughput_ratio: number;
-  rounds_s: { llp: number[]; pytorch: number[] };
+  pytorch_closed_form_s?: number;
+  throughput_ratio_closed_form?: number;
+  rounds_s: { llp: number[]; pytorch: number[]; pytorch_closed_form?: number[] };
   pytorch_channels_last: boolean;
-  floor: { floor_s: number; llp_over_floor: number; pytorch_over_floor: number };
+  floor: { floor_s: number; llp_over_floor: number; pytorch_over_floor: number; pytorch_closed_form_over_floor?: number };
 }
 
 /** llp against PyTorch on the same work: a whole LLP epoch (epoch.json) and one training step (engine.json). */
@@ -148,6 +150,10 @@ export function speedTable(engine: EngineRun, epoch: EpochRun | null): string {
   if (epoch)
     lines.push(
       `| one LLP epoch (${epoch.epoch.steps} steps, ${epoch.epoch.network}, ${epoch.epoch.data}; its arithmetic at the sgemm rate measured in the same run: ${epoch.floor.floor_s} s) | ${epoch.llp_s} s (${span(epoch.rounds_s.llp)}), ${epoch.floor.llp_over_floor}x that | ${epoch.pytorch_s} s (${span(epoch.rounds_s.pytorch)}), ${epoch.floor.pytorch_over_floor}x that${epoch.pytorch_channels_last ? ", channels-last" : ""} | ${epoch.throughput_ratio} | ${epoch.threads} | ${epoch.machine.load_average.join(" → ")} | \`${epoch.command}\` |`,
+    );
+  if (epoch?.pytorch_closed_form_s !== undefined && epoch.rounds_s.pytorch_closed_form)
+    lines.push(
+      `| the same epoch, PyTorch with llp's closed-form L_A gradient instead of autograd | ${epoch.llp_s} s | ${epoch.pytorch_closed_form_s} s (${span(epoch.rounds_s.pytorch_closed_form)}), ${epoch.floor.pytorch_closed_form_over_floor}x that | ${epoch.throughput_ratio_closed_form} | ${epoch.threads} | ${epoch.machine.load_average.join(" → ")} | \`${epoch.command}\` |`,
     );
   for (const r of engine.results) {
     const layout = r.net.endsWith("-cl") ? "channels-last" : "NCHW";

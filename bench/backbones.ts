@@ -8,7 +8,7 @@
 //
 //   npm run bench:backbones -- [--threads N] [--steps 6] [--nets small-cnn:32,resnet18:16,...] [--no-write]
 import { mkdirSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus, loadavg } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -27,7 +27,7 @@ import {
   tidy,
   torchVersion,
 } from "../src/torch/index.js";
-import { median, r2 } from "./common.js";
+import { machineInfo, median, r2 } from "./common.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -140,14 +140,7 @@ async function main(): Promise<void> {
     console.error(JSON.stringify(row));
   }
   const report = {
-    machine: {
-      cpu: cpus()[0]?.model ?? "unknown",
-      cores: availableParallelism(),
-      node: process.version,
-      torch: torchVersion(),
-      date: new Date().toISOString(),
-      load_average: [r2(loadBefore), r2(loadavg()[0] as number)],
-    },
+    machine: machineInfo(loadBefore, { torch: torchVersion() }),
     command: `npm run bench:backbones -- ${process.argv.slice(2).join(" ")}`.trim(),
     threads,
     steps_timed: steps,

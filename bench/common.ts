@@ -1,5 +1,6 @@
 // What the side-by-side benchmarks share: persistent JSON-lines workers and robust summaries.
 import { spawn } from "node:child_process";
+import { availableParallelism, cpus, loadavg } from "node:os";
 import { createInterface } from "node:readline";
 
 /**
@@ -117,3 +118,19 @@ export const seedless = (c: string) =>
     .replace(/ --seed \d+/, "")
     .replace(/ --threads \d+/, "")
     .trim();
+
+/**
+ * The machine a benchmark ran on, for its results file: CPU, cores, Node, the engines' versions
+ * (given, so this module loads no engine), the date, and the 1-minute load average when the run
+ * started and now (other jobs' load: read the per-round numbers with it).
+ */
+export function machineInfo(loadAtStart: number, versions: Record<string, unknown>) {
+  return {
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: availableParallelism(),
+    node: process.version,
+    ...versions,
+    date: new Date().toISOString(),
+    load_average: [r2(loadAtStart), r2(loadavg()[0] as number)],
+  };
+}

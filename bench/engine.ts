@@ -16,7 +16,7 @@
 //
 //   npm run bench:engine -- [--rounds 5] [--threads N] [--nets small-cnn,resnet18] [--context small-cnn] [--no-write]
 import { mkdirSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus, loadavg } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { dirname } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -26,6 +26,7 @@ import {
   assertLlpMalloc,
   LLP_MALLOC,
   LOW_MMAP_MALLOC,
+  machineInfo,
   mean,
   median,
   r2,
@@ -176,17 +177,7 @@ async function main(): Promise<void> {
   for (const w of [py, pyMalloc, pyThresholds, llpLow]) w?.close();
 
   const report = {
-    machine: {
-      cpu: cpus()[0]?.model ?? "unknown",
-      cores: availableParallelism(),
-      node: process.version,
-      torch: torchVersion(),
-      pytorch: py.ready.torch,
-      date: new Date().toISOString(),
-      // other users' load (1-minute average) when the run started and ended: on a shared
-      // machine, read the per-round numbers with it
-      load_average: [r2(loadBefore), r2(loadavg()[0] as number)],
-    },
+    machine: machineInfo(loadBefore, { torch: torchVersion(), pytorch: py.ready.torch }),
     threads,
     batch: BATCH,
     step: "forward + cross-entropy + backward + SGD(momentum 0.9, weight decay 5e-4)",

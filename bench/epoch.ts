@@ -20,7 +20,7 @@
 //
 //   npm run bench:epoch -- [--rounds 3] [--threads N] [--subset 100%] [--split-steps 30] [--no-write]
 import { mkdirSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus, loadavg } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -48,7 +48,7 @@ import {
 import { prepareData } from "../src/train/data.js";
 import { train } from "../src/train/loop.js";
 import type { Batch, TrainData } from "../src/train/types.js";
-import { assertLlpMalloc, LLP_MALLOC, median, r2, Worker } from "./common.js";
+import { assertLlpMalloc, LLP_MALLOC, machineInfo, median, r2, Worker } from "./common.js";
 
 const PYTHON = "/usr/bin/python3"; // Debian's python3-torch: the same libtorch 1.13 as the addon
 const WIDTH = 32; // small-cnn's default width
@@ -309,19 +309,9 @@ async function main(): Promise<void> {
   const closedMed = median(closedS);
   const medianSections = (all: Record<string, number>[]) =>
     Object.fromEntries(Object.keys(all[0] ?? {}).map((k) => [k, r2(median(all.map((s) => s[k] as number)))]));
-  const pyMedianSections = Object.fromEntries(
-    Object.keys(pySections[0] ?? {}).map((k) => [k, r2(median(pySections.map((s) => s[k] as number)))]),
-  );
+  const pyMedianSections = medianSections(pySections);
   const report = {
-    machine: {
-      cpu: cpus()[0]?.model ?? "unknown",
-      cores: availableParallelism(),
-      node: process.version,
-      torch: torchVersion(),
-      pytorch: py.ready.torch,
-      date: new Date().toISOString(),
-      load_average: [r2(loadBefore), r2(loadavg()[0] as number)],
-    },
+    machine: machineInfo(loadBefore, { torch: torchVersion(), pytorch: py.ready.torch }),
     command: `npm run bench:epoch -- ${process.argv.slice(2).join(" ")}`.trim(),
     threads,
     epoch: {

@@ -334,6 +334,7 @@ async function main(): Promise<void> {
     rounds_s: { llp: llpS.map(r2), pytorch: pyS.map(r2), pytorch_closed_form: closedS.map(r2) },
     val_top1_last_round: lastVal,
     pytorch_channels_last: py.ready.channels_last,
+    pytorch_closed_form_channels_last: pyClosed.ready.channels_last,
     pytorch_channels_last_probe: py.ready.probe,
     allocator: { llp_allocator_tuned: allocatorTuned(), pytorch_env: LLP_MALLOC, pytorch: pyAllocator },
     split_s: {

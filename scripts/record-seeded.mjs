@@ -35,5 +35,15 @@ for (const [name, r] of Object.entries(old.runs)) {
   console.error(`${name}: test ${s.test_top1} (was ${r.test_top1})`);
 }
 rmSync(dir, { recursive: true, force: true });
-const previous = { recorded_at: old.recorded_at, runs: Object.fromEntries(Object.entries(old.runs).map(([k, r]) => [k, { losses: r.losses, test_top1: r.test_top1, val_top1: r.val_top1 }])) };
+// the first baseline stays the reference: a second re-record keeps it, so drift cannot build up
+const previous = old.previous ?? {
+  recorded_at: old.recorded_at,
+  runs: Object.fromEntries(Object.entries(old.runs).map(([k, r]) => [k, { losses: r.losses, test_top1: r.test_top1, val_top1: r.val_top1 }])),
+};
+for (const [name, r] of Object.entries(runs)) {
+  const before = previous.runs[name];
+  const first = before.losses[0];
+  if (Math.abs(r.losses[0] - first) > 1e-5 * Math.abs(first) || Math.abs(r.test_top1 - before.test_top1) > 0.03)
+    throw new Error(`${name}: not the same arithmetic up to rounding (first loss ${r.losses[0]} vs ${first}, test ${r.test_top1} vs ${before.test_top1}): fix the change, do not re-record`);
+}
 writeFileSync(file, `${JSON.stringify({ recorded_at: commit, previous, runs }, null, 1)}\n`);

@@ -35,6 +35,25 @@ function chain(x: Tensor, ...layers: ((h: Tensor) => Tensor)[]): Tensor {
   return h;
 }
 
+/**
+ * A pre-activation residual block's forward (He et al. 2016): a = ReLU(BN(x)); the body's layers
+ * applied to a, plus the shortcut (a 1x1 conv of a, or x itself); intermediates freed as in chain.
+ */
+function preActResidual(x: Tensor, bn: BatchNorm2d, shortcut: Conv2d | null, body: ((h: Tensor) => Tensor)[]): Tensor {
+  const a = chain(
+    x,
+    (h) => bn.forward(h),
+    (h) => h.relu(),
+  );
+  const sc = shortcut ? shortcut.forward(a) : x;
+  const out = chain(a, ...body);
+  a.dispose();
+  const y = out.add(sc);
+  out.dispose();
+  if (sc !== x) sc.dispose();
+  return y;
+}
+
 const conv = (cin: number, cout: number, k: number, gen: Generator, stride = 1) =>
   new Conv2d(cin, cout, k, gen, { stride, padding: Math.floor(k / 2), bias: false, init: "kaiming" });
 
@@ -122,24 +141,12 @@ class PreActBlock extends Module {
     this.shortcut = stride !== 1 || cin !== planes ? this.registerModule("shortcut", conv(cin, planes, 1, gen, stride)) : null;
   }
   forward(x: Tensor): Tensor {
-    const a = chain(
-      x,
-      (h) => this.bn1.forward(h),
-      (h) => h.relu(),
-    );
-    const sc = this.shortcut ? this.shortcut.forward(a) : x;
-    const out = chain(
-      a,
+    return preActResidual(x, this.bn1, this.shortcut, [
       (h) => this.conv1.forward(h),
       (h) => this.bn2.forward(h),
       (h) => h.relu(),
       (h) => this.conv2.forward(h),
-    );
-    if (a !== x) a.dispose();
-    const y = out.add(sc);
-    out.dispose();
-    if (sc !== x) sc.dispose();
-    return y;
+    ]);
   }
   override onnx(g: OnnxGraph, x: Value, path: string): Value {
     const a = ops.relu(g, this.bn1.onnx(g, x, `${path}.bn1`));
@@ -170,14 +177,7 @@ class PreActBottleneck extends Module {
   forward(x: Tensor): Tensor {
     const [bn1, bn2, bn3] = this.bns as [BatchNorm2d, BatchNorm2d, BatchNorm2d];
     const [c1, c2, c3] = this.convs as [Conv2d, Conv2d, Conv2d];
-    const a = chain(
-      x,
-      (h) => bn1.forward(h),
-      (h) => h.relu(),
-    );
-    const sc = this.shortcut ? this.shortcut.forward(a) : x;
-    const out = chain(
-      a,
+    return preActResidual(x, bn1, this.shortcut, [
       (h) => c1.forward(h),
       (h) => bn2.forward(h),
       (h) => h.relu(),
@@ -185,12 +185,7 @@ class PreActBottleneck extends Module {
       (h) => bn3.forward(h),
       (h) => h.relu(),
       (h) => c3.forward(h),
-    );
-    a.dispose();
-    const y = out.add(sc);
-    out.dispose();
-    if (sc !== x) sc.dispose();
-    return y;
+    ]);
   }
   override onnx(g: OnnxGraph, x: Value, path: string): Value {
     const bn = (i: number, v: Value) => ops.relu(g, (this.bns[i] as BatchNorm2d).onnx(g, v, `${path}.bn${i + 1}`));

@@ -86,13 +86,15 @@ export function buildNet(spec: ModelSpec, gen: Generator): LLPNet {
       break;
     case "resnet18":
     case "resnet50":
+    case "wrn-28": {
       if (spec.inputShape.length !== 3) throw new Error(modelMismatch(spec.model, spec.inputShape) as string);
-      backbone = new PreActResNet(resnetLayout(spec.model === "resnet18" ? 18 : 50, spec.width ?? 64), c, gen);
+      const layout =
+        spec.model === "wrn-28"
+          ? resnetLayout("wrn-28", spec.width ?? 32)
+          : resnetLayout(spec.model === "resnet18" ? 18 : 50, spec.width ?? 64);
+      backbone = new PreActResNet(layout, c, gen);
       break;
-    case "wrn-28":
-      if (spec.inputShape.length !== 3) throw new Error(modelMismatch(spec.model, spec.inputShape) as string);
-      backbone = new PreActResNet(resnetLayout("wrn-28", spec.width ?? 32), c, gen);
-      break;
+    }
     case "mlp": {
       const f = spec.inputShape.reduce((a, b) => a * b, 1);
       backbone = new MLP(f, spec.width ?? 512, 2, gen);

@@ -4,6 +4,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ablationPropagation, parseAblation } from "./methods/ablation.js";
 import type { ModelName } from "./model/net.js";
 import { PROPAGATION_KINDS, type PropagationKind } from "./propagation/rules.js";
 
@@ -40,6 +41,7 @@ export interface Config {
   K: number;
   T: number;
   propagation: PropagationKind | "auto";
+  ablation: string | null;
   labelScheme: LabelScheme;
   irEpochs: number;
   epochs: number;
@@ -146,6 +148,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     value: "auto",
     source:
       "auto = llp+classifier on images (measured best, docs/experiments.md: +1.94 over supervised-only at 1%, +1.21 at test scale where Eq. 8 alone gives +0.04), llp on feature vectors (measured better on small clustered data). llp: Eq. 8 (paper); weighted-knn: Eqs. 5-6; classifier: the released code's; llp+classifier: the mean of Eq. 8's p and the classifier's softmax (named departure)",
+  },
+  ablation: {
+    value: null,
+    source:
+      "llp: one of the paper's Table 6 ablations by its name (Top50woc, Top50, Top20, Top10, Top5, Top50wc, Top50lw, Top10wclw): TopX = K X, L_A alone, weighted-kNN labels; woc = no confidence weighting, wc = with L_C, lw = density-weighted propagation (sets --K and --propagation); null = LLP as configured",
   },
   labelScheme: { value: "stored", source: "original code: train on the label stored at the previous visit" },
   irEpochs: {
@@ -313,6 +320,15 @@ const CHECKS: { [K in keyof Config]: Check } = {
   K: num(1, 10000, true),
   T: num(1, 10000, true),
   propagation: oneOf("auto", ...PROPAGATION_KINDS),
+  ablation: orNull((v) => {
+    if (typeof v !== "string") return "must be an ablation name like Top50woc";
+    try {
+      parseAblation(v);
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }),
   labelScheme: oneOf("stored", "fresh"),
   irEpochs: num(0, 10000, true),
   epochs: num(0, 100000, true),
@@ -396,6 +412,26 @@ export function loadRecipe(nameOrFile: string): Partial<Config> {
 }
 
 /**
+ * An ablation (Table 6) sets K and the propagation rule; given beside it, they must agree with it.
+ * It is a part of LLP's step, so other methods, and mixup (whose mixed targets it does not cover), refuse it.
+ */
+function ablationSettings(c: Config, partial: Partial<Config>, errors: string[]): void {
+  const name = c.ablation as string;
+  if (c.method !== "llp") {
+    errors.push(`${optionName("ablation")} switches parts of llp's step; ${c.method} has no such parts (got ${name})`);
+    return;
+  }
+  if (c.mixup > 0) errors.push(`${optionName("ablation")} and ${optionName("mixup")} cannot be combined (got ${name}, mixup ${c.mixup})`);
+  const a = parseAblation(name);
+  const rule = ablationPropagation(a);
+  if (partial.K !== undefined && partial.K !== a.K) errors.push(`${optionName("K")} = ${partial.K}, but ${name} trains with K = ${a.K}`);
+  if (partial.propagation !== undefined && partial.propagation !== "auto" && partial.propagation !== rule)
+    errors.push(`${optionName("propagation")} = ${partial.propagation}, but ${name} propagates by ${rule}`);
+  c.K = a.K;
+  c.propagation = rule;
+}
+
+/**
  * Fills defaults, rejects unknown keys and invalid values (all problems in one message). With
  * `recipe` set, the recipe's settings come under the options given (a saved run's config is
  * complete, so o.recipe = false leaves the recipe file unread).
@@ -434,6 +470,7 @@ export function resolveConfig(given: Partial<Config>, o: { recipe?: boolean } = 
     errors.push(
       `${optionName("trainView")} is fixmatch's strong view (auto = randaugment; cutout or strong); weak gives it none (got weak)`,
     );
+  if (c.ablation !== null && errors.length === 0) ablationSettings(c, partial, errors);
   if (c.labelledPerBatch >= c.batchSize)
     errors.push(`${optionName("labelledPerBatch")} = ${c.labelledPerBatch} must be below ${optionName("batchSize")} = ${c.batchSize}`);
   if (errors.length > 0) throw new Error(`invalid config:\n  ${errors.join("\n  ")}`);

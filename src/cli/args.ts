@@ -80,7 +80,7 @@ function parseValue(key: string, s: string): unknown {
     if (!Number.isInteger(n) || n < 0) throw new Error(`--validation expects a count of examples or a percentage like 10%, got "${s}"`);
     return n;
   }
-  if (typeof def === "number" || ["labelsPerClass", "width", "poolGrid", "threads"].includes(key)) {
+  if (typeof def === "number" || ["labelsPerClass", "width", "poolGrid", "threads", "emaDecay"].includes(key)) {
     const n = Number(s);
     if (Number.isNaN(n)) throw new Error(`--${kebab(key)} expects a number, got "${s}"`);
     return n;

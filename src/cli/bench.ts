@@ -1,4 +1,4 @@
-// `llp bench accuracy`: the accuracy grid (src/report/grid.ts). Each cell is an `llp train` in
+// `llp bench accuracy` and `llp bench ablations`: grids of training runs (src/report/grid.ts). Each cell is an `llp train` in
 // its own process and run folder (a failed cell does not stop the others); finished cells are
 // never redone, interrupted ones resume from their checkpoint; the table covers every finished
 // cell under --out.
@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Config, loadRecipe, resolveConfig } from "../config.js";
 import { loadNpyFeatures } from "../data/features.js";
+import { PAPER_ABLATIONS, parseAblation } from "../methods/ablation.js";
 import { METHODS } from "../methods/index.js";
 import { setKernelThreads } from "../propagation/kernel.js";
 import { type Table5Options, table5, table5Markdown } from "../propagation/table5.js";
@@ -33,6 +34,10 @@ export const BENCH_HELP = `llp bench accuracy [grid options] [train options for 
   --seeds LIST     seeds (default: 0,1,2)
   --jobs N         cells trained at once (default 1; give each --threads accordingly)
   --out DIR        the grid's folder (default runs/grid): one run folder per cell, table.md, table.json
+llp bench ablations [grid options] [train options for every cell]
+                 the paper's Table 6: llp with each ablation (--ablation NAME), scored by test 1-NN top-1
+  --ablations LIST the ablations (default: ${PAPER_ABLATIONS.join(",")})
+  --labelled LIST  (default 10%, the paper's); --seeds, --jobs as above; --out DIR (default runs/ablations)
 llp bench table GRID_DIR           the table of a grid's finished cells so far (rewrites table.md, table.json)
 llp bench propagation (RUN_DIR | --embeddings X.npy --labels Y.npy) [--classes 10] [--per-class 50] [--labelled 5]
                  [--resamples 10] [--seed 0] [--out FILE.json]
@@ -40,7 +45,7 @@ llp bench propagation (RUN_DIR | --embeddings X.npy --labels Y.npy) [--classes 1
                  rule on samples of C classes x n points with k labelled each, mean ± sd over resamples
 `;
 
-const GRID_FLAGS = ["methods", "labelled", "subset", "seeds", "jobs"] as const;
+const GRID_FLAGS = ["methods", "ablations", "labelled", "subset", "seeds", "jobs"] as const;
 
 /** Splits the grid's own list flags from the train options every cell shares. */
 function splitArgs(argv: string[]): { grid: Partial<Record<(typeof GRID_FLAGS)[number], string>>; rest: string[] } {
@@ -82,13 +87,19 @@ export async function benchCmd(argv: string[]): Promise<number> {
     return 0;
   }
   if (sub === "propagation") return table5Cmd(args);
-  if (sub !== "accuracy") throw new Error(`usage: ${BENCH_HELP}`);
+  if (sub !== "accuracy" && sub !== "ablations") throw new Error(`usage: ${BENCH_HELP}`);
+  const cmd = `llp bench ${sub}`;
   const { grid, rest } = splitArgs(args);
   const { positionals, config } = parseFlags(rest, {});
-  if (positionals.length > 0) throw new Error(`llp bench accuracy takes options only, got ${positionals.join(" ")}`);
-  if (config.method !== undefined) throw new Error("llp bench accuracy: give --methods (a list), not --method");
-  if (config.seed !== undefined) throw new Error("llp bench accuracy: give --seeds (a list), not --seed");
-  const out = (config.out as string | null | undefined) ?? "runs/grid";
+  if (positionals.length > 0) throw new Error(`${cmd} takes options only, got ${positionals.join(" ")}`);
+  if (config.method !== undefined) throw new Error(`${cmd}: give --methods (a list), not --method`);
+  if (config.seed !== undefined) throw new Error(`${cmd}: give --seeds (a list), not --seed`);
+  if (sub === "ablations") {
+    if (grid.methods !== undefined) throw new Error(`${cmd}: the ablations are llp's; give no --methods`);
+    if (config.ablation !== undefined) throw new Error(`${cmd}: give --ablations (a list), not --ablation`);
+    if (config.labelsPerClass === undefined) grid.labelled ??= (config.labelled as string | undefined) ?? "10%"; // the paper's
+  } else if (grid.ablations !== undefined) throw new Error(`${cmd}: --ablations belongs to llp bench ablations`);
+  const out = (config.out as string | null | undefined) ?? (sub === "ablations" ? "runs/ablations" : "runs/grid");
   const { out: _o, recipe, ...given } = config as Partial<Config>;
   // a recipe is expanded here: each cell's settings file is then complete on its own
   const settings: Partial<Config> = recipe ? { ...loadRecipe(recipe), ...given } : given;
@@ -102,8 +113,11 @@ export async function benchCmd(argv: string[]): Promise<number> {
   for (const p of labelled)
     if (p !== null && !/^\d+(\.\d+)?%$/.test(p)) throw new Error(`--labelled expects fractions like 1%,10%, got "${p}"`);
   const { labelled: _l, subset: _s, ...shared } = settings;
+  const ablations = sub === "ablations" ? list(grid.ablations ?? PAPER_ABLATIONS.join(",")) : [null];
+  for (const a of ablations) if (a !== null) parseAblation(a); // a bad name, before anything is written
   const axes: GridAxes = {
-    methods: (grid.methods !== undefined ? list(grid.methods) : Object.keys(METHODS)) as Config["method"][],
+    methods: (sub === "ablations" ? ["llp"] : grid.methods !== undefined ? list(grid.methods) : Object.keys(METHODS)) as Config["method"][],
+    ablations,
     labelled,
     subset: list(grid.subset ?? settings.subset ?? "100%"),
     seeds,
@@ -111,7 +125,7 @@ export async function benchCmd(argv: string[]): Promise<number> {
   for (const m of axes.methods)
     if (!(m in METHODS)) throw new Error(`--methods: unknown method "${m}" (the methods are ${Object.keys(METHODS).join(", ")})`);
   const cells = gridCells(axes, shared);
-  if (cells.length === 0) throw new Error("llp bench accuracy: the grid has no cells");
+  if (cells.length === 0) throw new Error(`${cmd}: the grid has no cells`);
   // every cell's settings and folder are checked before any cell starts
   for (const c of cells) {
     try {
@@ -126,7 +140,7 @@ export async function benchCmd(argv: string[]): Promise<number> {
   });
   const todo = plan.filter((p) => p.status !== "finished");
   process.stderr.write(
-    `llp bench accuracy: ${cells.length} cells in ${out} (${cells.length - todo.length} finished, ${todo.filter((p) => p.status === "interrupted").length} to resume), ${jobs} at a time\n`,
+    `${cmd}: ${cells.length} cells in ${out} (${cells.length - todo.length} finished, ${todo.filter((p) => p.status === "interrupted").length} to resume), ${jobs} at a time\n`,
   );
   let failed = 0;
   let next = 0;
@@ -138,7 +152,7 @@ export async function benchCmd(argv: string[]): Promise<number> {
     for (const c of running) c.kill(sig);
     if (stopping) return;
     stopping = true;
-    process.stderr.write(`\nllp bench accuracy: ${sig}: no new cells; the cells under way stop after their step (rerun to resume)\n`);
+    process.stderr.write(`\n${cmd}: ${sig}: no new cells; the cells under way stop after their step (rerun to resume)\n`);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -162,10 +176,10 @@ export async function benchCmd(argv: string[]): Promise<number> {
   const md = writeGridTable(out);
   process.stdout.write(md);
   if (stopping) {
-    process.stderr.write(`llp bench accuracy: interrupted; rerun the same command to go on (finished cells are kept)\n`);
+    process.stderr.write(`${cmd}: interrupted; rerun the same command to go on (finished cells are kept)\n`);
     return 130;
   }
-  if (failed > 0) process.stderr.write(`llp bench accuracy: ${failed} cell(s) failed; see train.log in their folders\n`);
+  if (failed > 0) process.stderr.write(`${cmd}: ${failed} cell(s) failed; see train.log in their folders\n`);
   return failed > 0 ? 1 : 0;
 }
 

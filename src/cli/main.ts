@@ -195,6 +195,7 @@ async function evalCmd(argv: string[]): Promise<number> {
       top1: acc.top1,
       top5: acc.top5,
       knn_top1: acc.knnTop1,
+      nn_top1: acc.nnTop1,
       per_class: perClass(acc.confusion, run.info.classNames),
       confusion: acc.confusion,
     };

@@ -41,7 +41,7 @@ export class Progress {
         break;
       case "end":
         this.out.write(
-          `  done: test top-1 ${f(ev.summary.test_top1)}  top-5 ${f(ev.summary.test_top5)}  kNN ${f(ev.summary.knn_top1)}  (${f(ev.summary.wall_s, 0)} s)\n`,
+          `  done: test top-1 ${f(ev.summary.test_top1)}  top-5 ${f(ev.summary.test_top5)}  kNN ${f(ev.summary.knn_top1)}  1-NN ${f(ev.summary.nn_top1)}  (${f(ev.summary.wall_s, 0)} s)\n`,
         );
         break;
       default:

@@ -45,6 +45,8 @@ export interface Accuracy {
   top1: number;
   top5: number;
   knnTop1: number;
+  /** 1-nearest-neighbour top-1: the label of the most similar labelled bank row (the paper's Table 6 "NN") */
+  nnTop1: number;
   /** [C][C] counts of the classifier head's top-1: row = true class, column = predicted class */
   confusion: number[][];
 }
@@ -83,8 +85,10 @@ export function perClass(confusion: number[][], names: readonly string[]): Class
 }
 
 /**
- * Classifier top-1/top-5 and weighted-kNN top-1 (votes of the K most similar labelled bank rows,
- * weights exp(s/tau): Eqs. 5-6) of a labelled set.
+ * Classifier top-1/top-5, weighted-kNN top-1 (votes of the K most similar labelled bank rows,
+ * weights exp(s/tau): Eqs. 5-6) and 1-nearest-neighbour top-1 (the most similar labelled bank
+ * row's label: how the paper scores Table 6, whose models may lack a trained classifier) of a
+ * labelled set. The bank rows are those of the labelled training points: the labels a user has.
  */
 export async function evaluate(
   net: LLPNet,
@@ -93,7 +97,7 @@ export async function evaluate(
   labelledY: Tensor,
   o: { K: number; tau: number; numClasses: number },
 ): Promise<Accuracy> {
-  if (src.n === 0) return { top1: Number.NaN, top5: Number.NaN, knnTop1: Number.NaN, confusion: [] };
+  if (src.n === 0) return { top1: Number.NaN, top5: Number.NaN, knnTop1: Number.NaN, nnTop1: Number.NaN, confusion: [] };
   const { v, logits } = await embedAll(net, src);
   try {
     return tidy(() => {
@@ -102,12 +106,18 @@ export async function evaluate(
       const top5 = topkCorrect(logits, y, 5) / src.n;
       const confusion = confusionMatrix(src.labels, logits.argmax(1).toNumbers(), o.numClasses);
       let knnTop1 = Number.NaN;
+      let nnTop1 = Number.NaN;
       if (labelledY.numel > 0) {
-        const pr = propagateBlocked(v, labelledV, labelledY, { K: o.K, tau: o.tau, numClasses: o.numClasses, logRho: null });
-        const hits = pr.y.eq(y).float().sum().item();
-        knnTop1 = hits / src.n;
+        const vote = (K: number) =>
+          propagateBlocked(v, labelledV, labelledY, { K, tau: o.tau, numClasses: o.numClasses, logRho: null })
+            .y.eq(y)
+            .float()
+            .sum()
+            .item() / src.n;
+        knnTop1 = vote(o.K);
+        nnTop1 = vote(1); // one voter: its label
       }
-      return { top1, top5, knnTop1, confusion };
+      return { top1, top5, knnTop1, nnTop1, confusion };
     });
   } finally {
     v.dispose();

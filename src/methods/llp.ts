@@ -16,6 +16,7 @@ import { type PropagationRule, RULES, resolvePropagation } from "../propagation/
 import { dispose, keep, tidy } from "../torch/scope.js";
 import { arange, cat, full, noGrad, type Tensor, tensor, zeros } from "../torch/tensor.js";
 import type { Phase } from "../train/types.js";
+import { FULL_LLP, parseAblation } from "./ablation.js";
 import { emptyStats, type Method, type MethodContext, optimise, type StepStats, type ViewedBatch } from "./method.js";
 
 /** The memory bank, the label state and the density, with their writers. */
@@ -101,10 +102,13 @@ export class LLP implements Method {
   readonly totalEpochs: number;
   readonly #ctx: MethodContext;
   readonly #rule: PropagationRule;
+  /** the parts of Eq. 4 this run trains with: all of them, or those a Table 6 ablation keeps (its K and rule are in the config) */
+  readonly #parts: { confidence: boolean; categoryLoss: boolean };
 
   constructor(ctx: MethodContext) {
     this.#ctx = ctx;
     this.#rule = RULES[resolvePropagation(ctx.cfg.propagation, ctx.data.inputShape)];
+    this.#parts = ctx.cfg.ablation === null ? FULL_LLP : parseAblation(ctx.cfg.ablation);
     this.state = new LLPState(ctx);
     this.totalEpochs = ctx.cfg.irEpochs + ctx.cfg.epochs;
   }
@@ -226,9 +230,9 @@ export class LLP implements Method {
       cT[k] = stored ? (labels.c[i] as number) : (fresh.c[k] as number);
     }
     const y = tensor(yT, [b], "int64"); // [B], -1 = its own instance
-    const c = tensor(cT, [b], "float32"); // [B]
+    const c = this.#parts.confidence ? tensor(cT, [b], "float32") : full([b], 1); // [B] (woc: 1)
     const bankY = tensor(labels.y, [labels.n], "int32"); // [N]
-    const lc = categorization(logits, y); // [B] L_C
+    const lc = this.#parts.categoryLoss ? categorization(logits, y) : zeros([b]); // [B] L_C (an ablation without wc: none)
     const setLoss = (yy: Tensor, cc: Tensor, ii: Tensor, share: Tensor | null) =>
       bankSetLoss(
         v,

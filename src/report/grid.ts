@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Config, kebab } from "../config.js";
+import { PAPER_ABLATIONS, parseAblation } from "../methods/ablation.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
 import { writeJson } from "./runfolder.js";
 
@@ -16,6 +17,8 @@ export type CellRequest = Partial<Config> & { method: Config["method"]; seed: nu
 
 export interface GridAxes {
   methods: Config["method"][];
+  /** llp's Table 6 ablations (llp bench ablations); absent or [null]: each method as configured */
+  ablations?: (string | null)[];
   labelled: (string | null)[]; // null: the labels as given (or --labels-per-class)
   subset: string[];
   seeds: number[];
@@ -23,10 +26,10 @@ export interface GridAxes {
 
 export const CELL_FILE = "grid-cell.json";
 
-/** A cell's folder name: method.pP.qQ.seedS, percentages without their sign. */
+/** A cell's folder name: method[-ablation].pP.qQ.seedS, percentages without their sign. */
 export function cellName(r: CellRequest): string {
   const p = r.labelled ?? (r.labelsPerClass != null ? `${r.labelsPerClass}pc` : "given");
-  return `${r.method}.p${p.replace("%", "")}.q${(r.subset ?? "100%").replace("%", "")}.seed${r.seed}`;
+  return `${r.method}${r.ablation ? `-${r.ablation}` : ""}.p${p.replace("%", "")}.q${(r.subset ?? "100%").replace("%", "")}.seed${r.seed}`;
 }
 
 /** Every cell of the grid, in the order they run: seed-major, so a partial grid holds whole seeds. */
@@ -36,7 +39,15 @@ export function gridCells(axes: GridAxes, settings: Partial<Config>): CellReques
     for (const labelled of axes.labelled)
       for (const subset of axes.subset)
         for (const method of axes.methods)
-          cells.push({ ...settings, method, seed, subset, ...(labelled !== null ? { labelled } : {}) } as CellRequest);
+          for (const ablation of axes.ablations ?? [null])
+            cells.push({
+              ...settings,
+              method,
+              seed,
+              subset,
+              ...(labelled !== null ? { labelled } : {}),
+              ...(ablation !== null ? { ablation } : {}),
+            } as CellRequest);
   return cells;
 }
 
@@ -75,6 +86,8 @@ export const cellJson = (r: CellRequest): string =>
 interface Summary {
   test_top1: number | null;
   test_top5: number | null;
+  knn_top1?: number | null;
+  nn_top1?: number | null; // runs before 1-NN was scored have none
   val_top1: number | null;
   epochs: number;
   wall_s: number;
@@ -95,17 +108,22 @@ export function stat(xs: number[]): Stat {
 
 export interface TableRow {
   method: string;
+  /** the Table 6 ablation the cells trained (null: the method as configured) */
+  ablation: string | null;
   labelled: string;
   subset: string;
   settings: string; // the cells' other settings, as flags
   seeds: number[];
   test_top1: Stat | null;
   test_top5: Stat | null;
+  /** test weighted-kNN and 1-NN top-1 from the labelled bank rows (null: no bank) */
+  knn_top1: Stat | null;
+  nn_top1: Stat | null;
   wall_s: Stat;
   cells: string[];
 }
 
-const AXES = new Set(["method", "labelled", "labelsPerClass", "subset", "seed", "threads"]);
+const AXES = new Set(["method", "ablation", "labelled", "labelsPerClass", "subset", "seed", "threads"]);
 export const settingsFlags = (r: Partial<Config>): string =>
   Object.entries(r)
     .filter(([k]) => !AXES.has(k))
@@ -135,18 +153,21 @@ export function gridTable(gridDir: string): { rows: TableRow[]; unfinished: stri
   const order = ["supervised", "mean-teacher", "pseudo-label", "fixmatch", "llp"];
   const rows = [...groups.values()].map(({ r, cells }): TableRow => {
     cells.sort((a, b) => a.seed - b.seed);
-    const finite = (k: "test_top1" | "test_top5") => {
+    const finite = (k: "test_top1" | "test_top5" | "knn_top1" | "nn_top1") => {
       const xs = cells.map((c) => c.s[k]);
       return xs.every((x): x is number => typeof x === "number" && Number.isFinite(x)) ? stat(xs) : null;
     };
     return {
       method: r.method,
+      ablation: r.ablation ?? null,
       labelled: r.labelled ?? (r.labelsPerClass != null ? `${r.labelsPerClass}/class` : "as given"),
       subset: r.subset ?? "100%",
       settings: settingsFlags(r),
       seeds: cells.map((c) => c.seed),
       test_top1: finite("test_top1"),
       test_top5: finite("test_top5"),
+      knn_top1: finite("knn_top1"),
+      nn_top1: finite("nn_top1"),
       wall_s: stat(cells.map((c) => c.s.wall_s)),
       cells: cells.map((c) => c.name),
     };
@@ -157,6 +178,7 @@ export function gridTable(gridDir: string): { rows: TableRow[]; unfinished: stri
       pct(a.labelled) - pct(b.labelled) ||
       pct(a.subset) - pct(b.subset) ||
       order.indexOf(a.method) - order.indexOf(b.method) ||
+      ablationOrder(a.ablation) - ablationOrder(b.ablation) ||
       (a.settings < b.settings ? -1 : a.settings > b.settings ? 1 : 0),
   );
   return { rows, unfinished };
@@ -164,8 +186,9 @@ export function gridTable(gridDir: string): { rows: TableRow[]; unfinished: stri
 
 const pm = (s: Stat | null) => (s === null ? "-" : `${(100 * s.mean).toFixed(2)}${s.sd === null ? "" : ` ± ${(100 * s.sd).toFixed(2)}`}`);
 
-/** The table as Markdown: test top-1 and top-5 in percent, mean ± sd over seeds. */
+/** The table as Markdown: test top-1 and top-5 in percent, mean ± sd over seeds (an ablation grid: its own table). */
 export function tableMarkdown(rows: TableRow[], unfinished: string[]): string {
+  if (rows.some((r) => r.ablation !== null)) return ablationMarkdown(rows, unfinished);
   const shared = rows.length > 0 && rows.every((r) => r.settings === rows[0]?.settings) ? (rows[0]?.settings ?? "") : null;
   const lines = [
     "| method | labelled (p) | subset (q) | seeds | test top-1 (%) | test top-5 (%) | minutes per run |" +
@@ -179,6 +202,39 @@ export function tableMarkdown(rows: TableRow[], unfinished: string[]): string {
   ];
   if (shared !== null) lines.push("", `Every cell: \`llp train ${shared || "(defaults)"}\` with its method, labels, subset and seed.`);
   lines.push("", "Mean ± sample standard deviation over seeds; each seed draws its own labelled set, subset and initialisation.");
+  if (unfinished.length > 0) lines.push("", `Unfinished cells (not in the table): ${unfinished.join(", ")}.`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** Table 6's order; names outside it after, as given. */
+const ablationOrder = (a: string | null) => {
+  const i = a === null ? -1 : (PAPER_ABLATIONS as readonly string[]).indexOf(a);
+  return i < 0 ? (a === null ? -1 : PAPER_ABLATIONS.length) : i;
+};
+
+/**
+ * The ablation table (the paper's Table 6): what each name switches, then test 1-NN top-1 (the
+ * paper's score), weighted-kNN top-1, and the classifier's top-1 where the loss trained it (wc).
+ */
+function ablationMarkdown(rows: TableRow[], unfinished: string[]): string {
+  const yes = (b: boolean) => (b ? "yes" : "no");
+  const lines = [
+    "| ablation | labelled (p) | K | confidence weights | L_C (wc) | density (lw) | seeds | test 1-NN top-1 (%) | test kNN top-1 (%) | test classifier top-1 (%) | minutes per run |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+    ...rows.map((r) => {
+      const a = r.ablation !== null ? parseAblation(r.ablation) : null;
+      const name = a ? a.name : `${r.method} (as configured)`;
+      const parts = a ? `${a.K} | ${yes(a.confidence)} | ${yes(a.categoryLoss)} | ${yes(a.density)}` : "- | - | - | -";
+      const classifier = a && !a.categoryLoss ? "- (untrained)" : pm(r.test_top1);
+      return `| ${name} | ${r.labelled} | ${parts} | ${r.seeds.join(", ")} | ${pm(r.nn_top1)} | ${pm(r.knn_top1)} | ${classifier} | ${(r.wall_s.mean / 60).toFixed(0)} |`;
+    }),
+  ];
+  const shared = rows.every((r) => r.settings === rows[0]?.settings) ? (rows[0]?.settings ?? "") : null;
+  if (shared !== null) lines.push("", `Every cell: \`llp train --ablation NAME ${shared}\` with its labels and seed.`);
+  lines.push(
+    "",
+    "1-NN: the label of the most similar labelled bank row, the paper's score for Table 6 (models without wc have no trained classifier). Mean ± sample standard deviation over seeds.",
+  );
   if (unfinished.length > 0) lines.push("", `Unfinished cells (not in the table): ${unfinished.join(", ")}.`);
   return `${lines.join("\n")}\n`;
 }

@@ -41,6 +41,7 @@ const EPOCH_METRICS: [string, string][] = [
   ["monitor/lr", "learning rate"],
   ["val/top1", "validation top-1 (classifier)"],
   ["val/knnTop1", "validation top-1 (kNN on the bank)"],
+  ["val/nnTop1", "validation top-1 (1-NN on the bank)"],
   ["monitor/pseudoLabelAccuracy", "pseudo-label accuracy (unlabelled)"],
   ["monitor/confidence", "mean confidence (unlabelled)"],
   ["monitor/coverage", "coverage (unlabelled with a label)"],
@@ -493,7 +494,7 @@ ${row("validation points", (r) => String(r.counts.validation ?? "–"))}
 ${row("seed", (r) => String(r.cfg.seed))}
 ${row("status", (r) => (r.summary ? `finished, ${r.summary.epochs} epochs` : `running: ${r.epochs.length} epochs so far`))}
 ${row("test top-1 / top-5", (r) => (r.summary ? `${fmt(r.summary.test_top1)} / ${fmt(r.summary.test_top5)}` : "–"))}
-${row("test kNN top-1 (bank)", (r) => fmt(r.summary?.knn_top1))}
+${row("test kNN / 1-NN top-1 (bank)", (r) => `${fmt(r.summary?.knn_top1)} / ${fmt(r.summary?.nn_top1)}`)}
 ${row("validation top-1", (r) => fmt(r.summary?.val_top1 ?? (last(r)["val/top1"] as number)))}
 ${row("pseudo-label accuracy at the end", (r) => `${fmt(last(r)["monitor/pseudoLabelAccuracy"] as number)}${typeof last(r)["monitor/mask"] === "number" ? " (of the targets above the threshold only)" : ""}`)}
 ${row("pseudo-labels from", (r) => esc(r.pseudo?.source ?? "–"))}

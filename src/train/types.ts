@@ -71,6 +71,8 @@ export interface EpochEvent {
   "monitor/lr": number;
   "val/top1": number;
   "val/knnTop1": number;
+  /** 1-nearest-neighbour top-1 from the labelled bank rows (Table 6's score) */
+  "val/nnTop1": number;
   /**
    * accuracy of the stored pseudo-labels of unlabelled training points (true labels known); for a
    * method without stored labels (fixmatch), the epoch's mean of its steps' values
@@ -95,6 +97,8 @@ export interface Summary {
   test_top1: number;
   test_top5: number;
   knn_top1: number;
+  /** test 1-nearest-neighbour top-1 from the labelled bank rows (NaN without a bank) */
+  nn_top1: number;
   val_top1: number;
   epochs: number;
   wall_s: number;

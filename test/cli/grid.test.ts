@@ -147,6 +147,40 @@ test("bad grids fail before anything is written, naming what is wrong", () => {
   assert.match(r.stderr, /holds a cell trained with other settings/);
 });
 
+test("llp bench ablations trains llp with each named ablation and writes Table 6's table, scored by 1-NN", () => {
+  const out = join(dir, "ablations");
+  const r = llp("bench", "ablations", "--ablations", "Top5,Top5wclw", "--seeds", "0", ...TRAIN, "--out", out);
+  assert.equal(r.status, 0, r.stderr);
+  const table = JSON.parse(readFileSync(join(out, "table.json"), "utf8"));
+  assert.deepEqual(
+    table.rows.map((row: { ablation: string; cells: string[] }) => [row.ablation, row.cells]),
+    [
+      ["Top5", ["llp-Top5.p10pc.q100.seed0"]],
+      ["Top5wclw", ["llp-Top5wclw.p10pc.q100.seed0"]],
+    ],
+  );
+  for (const row of table.rows) {
+    const cfg = JSON.parse(readFileSync(join(out, row.cells[0], "config.json"), "utf8"));
+    assert.deepEqual([cfg.ablation, cfg.K], [row.ablation, 5]);
+  }
+  const md = readFileSync(join(out, "table.md"), "utf8");
+  assert.match(md, /\| Top5 \| 10\/class \| 5 \| yes \| no \| no \| 0 \|/);
+  assert.match(md, /\| Top5wclw \| 10\/class \| 5 \| yes \| yes \| yes \| 0 \|/);
+  for (const [args, why] of [
+    [["--methods", "llp"], /the ablations are llp's; give no --methods/],
+    [["--ablations", "Top5,Top5q"], /"Top5q" is not an ablation name/],
+    [["--ablation", "Top5"], /give --ablations \(a list\), not --ablation/],
+  ] as const) {
+    const bad = join(dir, "ablations-bad");
+    const b = llp("bench", "ablations", ...TRAIN, "--out", bad, ...args);
+    assert.notEqual(b.status, 0);
+    assert.match(b.stderr, why);
+    assert.ok(!existsSync(bad), `${args.join(" ")}: nothing written`);
+  }
+  const wrong = llp("bench", "accuracy", ...TRAIN, "--ablations", "Top5", "--out", join(dir, "ablations-bad"));
+  assert.match(wrong.stderr, /--ablations belongs to llp bench ablations/);
+});
+
 test("a cell that fails does not stop the others; the grid exits non-zero and the table lists what finished", () => {
   const out = join(dir, "c");
   // fixmatch needs images: on feature vectors its cell fails, supervised's finishes

@@ -9,7 +9,7 @@ import type { ModelName } from "./model/net.js";
 import { PROPAGATION_KINDS, type PropagationKind } from "./propagation/rules.js";
 
 export type { PropagationKind };
-export type Method = "llp" | "supervised" | "mean-teacher" | "pseudo-label" | "fixmatch";
+export type Method = "llp" | "supervised" | "mean-teacher" | "pseudo-label" | "fixmatch" | "ir-knn";
 /**
  * stored: each step trains on the label/confidence stored at the point's previous visit and
  * writes the fresh one back (the original code's scheme); fresh: trains on labels propagated
@@ -100,7 +100,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   method: {
     value: "llp",
     source:
-      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only)",
+      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only), ir-knn (Instance Recognition alone, Wu et al. 2018, for --epochs: scored by kNN of the labelled bank rows and by a linear readout of the frozen features)",
   },
   data: { value: "fashion-mnist", source: "built-in default dataset (Debian's dataset-fashion-mnist)" },
   labels: { value: null, source: "labels file for a .npy/CSV feature matrix" },
@@ -292,7 +292,7 @@ const intList: Check = (v) =>
 
 const CHECKS: { [K in keyof Config]: Check } = {
   recipe: orNull(str),
-  method: oneOf("llp", "supervised", "mean-teacher", "pseudo-label", "fixmatch"),
+  method: oneOf("llp", "supervised", "mean-teacher", "pseudo-label", "fixmatch", "ir-knn"),
   data: str,
   labels: orNull(str),
   test: orNull(str),
@@ -466,6 +466,8 @@ export function resolveConfig(given: Partial<Config>, o: { recipe?: boolean } = 
     );
   if (c.method !== "llp" && c.method !== "supervised" && c.mixup > 0)
     errors.push(`${optionName("mixup")} is an llp and supervised option; ${c.method} has its own noise (got ${c.mixup})`);
+  if (c.method === "ir-knn" && c.trainView !== "auto" && c.trainView !== "weak")
+    errors.push(`${optionName("trainView")}: ir-knn trains Instance Recognition on one view (auto or weak; got ${c.trainView})`);
   if (c.method === "fixmatch" && c.trainView === "weak")
     errors.push(
       `${optionName("trainView")} is fixmatch's strong view (auto = randaugment; cutout or strong); weak gives it none (got weak)`,

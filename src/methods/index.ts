@@ -1,6 +1,7 @@
 // The methods llp trains, by name. Adding one is adding a module beside these and a line here.
 import type { Config } from "../config.js";
 import { FixMatch } from "./fixmatch.js";
+import { IRKnn } from "./ir-knn.js";
 import { LLP } from "./llp.js";
 import { MeanTeacher } from "./mean-teacher.js";
 import type { Method, MethodContext } from "./method.js";
@@ -15,6 +16,7 @@ export const METHODS: Record<Config["method"], (ctx: MethodContext) => Method> =
   "pseudo-label": (ctx) => new PseudoLabel(ctx),
   fixmatch: (ctx) => new FixMatch(ctx),
   llp: (ctx) => new LLP(ctx),
+  "ir-knn": (ctx) => new IRKnn(ctx),
 };
 
 export function createMethod(ctx: MethodContext): Method {

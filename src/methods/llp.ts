@@ -38,6 +38,40 @@ export class LLPState {
   }
 
   /**
+   * Fills the bank with every training point's embedding (one no-grad pass, eval mode).
+   * Data-parallel: each rank embeds its part of the points, and the parts are all-gathered.
+   */
+  async fill(ctx: MethodContext, batchSize = 512): Promise<void> {
+    const { net, data, dp } = ctx;
+    const [lo, hi] = dp ? dp.part(data.n) : [0, data.n];
+    const parts: Tensor[] = [];
+    net.eval();
+    try {
+      for (let start = lo; start < hi; start += batchSize) {
+        const idx = Int32Array.from({ length: Math.min(batchSize, hi - start) }, (_, i) => start + i);
+        const x = await data.inputs(idx);
+        noGrad(() =>
+          tidy(() => {
+            const v = net.heads(x).v; // [b, D]
+            if (dp) parts.push(keep(v));
+            else this.bank.set(tensor(idx, [idx.length], "int64"), v);
+          }),
+        );
+        x.dispose();
+      }
+      if (dp)
+        tidy(() => {
+          const mine = parts.length > 0 ? cat(parts) : zeros([0, this.bank.V.shape[1] as number]); // [hi - lo, D]
+          const all = dp.gatherParts(mine, data.n); // [N, D]
+          this.bank.set(arange(data.n), all);
+        });
+    } finally {
+      dispose(parts);
+      net.train();
+    }
+  }
+
+  /**
    * rho of every labelled point against the whole bank (Sec. 4: once per epoch). Data-parallel:
    * each rank computes its part of the labelled points, and the parts are all-gathered.
    */
@@ -129,38 +163,9 @@ export class LLP implements Method {
     return phase === "ir" ? "weak" : resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape); // IR trains on one view (Wu et al. 2018)
   }
 
-  /**
-   * Fills the bank with every training point's embedding (one no-grad pass, eval mode).
-   * Data-parallel: each rank embeds its part of the points, and the parts are all-gathered.
-   */
-  async start(batchSize = 512): Promise<void> {
-    const { net, data, dp } = this.#ctx;
-    const [lo, hi] = dp ? dp.part(data.n) : [0, data.n];
-    const parts: Tensor[] = [];
-    net.eval();
-    try {
-      for (let start = lo; start < hi; start += batchSize) {
-        const idx = Int32Array.from({ length: Math.min(batchSize, hi - start) }, (_, i) => start + i);
-        const x = await data.inputs(idx);
-        noGrad(() =>
-          tidy(() => {
-            const v = net.heads(x).v; // [b, D]
-            if (dp) parts.push(keep(v));
-            else this.state.bank.set(tensor(idx, [idx.length], "int64"), v);
-          }),
-        );
-        x.dispose();
-      }
-      if (dp)
-        tidy(() => {
-          const mine = parts.length > 0 ? cat(parts) : zeros([0, this.state.bank.V.shape[1] as number]); // [hi - lo, D]
-          const all = dp.gatherParts(mine, data.n); // [N, D]
-          this.state.bank.set(arange(data.n), all);
-        });
-    } finally {
-      dispose(parts);
-      net.train();
-    }
+  /** Fills the bank with every training point's embedding (LLPState.fill). */
+  async start(): Promise<void> {
+    await this.state.fill(this.#ctx);
   }
 
   beginEpoch(_epoch: number, phase: Phase, midEpoch = false): void {
@@ -171,25 +176,7 @@ export class LLP implements Method {
   }
 
   step(batch: ViewedBatch, phase: Phase): StepStats {
-    return tidy(() => (phase === "ir" ? this.#irStep(batch) : this.#llpStep(batch)));
-  }
-
-  /** L_IR = -log P(i|v_i) per example (Wu et al. 2018): the set loss with every bank row its own instance. */
-  #instanceLoss(v: Tensor, index: Tensor) {
-    const { cfg, data } = this.#ctx;
-    const { bank } = this.state;
-    const b = index.numel;
-    return bankSetLoss(v, bank.V, full([bank.n], -1, "int64"), full([b], -1, "int64"), index, cfg.tau, data.numClasses, full([b], 1 / b));
-  }
-
-  #irStep(batch: ViewedBatch): StepStats {
-    const index = tensor(batch.index, [batch.index.length], "int64"); // [B]
-    const { v } = this.#ctx.net.heads(batch.x); // [B, D]
-    const ir = this.#instanceLoss(v, index);
-    optimise(this.#ctx, ir.objective);
-    this.state.writeBack(batch.index, index, v.detach(), null, this.#ctx.dp);
-    const l = ir.values.mean().item();
-    return { ...emptyStats(), "loss/total": l, "loss/instance": l };
+    return tidy(() => (phase === "ir" ? instanceStep(this.#ctx, this.state, batch) : this.#llpStep(batch)));
   }
 
   /**
@@ -310,6 +297,26 @@ export class LLP implements Method {
   dispose(): void {
     this.state.dispose();
   }
+}
+
+/** L_IR = -log P(i|v_i) per example (Wu et al. 2018): the set loss with every bank row its own instance. v: [B, D], index: [B] */
+function instanceLoss(ctx: MethodContext, bank: MemoryBank, v: Tensor, index: Tensor) {
+  const { cfg, data } = ctx;
+  const b = index.numel;
+  return bankSetLoss(v, bank.V, full([bank.n], -1, "int64"), full([b], -1, "int64"), index, cfg.tau, data.numClasses, full([b], 1 / b));
+}
+
+/** One Instance Recognition step (LLP's first phase, and the ir-knn method): L_IR, then the batch's bank rows. */
+export function instanceStep(ctx: MethodContext, state: LLPState, batch: ViewedBatch): StepStats {
+  return tidy(() => {
+    const index = tensor(batch.index, [batch.index.length], "int64"); // [B]
+    const { v } = ctx.net.heads(batch.x); // [B, D]
+    const ir = instanceLoss(ctx, state.bank, v, index);
+    optimise(ctx, ir.objective);
+    state.writeBack(batch.index, index, v.detach(), null, ctx.dp);
+    const l = ir.values.mean().item();
+    return { ...emptyStats(), "loss/total": l, "loss/instance": l };
+  });
 }
 
 /** Mean target confidence and fresh pseudo-label accuracy over the batch's unlabelled points. */

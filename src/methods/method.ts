@@ -79,6 +79,8 @@ export interface Method {
    */
   beginEpoch(epoch: number, phase: Phase, midEpoch?: boolean): void | Promise<void>;
   step(batch: ViewedBatch, phase: Phase): StepStats;
+  /** after an epoch's last step, before its validation (ir-knn fits its linear readout) */
+  endEpoch?(epoch: number, phase: Phase): void | Promise<void>;
   /** the network that evaluates, predicts and embeds */
   evalNet(): LLPNet;
   /** labelled bank rows V [M, D] and labels y [M] int64 for kNN evaluation (the caller disposes), or null */

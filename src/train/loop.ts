@@ -165,6 +165,7 @@ export async function* train(cfg: Config, data: TrainData, o: TrainOptions): Asy
           return;
         }
       }
+      await method.endEpoch?.(epoch, phase);
       const val = await evaluateState(s, data.validation, cfg, data.numClasses);
       if (dp) val.top1 = dp.fromRankZero(val.top1); // one LR decision for all ranks
       if (snapshots && runDir) await writeSnapshot(runDir, s.method.evalNet(), data, snapshots, epoch);

@@ -1,0 +1,79 @@
+// Instance Recognition alone (Wu et al. 2018): every point its own class, -log P(i|v_i) over the
+// memory bank, no labels in the loss; the labels only score the features. Two scores, as the
+// unsupervised-feature papers report them: weighted kNN of the labelled points' bank rows (the
+// run's kNN top-1), and a linear readout of the frozen backbone features fitted on the labelled
+// points after every epoch (src/train/readout.ts), installed as the classifier head, so the
+// run's top-1, llp predict and llp export score the readout.
+//
+// The bank (LLPState, shared with LLP, whose first phase this is) is its one piece of state.
+import type { ViewKind } from "../data/views.js";
+import type { LLPNet } from "../model/net.js";
+import type { Tensor } from "../torch/tensor.js";
+import { installReadout } from "../train/readout.js";
+import type { Phase } from "../train/types.js";
+import { instanceStep, LLPState } from "./llp.js";
+import type { Method, MethodContext, StepStats, ViewedBatch } from "./method.js";
+
+export class IRKnn implements Method {
+  readonly name = "ir-knn" as const;
+  readonly labels = null;
+  readonly totalEpochs: number;
+  readonly state: LLPState;
+  readonly #ctx: MethodContext;
+
+  constructor(ctx: MethodContext) {
+    this.#ctx = ctx;
+    this.totalEpochs = ctx.cfg.epochs;
+    this.state = new LLPState(ctx);
+  }
+
+  phase(): Phase {
+    return "ir";
+  }
+  /** the whole run is IR, under the run's learning-rate schedule */
+  scheduleEpoch(epoch: number): number {
+    return epoch;
+  }
+  /** one shuffled stream: the labels play no part in the loss */
+  sampling() {
+    return { labelledOnly: false, labelledPerBatch: 0 };
+  }
+  /** IR trains on one view (Wu et al. 2018), as LLP's first phase */
+  view(): ViewKind {
+    return "weak";
+  }
+  async start(): Promise<void> {
+    await this.state.fill(this.#ctx);
+  }
+  beginEpoch(): void {}
+
+  step(batch: ViewedBatch): StepStats {
+    return instanceStep(this.#ctx, this.state, batch);
+  }
+
+  /** The linear readout on the labelled points' frozen features (validation decides its LR drops), as the classifier head. */
+  async endEpoch(): Promise<void> {
+    const { net, data, gen } = this.#ctx;
+    const rows = Int32Array.from(data.labels.keys()).filter((i) => (data.labels[i] as number) >= 0);
+    const labels = Int32Array.from(rows, (i) => data.labels[i] as number);
+    await installReadout(net, { rows, labels, inputs: (idx) => data.inputs(idx) }, data.validation, data.numClasses, gen);
+  }
+
+  evalNet(): LLPNet {
+    return this.#ctx.net;
+  }
+  knnRows(): { V: Tensor; y: Tensor } {
+    return { V: this.state.bank.V.indexSelect(0, this.state.labelledIdx), y: this.state.labelledY.clone() };
+  }
+  stateDict(): Map<string, Tensor> {
+    return new Map([["bank.V", this.state.bank.V]]);
+  }
+  loadStateDict(state: Map<string, Tensor>, path: string): void {
+    const V = state.get("bank.V");
+    if (!V) throw new Error(`${path}: no memory bank in this checkpoint (saved by another method?)`);
+    this.state.bank.V.copy_(V);
+  }
+  dispose(): void {
+    this.state.dispose();
+  }
+}

@@ -9,7 +9,7 @@ import type { ModelName } from "./model/net.js";
 import { PROPAGATION_KINDS, type PropagationKind } from "./propagation/rules.js";
 
 export type { PropagationKind };
-export type Method = "llp" | "supervised" | "mean-teacher" | "pseudo-label" | "fixmatch" | "ir-knn";
+export type Method = "llp" | "supervised" | "mean-teacher" | "pseudo-label" | "fixmatch" | "ir-knn" | "vat" | "vat-em";
 /**
  * stored: each step trains on the label/confidence stored at the point's previous visit and
  * writes the fresh one back (the original code's scheme); fresh: trains on labels propagated
@@ -63,6 +63,7 @@ export interface Config {
   emaDecay: number | null;
   threshold: number;
   unlabelledWeight: number;
+  vatEpsilon: number;
   pseudoLabelWarmup: number;
   seed: number;
   threads: number | null;
@@ -100,7 +101,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   method: {
     value: "llp",
     source:
-      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only), ir-knn (Instance Recognition alone, Wu et al. 2018, for --epochs: scored by kNN of the labelled bank rows and by a linear readout of the frozen features)",
+      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only), ir-knn (Instance Recognition alone, Wu et al. 2018, for --epochs: scored by kNN of the labelled bank rows and by a linear readout of the frozen features), vat and vat-em (Miyato et al. 2018: virtual adversarial training, with entropy minimisation)",
   },
   data: { value: "fashion-mnist", source: "built-in default dataset (Debian's dataset-fashion-mnist)" },
   labels: { value: null, source: "labels file for a .npy/CSV feature matrix" },
@@ -219,7 +220,15 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     source:
       "fixmatch: the confidence above which a weak view's prediction becomes the strong view's target (Sohn et al. 2020: 0.95); pseudo-label: the classifier's confidence a pseudo-label needs (USB's pseudolabel: 0.95)",
   },
-  unlabelledWeight: { value: 1, source: "fixmatch: lambda_u, the unlabelled loss's weight (Sohn et al. 2020: 1)" },
+  unlabelledWeight: {
+    value: 1,
+    source: "the unlabelled loss's weight: fixmatch's lambda_u (Sohn et al. 2020: 1), vat's alpha on LDS (Miyato et al. 2018: 1)",
+  },
+  vatEpsilon: {
+    value: 6,
+    source:
+      "vat, vat-em: the L2 norm of the adversarial perturbation per example (USB's setting, 6; Miyato et al.'s released code: 8.0 on CIFAR-10, 3.5 on SVHN)",
+  },
   pseudoLabelWarmup: {
     value: 6,
     source:
@@ -292,7 +301,7 @@ const intList: Check = (v) =>
 
 const CHECKS: { [K in keyof Config]: Check } = {
   recipe: orNull(str),
-  method: oneOf("llp", "supervised", "mean-teacher", "pseudo-label", "fixmatch", "ir-knn"),
+  method: oneOf("llp", "supervised", "mean-teacher", "pseudo-label", "fixmatch", "ir-knn", "vat", "vat-em"),
   data: str,
   labels: orNull(str),
   test: orNull(str),
@@ -350,6 +359,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   emaDecay: orNull(num(0, 0.99999)),
   threshold: num(0, 1),
   unlabelledWeight: num(0, 1e6),
+  vatEpsilon: num(0, 1e6),
   pseudoLabelWarmup: num(0, 10000, true),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),

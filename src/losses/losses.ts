@@ -11,7 +11,7 @@
 // (one native call, no autograd graph over the [B, N] scores). `instanceRecognition` and
 // `aggregation` are the same quantities written with autograd ops; the tests hold the closed
 // form to them (values and gradients), and they remain the readable statement of Eqs. 1-3.
-import { crossEntropy, oneHot, setNll, softmax } from "../torch/functional.js";
+import { crossEntropy, logSoftmax, oneHot, setNll, softmax } from "../torch/functional.js";
 import { type Tensor, where } from "../torch/tensor.js";
 
 /** E [B, N]: exp((v_j.v - 1) / tau) for every bank row j. v: [B, D], bank: [N, D] */
@@ -104,4 +104,20 @@ export function aggregationWeight(c: Tensor, y: Tensor): Tensor {
 export function consistencyMse(logits: Tensor, teacherLogits: Tensor): Tensor {
   const c = logits.size(1);
   return softmax(logits, 1).sub(softmax(teacherLogits.detach(), 1)).square().sum(1).div(c);
+}
+
+/**
+ * KL(q || p) per example from logits, q the target (no gradient): sum_c q_c (log q_c - log p_c),
+ * VAT's distance between the clean and the perturbed prediction. targetLogits, logits: [B, C] -> [B]
+ */
+export function klFromLogits(targetLogits: Tensor, logits: Tensor): Tensor {
+  const t = targetLogits.detach();
+  return softmax(t, 1)
+    .mul(logSoftmax(t, 1).sub(logSoftmax(logits, 1)))
+    .sum(1);
+}
+
+/** The entropy of the predicted class distribution per example, -sum_c p_c log p_c (VAT-EM's term). logits: [B, C] -> [B] */
+export function predictionEntropy(logits: Tensor): Tensor {
+  return softmax(logits, 1).mul(logSoftmax(logits, 1)).sum(1).neg();
 }

@@ -7,6 +7,7 @@ import { MeanTeacher } from "./mean-teacher.js";
 import type { Method, MethodContext } from "./method.js";
 import { PseudoLabel } from "./pseudo-label.js";
 import { Supervised } from "./supervised.js";
+import { VAT } from "./vat.js";
 
 export type { Method, MethodContext, StepStats, ViewedBatch } from "./method.js";
 
@@ -17,6 +18,8 @@ export const METHODS: Record<Config["method"], (ctx: MethodContext) => Method> =
   fixmatch: (ctx) => new FixMatch(ctx),
   llp: (ctx) => new LLP(ctx),
   "ir-knn": (ctx) => new IRKnn(ctx),
+  vat: (ctx) => new VAT(ctx, "vat"),
+  "vat-em": (ctx) => new VAT(ctx, "vat-em"),
 };
 
 export function createMethod(ctx: MethodContext): Method {

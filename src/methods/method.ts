@@ -23,9 +23,11 @@ export interface StepStats {
   "monitor/confidence": number;
   /** fresh pseudo-labels against the true labels, unlabelled points (NaN if unknown) */
   "monitor/pseudoLabelAccuracy": number;
-  /** Mean Teacher: the consistency cost and its ramped weight; FixMatch: its unlabelled term L_u */
+  /** Mean Teacher: the consistency cost and its ramped weight; FixMatch: its unlabelled term L_u; VAT: LDS */
   "loss/consistency"?: number;
   "monitor/consistencyWeight"?: number;
+  /** VAT-EM: the entropy of the predictions */
+  "loss/entropy"?: number;
   /** FixMatch: the share of unlabelled points above the confidence threshold */
   "monitor/mask"?: number;
 }

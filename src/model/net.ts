@@ -3,11 +3,31 @@
 
 import { optionName } from "../config.js";
 import * as F from "../torch/functional.js";
-import { Linear, Module } from "../torch/nn/index.js";
+import { BatchNorm2d, Linear, Module } from "../torch/nn/index.js";
 import { type OnnxGraph, ops, type Value } from "../torch/onnx.js";
 import type { Generator } from "../torch/random.js";
 import type { Tensor } from "../torch/tensor.js";
 import { type Backbone, MLP, PreActResNet, resnetLayout, SmallCNN } from "./backbones.js";
+
+/**
+ * Runs fn with the batch-norm layers' running statistics held where they are: extra forward
+ * passes in training mode (VAT's perturbed inputs) normalise by their batch's statistics but do
+ * not move the running ones (the released VAT code's update_batch_stats=False; USB's freeze_bn).
+ * Done by a zero update rate, not by restoring a copy: an in-place restore would invalidate
+ * the autograd graph of the forward passes before it.
+ */
+export function keepingRunningStats<R>(m: Module, fn: () => R): R {
+  const layers = [...m.modules()].filter((x): x is BatchNorm2d => x instanceof BatchNorm2d);
+  const rates = layers.map((l) => l.momentum);
+  for (const l of layers) l.momentum = 0;
+  try {
+    return fn();
+  } finally {
+    layers.forEach((l, i) => {
+      l.momentum = rates[i] as number;
+    });
+  }
+}
 
 export type ModelName = "small-cnn" | "resnet18" | "resnet50" | "wrn-28" | "mlp";
 

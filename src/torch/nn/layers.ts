@@ -65,7 +65,8 @@ export class BatchNorm2d extends Module {
   readonly runningVar: Tensor; // [C]
   constructor(
     readonly channels: number,
-    readonly momentum = 0.1,
+    /** the running statistics' update rate; 0 leaves them as they are (keepingRunningStats) */
+    public momentum = 0.1,
     readonly eps = 1e-5,
   ) {
     super();

@@ -9,7 +9,7 @@ import type { ModelName } from "./model/net.js";
 import { PROPAGATION_KINDS, type PropagationKind } from "./propagation/rules.js";
 
 export type { PropagationKind };
-export type Method = "llp" | "supervised" | "mean-teacher" | "pseudo-label" | "fixmatch" | "ir-knn" | "vat" | "vat-em";
+export type Method = "llp" | "supervised" | "mean-teacher" | "pseudo-label" | "fixmatch" | "ir-knn" | "vat" | "vat-em" | "s4l-rotation";
 /**
  * stored: each step trains on the label/confidence stored at the point's previous visit and
  * writes the fresh one back (the original code's scheme); fresh: trains on labels propagated
@@ -101,7 +101,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   method: {
     value: "llp",
     source:
-      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only), ir-knn (Instance Recognition alone, Wu et al. 2018, for --epochs: scored by kNN of the labelled bank rows and by a linear readout of the frozen features), vat and vat-em (Miyato et al. 2018: virtual adversarial training, with entropy minimisation)",
+      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only), ir-knn (Instance Recognition alone, Wu et al. 2018, for --epochs: scored by kNN of the labelled bank rows and by a linear readout of the frozen features), vat and vat-em (Miyato et al. 2018: virtual adversarial training, with entropy minimisation), s4l-rotation (Zhai et al. 2019: rotation prediction co-trained with the classifier; square images)",
   },
   data: { value: "fashion-mnist", source: "built-in default dataset (Debian's dataset-fashion-mnist)" },
   labels: { value: null, source: "labels file for a .npy/CSV feature matrix" },
@@ -222,7 +222,8 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   },
   unlabelledWeight: {
     value: 1,
-    source: "the unlabelled loss's weight: fixmatch's lambda_u (Sohn et al. 2020: 1), vat's alpha on LDS (Miyato et al. 2018: 1)",
+    source:
+      "the unlabelled loss's weight: fixmatch's lambda_u (Sohn et al. 2020: 1), vat's alpha on LDS (Miyato et al. 2018: 1), s4l-rotation's w on the rotation loss",
   },
   vatEpsilon: {
     value: 6,
@@ -301,7 +302,7 @@ const intList: Check = (v) =>
 
 const CHECKS: { [K in keyof Config]: Check } = {
   recipe: orNull(str),
-  method: oneOf("llp", "supervised", "mean-teacher", "pseudo-label", "fixmatch", "ir-knn", "vat", "vat-em"),
+  method: oneOf("llp", "supervised", "mean-teacher", "pseudo-label", "fixmatch", "ir-knn", "vat", "vat-em", "s4l-rotation"),
   data: str,
   labels: orNull(str),
   test: orNull(str),

@@ -6,6 +6,7 @@ import { LLP } from "./llp.js";
 import { MeanTeacher } from "./mean-teacher.js";
 import type { Method, MethodContext } from "./method.js";
 import { PseudoLabel } from "./pseudo-label.js";
+import { S4LRotation } from "./s4l-rotation.js";
 import { Supervised } from "./supervised.js";
 import { VAT } from "./vat.js";
 
@@ -20,6 +21,7 @@ export const METHODS: Record<Config["method"], (ctx: MethodContext) => Method> =
   "ir-knn": (ctx) => new IRKnn(ctx),
   vat: (ctx) => new VAT(ctx, "vat"),
   "vat-em": (ctx) => new VAT(ctx, "vat-em"),
+  "s4l-rotation": (ctx) => new S4LRotation(ctx),
 };
 
 export function createMethod(ctx: MethodContext): Method {

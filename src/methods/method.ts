@@ -28,6 +28,8 @@ export interface StepStats {
   "monitor/consistencyWeight"?: number;
   /** VAT-EM: the entropy of the predictions */
   "loss/entropy"?: number;
+  /** S4L-Rotation: the rotation-prediction loss */
+  "loss/rotation"?: number;
   /** FixMatch: the share of unlabelled points above the confidence threshold */
   "monitor/mask"?: number;
 }
@@ -113,13 +115,17 @@ export function subsetMean(ctx: Pick<MethodContext, "dp">, sum: Tensor, count: n
 /**
  * One SGD step on `objective` (its gradient is what is optimised, its value need not be the loss).
  * Data-parallel: the objective, a mean over this rank's rows, is scaled to its share of the whole
- * batch's, and the gradients are averaged across ranks before the step.
+ * batch's, and the gradients are averaged across ranks before the step. `extra`: optimisers of
+ * parameters a method owns besides the network (S4L's rotation head), stepped alike at the
+ * network's learning rate.
  */
-export function optimise(ctx: Pick<MethodContext, "opt" | "dp">, objective: Tensor): void {
+export function optimise(ctx: Pick<MethodContext, "opt" | "dp">, objective: Tensor, extra: SGD[] = []): void {
   const { opt, dp } = ctx;
-  opt.zeroGrad();
+  const all = [opt, ...extra];
+  for (const o of all) o.zeroGrad();
   if (dp && dp.objectiveScale !== 1) objective.mul(dp.objectiveScale).backward();
   else objective.backward();
-  if (dp) dp.averageGradients(opt.groups.flatMap((g) => g.params));
-  opt.step();
+  if (dp) dp.averageGradients(all.flatMap((o) => o.groups.flatMap((g) => g.params)));
+  for (const o of extra) o.lr = opt.lr;
+  for (const o of all) o.step();
 }

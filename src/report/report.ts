@@ -48,7 +48,15 @@ const EPOCH_METRICS: [string, string][] = [
   ["monitor/largestClassShare", "largest class share of pseudo-labels"],
   ["monitor/mask", "share above the threshold (FixMatch)"],
 ];
-const STEP_LOSSES = ["loss/total", "loss/categorization", "loss/aggregation", "loss/instance", "loss/consistency", "loss/entropy"];
+const STEP_LOSSES = [
+  "loss/total",
+  "loss/categorization",
+  "loss/aggregation",
+  "loss/instance",
+  "loss/consistency",
+  "loss/entropy",
+  "loss/rotation",
+];
 const THRESHOLDS = [0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
 /** points shown under "label these next" (llp suggest --budget N for more, as CSV) */
 const SUGGESTIONS = 24;

@@ -2,6 +2,7 @@
 // learning rate, its start-of-epoch work (LLP: refresh the density), its steps on the batches the
 // data side draws and views, validation, LR drops on plateaus, checkpoints. It yields typed
 // events; the CLI, the run folder writer and the tests consume them. Library code never prints.
+
 import { existsSync, renameSync } from "node:fs";
 import { type Config, optionName } from "../config.js";
 import { RowDraws } from "../data/shard.js";
@@ -10,6 +11,7 @@ import { DataParallel } from "../distributed/data-parallel.js";
 import type { ProcessGroup } from "../distributed/group.js";
 import { evaluate } from "../eval/metrics.js";
 import { createMethod, type StepStats } from "../methods/index.js";
+import { rotationMismatch } from "../methods/s4l-rotation.js";
 import { buildNet, resolveModel } from "../model/net.js";
 import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
@@ -231,6 +233,7 @@ function writeCheckpoint(runDir: string, s: TrainState, loop: LoopState, cfg: st
 
 /** Why cfg's views cannot be taken of inputs of this shape (the image views on feature vectors), or null. */
 export function viewMismatch(cfg: Config, inputShape: number[]): string | null {
+  if (cfg.method === "s4l-rotation" && rotationMismatch(inputShape)) return rotationMismatch(inputShape);
   if (cfg.method === "fixmatch" && inputShape.length !== 3)
     return `method fixmatch needs images [C,H,W] (its strong view warps and cuts them), but the data are [${inputShape.join(",")}] feature vectors: use llp, mean-teacher, pseudo-label or supervised`;
   if (cfg.trainView === "weak" || cfg.trainView === "auto" || inputShape.length === 3) return null;

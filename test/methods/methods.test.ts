@@ -25,16 +25,17 @@ const files = writeFeatureNpy(
   Int32Array.from({ length: n }, (_, i) => (i < 30 ? i % 3 : -1)),
 );
 
-// the same on 8x8 images (fixmatch needs images)
+// the same on 8x8 images (fixmatch and s4l-rotation need images)
+const NEEDS_IMAGES = new Set<Config["method"]>(["fixmatch", "s4l-rotation"]);
 const imageDir = writeTinyImages(join(dir, "images"), n);
 
 const losses = stepLosses;
 
-/** A method on the tiny data (fixmatch on the images): 1 IR epoch for llp, 1 warm-up epoch for pseudo-label, then `epochs`. */
+/** A method on the tiny data (fixmatch and s4l-rotation on the images): 1 IR epoch for llp, 1 warm-up epoch for pseudo-label, then `epochs`. */
 const tinyConfig = (method: Config["method"], epochs: number) =>
   resolveConfig({
     method,
-    ...(method === "fixmatch" ? { data: imageDir, labelsPerClass: 10, poolGrid: 1 } : { data: files.data, labels: files.labels }),
+    ...(NEEDS_IMAGES.has(method) ? { data: imageDir, labelsPerClass: 10, poolGrid: 1 } : { data: files.data, labels: files.labels }),
     width: 8,
     validation: 6,
     batchSize: 16,

@@ -9,7 +9,17 @@ import type { ModelName } from "./model/net.js";
 import { PROPAGATION_KINDS, type PropagationKind } from "./propagation/rules.js";
 
 export type { PropagationKind };
-export type Method = "llp" | "supervised" | "mean-teacher" | "pseudo-label" | "fixmatch" | "ir-knn" | "vat" | "vat-em" | "s4l-rotation";
+export type Method =
+  | "llp"
+  | "supervised"
+  | "mean-teacher"
+  | "pseudo-label"
+  | "fixmatch"
+  | "ir-knn"
+  | "vat"
+  | "vat-em"
+  | "s4l-rotation"
+  | "dlp";
 /**
  * stored: each step trains on the label/confidence stored at the point's previous visit and
  * writes the fresh one back (the original code's scheme); fresh: trains on labels propagated
@@ -101,7 +111,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   method: {
     value: "llp",
     source:
-      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only), ir-knn (Instance Recognition alone, Wu et al. 2018, for --epochs: scored by kNN of the labelled bank rows and by a linear readout of the frozen features), vat and vat-em (Miyato et al. 2018: virtual adversarial training, with entropy minimisation), s4l-rotation (Zhai et al. 2019: rotation prediction co-trained with the classifier; square images)",
+      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only), ir-knn (Instance Recognition alone, Wu et al. 2018, for --epochs: scored by kNN of the labelled bank rows and by a linear readout of the frozen features), vat and vat-em (Miyato et al. 2018: virtual adversarial training, with entropy minimisation), s4l-rotation (Zhai et al. 2019: rotation prediction co-trained with the classifier; square images), dlp (Iscen et al. 2019: labels propagated over a kNN graph of the network's descriptors every epoch)",
   },
   data: { value: "fashion-mnist", source: "built-in default dataset (Debian's dataset-fashion-mnist)" },
   labels: { value: null, source: "labels file for a .npy/CSV feature matrix" },
@@ -233,7 +243,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   pseudoLabelWarmup: {
     value: 6,
     source:
-      "pseudo-label: epochs on the labelled points alone (at the base LR) before the classifier labels the rest (the supervised-only budget measured at 1%, docs/experiments.md); then --epochs on both",
+      "pseudo-label and dlp: epochs on the labelled points alone (at the base LR) before the classifier (pseudo-label) or the graph (dlp) labels the rest (the supervised-only budget measured at 1%, docs/experiments.md); then --epochs on both",
   },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },
@@ -302,7 +312,7 @@ const intList: Check = (v) =>
 
 const CHECKS: { [K in keyof Config]: Check } = {
   recipe: orNull(str),
-  method: oneOf("llp", "supervised", "mean-teacher", "pseudo-label", "fixmatch", "ir-knn", "vat", "vat-em", "s4l-rotation"),
+  method: oneOf("llp", "supervised", "mean-teacher", "pseudo-label", "fixmatch", "ir-knn", "vat", "vat-em", "s4l-rotation", "dlp"),
   data: str,
   labels: orNull(str),
   test: orNull(str),

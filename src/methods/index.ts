@@ -1,5 +1,6 @@
 // The methods llp trains, by name. Adding one is adding a module beside these and a line here.
 import type { Config } from "../config.js";
+import { DLPMethod } from "./dlp.js";
 import { FixMatch } from "./fixmatch.js";
 import { IRKnn } from "./ir-knn.js";
 import { LLP } from "./llp.js";
@@ -22,6 +23,7 @@ export const METHODS: Record<Config["method"], (ctx: MethodContext) => Method> =
   vat: (ctx) => new VAT(ctx, "vat"),
   "vat-em": (ctx) => new VAT(ctx, "vat-em"),
   "s4l-rotation": (ctx) => new S4LRotation(ctx),
+  dlp: (ctx) => new DLPMethod(ctx),
 };
 
 export function createMethod(ctx: MethodContext): Method {

@@ -36,6 +36,23 @@ export function thresholdLabels(probs: Float32Array, n: number, threshold: numbe
   return { y, c };
 }
 
+/** Mean confidence and accuracy of the pseudo-labels (y >= 0) held for the batch's unlabelled points. */
+export function labelMonitors(index: Int32Array, labels: LabelState, truth: Int32Array | null) {
+  let n = 0;
+  let conf = 0;
+  let hits = 0;
+  for (const i of index) {
+    if (labels.isLabelled[i] || (labels.y[i] as number) < 0) continue;
+    n++;
+    conf += labels.c[i] as number;
+    if (truth && truth[i] === labels.y[i]) hits++;
+  }
+  return {
+    "monitor/confidence": n ? conf / n : Number.NaN,
+    "monitor/pseudoLabelAccuracy": n && truth ? hits / n : Number.NaN,
+  };
+}
+
 export class PseudoLabel implements Method {
   readonly name = "pseudo-label" as const;
   readonly labels: LabelState;
@@ -105,25 +122,8 @@ export class PseudoLabel implements Method {
       const lc = subsetMean(this.#ctx, categorization(logits, tensor(yT, [b], "int64")).sum(), targets);
       optimise(this.#ctx, lc);
       const l = lc.item();
-      return { ...emptyStats(), "loss/total": l, "loss/categorization": l, ...this.#monitors(batch.index, data.trueLabels) };
+      return { ...emptyStats(), "loss/total": l, "loss/categorization": l, ...labelMonitors(batch.index, this.labels, data.trueLabels) };
     });
-  }
-
-  /** Mean confidence and accuracy of the kept pseudo-labels among the batch's unlabelled points. */
-  #monitors(index: Int32Array, truth: Int32Array | null) {
-    let n = 0;
-    let conf = 0;
-    let hits = 0;
-    for (const i of index) {
-      if (this.labels.isLabelled[i] || (this.labels.y[i] as number) < 0) continue;
-      n++;
-      conf += this.labels.c[i] as number;
-      if (truth && truth[i] === this.labels.y[i]) hits++;
-    }
-    return {
-      "monitor/confidence": n ? conf / n : Number.NaN,
-      "monitor/pseudoLabelAccuracy": n && truth ? hits / n : Number.NaN,
-    };
   }
 
   evalNet() {

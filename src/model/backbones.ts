@@ -17,6 +17,13 @@ export abstract class Backbone extends Module {
   protected input(x: Tensor): Tensor {
     return this.channelsLast && x.ndim === 4 ? x.channelsLast() : x;
   }
+  /**
+   * A compact descriptor of features h [B, F] for neighbour graphs (DLP): the features
+   * themselves, or for a backbone that keeps a spatial grid, their average over it [B, channels].
+   */
+  descriptor(h: Tensor): Tensor {
+    return h;
+  }
 }
 
 /**
@@ -102,6 +109,10 @@ export class SmallCNN extends Backbone {
       return l;
     });
     this.featureDim = 4 * width * grid * grid;
+  }
+  /** [B, 4w g^2] -> [B, 4w]: the grid averaged away (the global average pooling of the networks DLP used) */
+  override descriptor(h: Tensor): Tensor {
+    return this.grid === 1 ? h : h.reshape([h.size(0), this.featureDim / (this.grid * this.grid), this.grid * this.grid]).mean(2);
   }
   forward(x: Tensor): Tensor {
     const steps: ((h: Tensor) => Tensor)[] = [(h) => this.input(h)];

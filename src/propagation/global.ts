@@ -12,6 +12,8 @@
 //        points) by 20 conjugate-gradient steps, alpha = 0.99, negatives to 0
 //   LLP  the paper's Eq. 8 (src/propagation/propagate.ts), for comparison on the same sample
 
+import { conjugateGradient } from "./graph.js";
+
 export interface GlobalInput {
   X: Float64Array; // [n, d] unit rows
   y: Int32Array; // [n], -1 = unlabelled
@@ -54,31 +56,6 @@ function knnSymmetric(A: Float64Array, n: number, k: number, o: { self?: boolean
       W[j * n + i] = s;
     }
   return W;
-}
-
-/** Solves A z = b for symmetric positive definite A given as a mat-vec, by conjugate gradient. */
-function conjugateGradient(apply: (v: Float64Array) => Float64Array, b: Float64Array, iters = 500, tol = 1e-8): Float64Array {
-  const z = new Float64Array(b.length);
-  const r = Float64Array.from(b);
-  const p = Float64Array.from(b);
-  let rr = r.reduce((s, v) => s + v * v, 0);
-  const stop = tol * tol * Math.max(rr, 1e-300);
-  for (let it = 0; it < iters && rr > stop; it++) {
-    const Ap = apply(p);
-    let pAp = 0;
-    for (let i = 0; i < p.length; i++) pAp += (p[i] as number) * (Ap[i] as number);
-    const a = rr / pAp;
-    let rr2 = 0;
-    for (let i = 0; i < z.length; i++) {
-      z[i] = (z[i] as number) + a * (p[i] as number);
-      r[i] = (r[i] as number) - a * (Ap[i] as number);
-      rr2 += (r[i] as number) ** 2;
-    }
-    const beta = rr2 / rr;
-    for (let i = 0; i < p.length; i++) p[i] = (r[i] as number) + beta * (p[i] as number);
-    rr = rr2;
-  }
-  return z;
 }
 
 const matVec = (M: Float64Array, n: number, v: Float64Array): Float64Array => {

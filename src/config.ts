@@ -19,7 +19,8 @@ export type Method =
   | "vat"
   | "vat-em"
   | "s4l-rotation"
-  | "dlp";
+  | "dlp"
+  | "dmt";
 /**
  * stored: each step trains on the label/confidence stored at the point's previous visit and
  * writes the fresh one back (the original code's scheme); fresh: trains on labels propagated
@@ -75,6 +76,7 @@ export interface Config {
   unlabelledWeight: number;
   vatEpsilon: number;
   pseudoLabelWarmup: number;
+  pseudoRatio: number;
   seed: number;
   threads: number | null;
   out: string | null;
@@ -111,7 +113,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   method: {
     value: "llp",
     source:
-      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only), ir-knn (Instance Recognition alone, Wu et al. 2018, for --epochs: scored by kNN of the labelled bank rows and by a linear readout of the frozen features), vat and vat-em (Miyato et al. 2018: virtual adversarial training, with entropy minimisation), s4l-rotation (Zhai et al. 2019: rotation prediction co-trained with the classifier; square images), dlp (Iscen et al. 2019: labels propagated over a kNN graph of the network's descriptors every epoch)",
+      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only), ir-knn (Instance Recognition alone, Wu et al. 2018, for --epochs: scored by kNN of the labelled bank rows and by a linear readout of the frozen features), vat and vat-em (Miyato et al. 2018: virtual adversarial training, with entropy minimisation), s4l-rotation (Zhai et al. 2019: rotation prediction co-trained with the classifier; square images), dlp (Iscen et al. 2019: labels propagated over a kNN graph of the network's descriptors every epoch), dmt (Liu et al. 2018: --ir-epochs of Instance Recognition, one global propagation, fine-tuning on the most confident share)",
   },
   data: { value: "fashion-mnist", source: "built-in default dataset (Debian's dataset-fashion-mnist)" },
   labels: { value: null, source: "labels file for a .npy/CSV feature matrix" },
@@ -245,6 +247,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     source:
       "pseudo-label and dlp: epochs on the labelled points alone (at the base LR) before the classifier (pseudo-label) or the graph (dlp) labels the rest (the supervised-only budget measured at 1%, docs/experiments.md); then --epochs on both",
   },
+  pseudoRatio: {
+    value: 0.2,
+    source:
+      "dmt: the share of the unlabelled points, most confident first, that keep their propagated label (Liu et al.'s CIFAR-10 script: 0.2)",
+  },
   seed: { value: 0, source: "one seed for split, shuffle, augmentation, initialisation" },
   threads: { value: null, source: "null = number of cores" },
   out: { value: null, source: "run folder; null = runs/<dataset>.<labelled>@<seed>-<method>" },
@@ -312,7 +319,7 @@ const intList: Check = (v) =>
 
 const CHECKS: { [K in keyof Config]: Check } = {
   recipe: orNull(str),
-  method: oneOf("llp", "supervised", "mean-teacher", "pseudo-label", "fixmatch", "ir-knn", "vat", "vat-em", "s4l-rotation", "dlp"),
+  method: oneOf("llp", "supervised", "mean-teacher", "pseudo-label", "fixmatch", "ir-knn", "vat", "vat-em", "s4l-rotation", "dlp", "dmt"),
   data: str,
   labels: orNull(str),
   test: orNull(str),
@@ -372,6 +379,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   unlabelledWeight: num(0, 1e6),
   vatEpsilon: num(0, 1e6),
   pseudoLabelWarmup: num(0, 10000, true),
+  pseudoRatio: num(0, 1),
   seed: num(0, 2 ** 31 - 1, true),
   threads: orNull(num(1, 1024, true)),
   out: orNull(str),
@@ -479,9 +487,9 @@ export function resolveConfig(given: Partial<Config>, o: { recipe?: boolean } = 
     errors.push(`give ${optionName("labelled")} or ${optionName("labelsPerClass")}, not both`);
   if (c.poolGrid !== null && c.model !== "small-cnn" && c.model !== "auto")
     errors.push(`${optionName("poolGrid")} is a small-cnn option (model is ${c.model})`);
-  if ((c.method === "llp" ? c.irEpochs : 0) + c.epochs === 0)
+  if ((c.method === "llp" || c.method === "dmt" ? c.irEpochs : 0) + c.epochs === 0)
     errors.push(
-      c.method === "llp"
+      c.method === "llp" || c.method === "dmt"
         ? `${optionName("irEpochs")} and ${optionName("epochs")} are both 0: nothing to train`
         : `${optionName("epochs")} is 0: nothing to train`,
     );

@@ -1,6 +1,7 @@
 // The methods llp trains, by name. Adding one is adding a module beside these and a line here.
 import type { Config } from "../config.js";
 import { DLPMethod } from "./dlp.js";
+import { DMT } from "./dmt.js";
 import { FixMatch } from "./fixmatch.js";
 import { IRKnn } from "./ir-knn.js";
 import { LLP } from "./llp.js";
@@ -24,6 +25,7 @@ export const METHODS: Record<Config["method"], (ctx: MethodContext) => Method> =
   "vat-em": (ctx) => new VAT(ctx, "vat-em"),
   "s4l-rotation": (ctx) => new S4LRotation(ctx),
   dlp: (ctx) => new DLPMethod(ctx),
+  dmt: (ctx) => new DMT(ctx),
 };
 
 export function createMethod(ctx: MethodContext): Method {

@@ -53,6 +53,24 @@ export function labelMonitors(index: Int32Array, labels: LabelState, truth: Int3
   };
 }
 
+/**
+ * One step on the labels held (label, kept pseudo-label, or -1 to sit out): the mean
+ * cross-entropy over the batch's points that have a target, training on the union of the
+ * labelled and the kept points as S4L and DMT do, whatever share of the batch sits out.
+ */
+export function fineTuneStep(ctx: MethodContext, labels: LabelState, batch: ViewedBatch): StepStats {
+  return tidy(() => {
+    const b = batch.index.length;
+    const yT = Int32Array.from(batch.index, (i) => labels.y[i] as number);
+    const targets = yT.reduce((n, y) => n + (y >= 0 ? 1 : 0), 0);
+    const { logits } = ctx.net.heads(batch.strong ?? batch.x); // [B, C]
+    const lc = subsetMean(ctx, categorization(logits, tensor(yT, [b], "int64")).sum(), targets);
+    optimise(ctx, lc);
+    const l = lc.item();
+    return { ...emptyStats(), "loss/total": l, "loss/categorization": l, ...labelMonitors(batch.index, labels, ctx.data.trueLabels) };
+  });
+}
+
 export class PseudoLabel implements Method {
   readonly name = "pseudo-label" as const;
   readonly labels: LabelState;
@@ -111,19 +129,7 @@ export class PseudoLabel implements Method {
 
   step(batch: ViewedBatch, phase: Phase): StepStats {
     if (phase === "supervised") return this.#warmup.step(batch);
-    return tidy(() => {
-      const { net, opt, data } = this.#ctx;
-      const b = batch.index.length;
-      const yT = Int32Array.from(batch.index, (i) => this.labels.y[i] as number); // label, kept pseudo-label, or -1
-      const targets = yT.reduce((n, y) => n + (y >= 0 ? 1 : 0), 0);
-      const { logits } = net.heads(batch.strong ?? batch.x); // [B, C]
-      // the mean over the points that have a target: training on the union of the labelled and
-      // the kept points, as S4L does, whatever share of the batch sits out
-      const lc = subsetMean(this.#ctx, categorization(logits, tensor(yT, [b], "int64")).sum(), targets);
-      optimise(this.#ctx, lc);
-      const l = lc.item();
-      return { ...emptyStats(), "loss/total": l, "loss/categorization": l, ...labelMonitors(batch.index, this.labels, data.trueLabels) };
-    });
+    return fineTuneStep(this.#ctx, this.labels, batch);
   }
 
   evalNet() {

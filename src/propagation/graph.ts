@@ -30,6 +30,9 @@ export function conjugateGradient(apply: (v: Float64Array) => Float64Array, b: F
   return z;
 }
 
+/** The L2 norm of v (a loop: spreading 10^5 values into Math.hypot overflows the call stack). */
+const norm2 = (v: Float64Array) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+
 /** A directed kNN graph: each of n points' k neighbours (self excluded) and the edge weights. */
 export interface KnnGraph {
   n: number;
@@ -65,10 +68,17 @@ export function knnGraph(X: Tensor, k: number, weight: (cos: number) => number):
   return { n, k, idx, w };
 }
 
-/** The normalised symmetric affinity S = D^-1/2 (W + W^T) D^-1/2 as a mat-vec, D its degrees (a zero degree counts as 1). */
-export function symmetricOperator(g: KnnGraph): (v: Float64Array) => Float64Array {
-  const { n, k, idx, w } = g;
-  const deg = new Float64Array(n);
+/**
+ * The normalised symmetric affinity S = D^-1/2 A D^-1/2 with A = scale (W + W^T) + self I, as a
+ * mat-vec; D holds A's row sums (a zero degree counts as 1). DLP: scale 1, self 0; DMT: 1/2 and
+ * 1 (its graph keeps each point as its own nearest neighbour).
+ */
+export function symmetricOperator(g: KnnGraph, o: { scale?: number; self?: number } = {}): (v: Float64Array) => Float64Array {
+  const { n, k, idx } = g;
+  const scale = o.scale ?? 1;
+  const self = o.self ?? 0;
+  const w = scale === 1 ? g.w : Float64Array.from(g.w, (x) => x * scale);
+  const deg = new Float64Array(n).fill(self);
   for (let i = 0; i < n; i++)
     for (let e = i * k; e < (i + 1) * k; e++) {
       deg[i] = (deg[i] as number) + (w[e] as number);
@@ -88,7 +98,7 @@ export function symmetricOperator(g: KnnGraph): (v: Float64Array) => Float64Arra
         s += we * (u[j] as number); // (W u)_i
         out[j] = (out[j] as number) + we * ui; // (W^T u)_j
       }
-      out[i] = (out[i] as number) + s;
+      out[i] = (out[i] as number) + s + self * ui;
     }
     for (let i = 0; i < n; i++) out[i] = (out[i] as number) * (dInv[i] as number);
     return out;
@@ -161,4 +171,85 @@ export function dlpLabels(g: KnnGraph, labels: Int32Array, C: number, o: { alpha
   for (const l of y) perClass[l] = (perClass[l] as number) + 1;
   const classWeight = Float64Array.from(perClass, (m) => (m > 0 ? n / C / m : 0));
   return { y, weight, classWeight, scores };
+}
+
+/** DMT's graph (Liu et al. 2018, their nc notebook): 20 neighbours counting the point itself, weights exp((cos - 1) / 0.2). */
+export const DMT_GRAPH = { k: 20, T: 0.2, ridge: 1e-4 } as const;
+
+/**
+ * The degrees of DMT's graph: A = (W + W^T) / 2 + I from lists of k - 1 other neighbours (the
+ * point itself, at weight exp(0) = 1, is the k-th).
+ */
+function dmtDegrees(g: KnnGraph): Float64Array {
+  const deg = new Float64Array(g.n).fill(1);
+  for (let i = 0; i < g.n; i++)
+    for (let e = i * g.k; e < (i + 1) * g.k; e++) {
+      deg[i] = (deg[i] as number) + 0.5 * (g.w[e] as number);
+      const j = g.idx[e] as number;
+      deg[j] = (deg[j] as number) + 0.5 * (g.w[e] as number);
+    }
+  return deg;
+}
+
+export interface DmtLabels {
+  /** [n] argmax over classes of the normalised scores; labelled points keep theirs */
+  y: Int32Array;
+  /** [n] the winning class's normalised score: the ranking by which the most confident are kept */
+  confidence: Float32Array;
+  /** [C][n] f_c, each scaled to norm sqrt(n) */
+  scores: Float64Array[];
+}
+
+/**
+ * DMT's one global propagation, a constrained normalised cut (the nc notebook; see global.ts for
+ * the dense form Table 5 uses): L = I - S on the graph above, per class a prior b_c (+sqrt(d_i / r)
+ * on class c's labelled points, -sqrt(d_i r) on the other labelled points, r balancing the two
+ * sides' degree), normalised and projected off L's null vector D^1/2 1, then
+ * (L + ridge I) f_c = b_c by conjugate gradient. (L + ridge I)^-1 = (1 + ridge)^-1 (I - alpha S)^-1
+ * with alpha = 1 / (1 + ridge): label spreading's closed form on the prior b.
+ */
+export function dmtLabels(g: KnnGraph, labels: Int32Array, C: number, o: { iters?: number; tol?: number } = {}): DmtLabels {
+  const { n } = g;
+  if (labels.length !== n) throw new Error(`dmt: ${labels.length} labels for a graph of ${n} points`);
+  const S = symmetricOperator(g, { scale: 0.5, self: 1 });
+  const deg = dmtDegrees(g);
+  const nullv = Float64Array.from(deg, (d) => Math.sqrt(d));
+  const nn = norm2(nullv);
+  const A = (v: Float64Array) => {
+    const Sv = S(v);
+    for (let i = 0; i < n; i++) Sv[i] = (1 + DMT_GRAPH.ridge) * (v[i] as number) - (Sv[i] as number);
+    return Sv;
+  };
+  const scores = Array.from({ length: C }, (_, c) => {
+    let pos = 0;
+    let neg = 0;
+    for (let i = 0; i < n; i++) {
+      const l = labels[i] as number;
+      if (l === c) pos += deg[i] as number;
+      else if (l >= 0) neg += deg[i] as number;
+    }
+    const r = neg > 0 ? pos / neg : 1;
+    const b = Float64Array.from(labels, (l, i) =>
+      l === c ? Math.sqrt((deg[i] as number) / r) : l >= 0 ? -Math.sqrt((deg[i] as number) * r) : 0,
+    );
+    const bn = norm2(b) || 1;
+    let dot = 0;
+    for (let i = 0; i < n; i++) {
+      b[i] = (b[i] as number) / bn;
+      dot += (b[i] as number) * ((nullv[i] as number) / nn);
+    }
+    for (let i = 0; i < n; i++) b[i] = (b[i] as number) - dot * ((nullv[i] as number) / nn);
+    const f = conjugateGradient(A, b, o.iters ?? 2000, o.tol ?? 1e-8);
+    const fn = norm2(f) || 1;
+    return Float64Array.from(f, (v) => (v / fn) * Math.sqrt(n));
+  });
+  const y = new Int32Array(n);
+  const confidence = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < C; c++) if (((scores[c] as Float64Array)[i] as number) > ((scores[best] as Float64Array)[i] as number)) best = c;
+    y[i] = (labels[i] as number) >= 0 ? (labels[i] as number) : best;
+    confidence[i] = (scores[best] as Float64Array)[i] as number;
+  }
+  return { y, confidence, scores };
 }

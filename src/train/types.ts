@@ -52,7 +52,18 @@ export interface TrainData {
 }
 
 /** What an epoch trains: LLP's two phases, or the one phase of a baseline method. */
-export type Phase = "ir" | "llp" | "supervised" | "mean-teacher" | "pseudo-label" | "fixmatch" | "vat" | "vat-em" | "s4l-rotation" | "dlp";
+export type Phase =
+  | "ir"
+  | "llp"
+  | "supervised"
+  | "mean-teacher"
+  | "pseudo-label"
+  | "fixmatch"
+  | "vat"
+  | "vat-em"
+  | "s4l-rotation"
+  | "dlp"
+  | "dmt";
 
 export interface StepEvent extends StepStats {
   type: "step";

@@ -105,3 +105,51 @@ test("dlpLabels: conjugate gradient on the list operator reaches the dense solve
   assert.deepEqual([...out.classWeight], [1, 1], "(8 / 2) / 4 for each class");
   assert.throws(() => dlpLabels(g, new Int32Array(3), 2), /3 labels for a graph of 8 points/);
 });
+
+test("dmtLabels: the constrained normalised cut is label spreading's closed form (I - alpha S)^-1 b on its prior, alpha = 1 / (1 + ridge)", async () => {
+  const { DMT_GRAPH, dmtLabels } = await import("../../src/propagation/graph.js");
+  const { mostConfident } = await import("../../src/methods/dmt.js");
+  // 6 of the 8 points, 2 labelled
+  const P = X.slice(0, 3).concat(X.slice(4, 7));
+  const m = P.length;
+  const lab = Int32Array.from([0, -1, -1, 1, -1, -1]);
+  const t = tensor(P.flat(), [m, 3]);
+  const kk = 2; // others; the point itself is the third neighbour
+  const g = knnGraph(t, kk, (c) => Math.exp((c - 1) / DMT_GRAPH.T));
+  t.dispose();
+  // dense A = (W + W^T) / 2 + I, d = row sums, S = D^-1/2 A D^-1/2
+  const A: number[][] = Array.from({ length: m }, (_, i) => Array.from({ length: m }, (_, j) => (i === j ? 1 : 0)));
+  for (let i = 0; i < m; i++)
+    for (let e = 0; e < kk; e++) {
+      const j = g.idx[i * kk + e] as number;
+      (A[i] as number[])[j] = (A[i]?.[j] as number) + 0.5 * (g.w[i * kk + e] as number);
+      (A[j] as number[])[i] = (A[j]?.[i] as number) + 0.5 * (g.w[i * kk + e] as number);
+    }
+  const d = A.map((r) => r.reduce((a, b) => a + b, 0));
+  const S = A.map((r, i) => r.map((v, j) => v / Math.sqrt((d[i] as number) * (d[j] as number))));
+  const alpha = 1 / (1 + DMT_GRAPH.ridge);
+  const M = S.map((r, i) => r.map((s, j) => (i === j ? 1 : 0) - alpha * s));
+  const out = dmtLabels(g, lab, 2, { iters: 5000, tol: 1e-13 });
+  const nullv = d.map(Math.sqrt);
+  const nn = Math.hypot(...nullv);
+  for (let c = 0; c < 2; c++) {
+    // the prior: +sqrt(d / r) on class c, -sqrt(d r) on the other labelled point, normalised, off the null vector
+    const pos = lab.reduce((s, l, i) => s + (l === c ? (d[i] as number) : 0), 0);
+    const neg = lab.reduce((s, l, i) => s + (l >= 0 && l !== c ? (d[i] as number) : 0), 0);
+    const r = pos / neg;
+    let b = [...lab].map((l, i) => (l === c ? Math.sqrt((d[i] as number) / r) : l >= 0 ? -Math.sqrt((d[i] as number) * r) : 0));
+    const bn = Math.hypot(...b);
+    b = b.map((v) => v / bn);
+    const along = b.reduce((s, v, i) => s + v * ((nullv[i] as number) / nn), 0);
+    b = b.map((v, i) => v - along * ((nullv[i] as number) / nn));
+    const f = solve(M, b);
+    const fn = Math.hypot(...f);
+    f.forEach((v, i) => assert.ok(Math.abs((v / fn) * Math.sqrt(m) - (out.scores[c]?.[i] as number)) < 1e-6, `class ${c}, point ${i}`));
+  }
+  assert.deepEqual([...out.y], [0, 0, 0, 1, 1, 1]);
+  // the kept share: the most confident unlabelled points, in row order
+  const conf = Float32Array.from([9, 0.5, 0.9, 9, 0.7, 0.1]);
+  assert.deepEqual([...mostConfident(conf, lab, 0.5)], [2, 4]);
+  assert.deepEqual([...mostConfident(conf, lab, 0)], []);
+  assert.deepEqual([...mostConfident(conf, lab, 1)], [1, 2, 4, 5]);
+});

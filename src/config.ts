@@ -20,7 +20,8 @@ export type Method =
   | "vat-em"
   | "s4l-rotation"
   | "dlp"
-  | "dmt";
+  | "dmt"
+  | "la";
 /**
  * stored: each step trains on the label/confidence stored at the point's previous visit and
  * writes the fresh one back (the original code's scheme); fresh: trains on labels propagated
@@ -55,6 +56,7 @@ export interface Config {
   ablation: string | null;
   labelScheme: LabelScheme;
   irEpochs: number;
+  init: "ir" | "la";
   epochs: number;
   batchSize: number;
   lr: number;
@@ -113,7 +115,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   method: {
     value: "llp",
     source:
-      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only), ir-knn (Instance Recognition alone, Wu et al. 2018, for --epochs: scored by kNN of the labelled bank rows and by a linear readout of the frozen features), vat and vat-em (Miyato et al. 2018: virtual adversarial training, with entropy minimisation), s4l-rotation (Zhai et al. 2019: rotation prediction co-trained with the classifier; square images), dlp (Iscen et al. 2019: labels propagated over a kNN graph of the network's descriptors every epoch), dmt (Liu et al. 2018: --ir-epochs of Instance Recognition, one global propagation, fine-tuning on the most confident share)",
+      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only), ir-knn (Instance Recognition alone, Wu et al. 2018, for --epochs: scored by kNN of the labelled bank rows and by a linear readout of the frozen features), vat and vat-em (Miyato et al. 2018: virtual adversarial training, with entropy minimisation), s4l-rotation (Zhai et al. 2019: rotation prediction co-trained with the classifier; square images), dlp (Iscen et al. 2019: labels propagated over a kNN graph of the network's descriptors every epoch), dmt (Liu et al. 2018: --ir-epochs of Instance Recognition, one global propagation, fine-tuning on the most confident share), la (Local Aggregation, Zhuang et al. 2019: unsupervised after --ir-epochs of IR; scored by kNN and a linear readout)",
   },
   data: { value: "fashion-mnist", source: "built-in default dataset (Debian's dataset-fashion-mnist)" },
   labels: { value: null, source: "labels file for a .npy/CSV feature matrix" },
@@ -172,6 +174,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     value: 1,
     source:
       "measured: 1 IR epoch gives the same 1% mean as 3 (0.8476) and 10 cost time without gain at this scale (docs/experiments.md); paper Sec. 4: 10",
+  },
+  init: {
+    value: "ir",
+    source:
+      "llp: what its first --ir-epochs train: ir = Instance Recognition (paper Sec. 4), la = Local Aggregation (the released code's warm start)",
   },
   epochs: {
     value: 16,
@@ -319,7 +326,20 @@ const intList: Check = (v) =>
 
 const CHECKS: { [K in keyof Config]: Check } = {
   recipe: orNull(str),
-  method: oneOf("llp", "supervised", "mean-teacher", "pseudo-label", "fixmatch", "ir-knn", "vat", "vat-em", "s4l-rotation", "dlp", "dmt"),
+  method: oneOf(
+    "llp",
+    "supervised",
+    "mean-teacher",
+    "pseudo-label",
+    "fixmatch",
+    "ir-knn",
+    "vat",
+    "vat-em",
+    "s4l-rotation",
+    "dlp",
+    "dmt",
+    "la",
+  ),
   data: str,
   labels: orNull(str),
   test: orNull(str),
@@ -358,6 +378,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   }),
   labelScheme: oneOf("stored", "fresh"),
   irEpochs: num(0, 10000, true),
+  init: oneOf("ir", "la"),
   epochs: num(0, 100000, true),
   batchSize: num(2, 65536, true),
   lr: num(0, 10),
@@ -487,9 +508,11 @@ export function resolveConfig(given: Partial<Config>, o: { recipe?: boolean } = 
     errors.push(`give ${optionName("labelled")} or ${optionName("labelsPerClass")}, not both`);
   if (c.poolGrid !== null && c.model !== "small-cnn" && c.model !== "auto")
     errors.push(`${optionName("poolGrid")} is a small-cnn option (model is ${c.model})`);
-  if ((c.method === "llp" || c.method === "dmt" ? c.irEpochs : 0) + c.epochs === 0)
+  if (c.init !== "ir" && c.method !== "llp")
+    errors.push(`${optionName("init")} = ${c.init} sets llp's warm start; ${c.method} has none (got ${c.method})`);
+  if ((["llp", "dmt", "la"].includes(c.method) ? c.irEpochs : 0) + c.epochs === 0)
     errors.push(
-      c.method === "llp" || c.method === "dmt"
+      ["llp", "dmt", "la"].includes(c.method)
         ? `${optionName("irEpochs")} and ${optionName("epochs")} are both 0: nothing to train`
         : `${optionName("epochs")} is 0: nothing to train`,
     );

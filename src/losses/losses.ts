@@ -121,3 +121,21 @@ export function klFromLogits(targetLogits: Tensor, logits: Tensor): Tensor {
 export function predictionEntropy(logits: Tensor): Tensor {
   return softmax(logits, 1).mul(logSoftmax(logits, 1)).sum(1).neg();
 }
+
+/**
+ * Local Aggregation (Zhuang, Zhai & Yamins 2019), per example: -log P(C_i and B_i | v) / P(B_i | v),
+ * B_i the kB bank rows most similar to v, C_i the rows sharing a cluster with point i in any of
+ * the H clusterings, P(A | v) proportional to the sum over A of exp(v . v_j / tau). As their
+ * code, 1e-7 is added to the ratio (a row with no close neighbour in its background costs
+ * -log 1e-7 and takes no gradient). v: [B, D], bank: [N, D], clusters: [H, N] int64, index: [B] -> [B]
+ */
+export function localAggregation(v: Tensor, bank: Tensor, clusters: Tensor, index: Tensor, kB: number, tau: number): Tensor {
+  const [scores, back] = v.mm(bank.T).div(tau).topk(kB, 1); // [B, kB] each
+  const h = clusters.size(0);
+  const own = clusters.indexSelect(1, index).unsqueeze(2); // [H, B, 1]
+  const theirs = clusters.indexSelect(1, back.flatten()).reshape([h, back.size(0), kB]); // [H, B, kB]
+  const close = theirs.eq(own).any(0); // [B, kB]
+  const all = scores.logsumexp(1); // [B]
+  const near = where(close, scores, Number.NEGATIVE_INFINITY).logsumexp(1); // [B]
+  return near.sub(all).exp().add(1e-7).log().neg();
+}

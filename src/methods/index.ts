@@ -4,6 +4,7 @@ import { DLPMethod } from "./dlp.js";
 import { DMT } from "./dmt.js";
 import { FixMatch } from "./fixmatch.js";
 import { IRKnn } from "./ir-knn.js";
+import { LocalAggregation } from "./la.js";
 import { LLP } from "./llp.js";
 import { MeanTeacher } from "./mean-teacher.js";
 import type { Method, MethodContext } from "./method.js";
@@ -26,6 +27,7 @@ export const METHODS: Record<Config["method"], (ctx: MethodContext) => Method> =
   "s4l-rotation": (ctx) => new S4LRotation(ctx),
   dlp: (ctx) => new DLPMethod(ctx),
   dmt: (ctx) => new DMT(ctx),
+  la: (ctx) => new LocalAggregation(ctx),
 };
 
 export function createMethod(ctx: MethodContext): Method {

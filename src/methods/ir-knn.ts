@@ -9,7 +9,7 @@
 import type { ViewKind } from "../data/views.js";
 import type { LLPNet } from "../model/net.js";
 import type { Tensor } from "../torch/tensor.js";
-import { installReadout } from "../train/readout.js";
+import { readoutOnLabelled } from "../train/readout.js";
 import type { Phase } from "../train/types.js";
 import { instanceStep, LLPState } from "./llp.js";
 import type { Method, MethodContext, StepStats, ViewedBatch } from "./method.js";
@@ -53,10 +53,7 @@ export class IRKnn implements Method {
 
   /** The linear readout on the labelled points' frozen features (validation decides its LR drops), as the classifier head. */
   async endEpoch(): Promise<void> {
-    const { net, data, gen } = this.#ctx;
-    const rows = Int32Array.from(data.labels.keys()).filter((i) => (data.labels[i] as number) >= 0);
-    const labels = Int32Array.from(rows, (i) => data.labels[i] as number);
-    await installReadout(net, { rows, labels, inputs: (idx) => data.inputs(idx) }, data.validation, data.numClasses, gen);
+    await readoutOnLabelled(this.#ctx.net, this.#ctx.data, this.#ctx.gen);
   }
 
   evalNet(): LLPNet {

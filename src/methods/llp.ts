@@ -17,6 +17,7 @@ import { dispose, keep, tidy } from "../torch/scope.js";
 import { arange, cat, full, noGrad, type Tensor, tensor, zeros } from "../torch/tensor.js";
 import type { Phase } from "../train/types.js";
 import { FULL_LLP, parseAblation } from "./ablation.js";
+import { LocalAggregationState } from "./la-state.js";
 import { emptyStats, type Method, type MethodContext, optimise, type StepStats, type ViewedBatch } from "./method.js";
 
 /** The memory bank, the label state and the density, with their writers. */
@@ -138,11 +139,14 @@ export class LLP implements Method {
   readonly #rule: PropagationRule;
   /** the parts of Eq. 4 this run trains with: all of them, or those a Table 6 ablation keeps (its K and rule are in the config) */
   readonly #parts: { confidence: boolean; categoryLoss: boolean };
+  /** --init la: the warm-start epochs train Local Aggregation (the released code's) instead of IR */
+  readonly #aggregation: LocalAggregationState | null;
 
   constructor(ctx: MethodContext) {
     this.#ctx = ctx;
     this.#rule = RULES[resolvePropagation(ctx.cfg.propagation, ctx.data.inputShape)];
     this.#parts = ctx.cfg.ablation === null ? FULL_LLP : parseAblation(ctx.cfg.ablation);
+    this.#aggregation = ctx.cfg.init === "la" ? new LocalAggregationState(ctx.data.n) : null;
     this.state = new LLPState(ctx);
     this.totalEpochs = ctx.cfg.irEpochs + ctx.cfg.epochs;
   }
@@ -151,7 +155,7 @@ export class LLP implements Method {
     return this.state.labels;
   }
   phase(epoch: number): Phase {
-    return epoch < this.#ctx.cfg.irEpochs ? "ir" : "llp";
+    return epoch >= this.#ctx.cfg.irEpochs ? "llp" : this.#aggregation ? "la" : "ir";
   }
   scheduleEpoch(epoch: number): number | null {
     return epoch < this.#ctx.cfg.irEpochs ? null : epoch - this.#ctx.cfg.irEpochs;
@@ -160,7 +164,7 @@ export class LLP implements Method {
     return { labelledOnly: false, labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
   }
   view(phase: Phase) {
-    return phase === "ir" ? "weak" : resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape); // IR trains on one view (Wu et al. 2018)
+    return phase !== "llp" ? "weak" : resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape); // IR trains on one view (Wu et al. 2018)
   }
 
   /** Fills the bank with every training point's embedding (LLPState.fill). */
@@ -170,12 +174,15 @@ export class LLP implements Method {
 
   beginEpoch(_epoch: number, phase: Phase, midEpoch = false): void {
     const { cfg } = this.#ctx;
+    if (phase === "la" && this.#aggregation && !(midEpoch && this.#aggregation.clusters))
+      this.#aggregation.refresh(this.state.bank.V, this.#ctx.gen);
     // inside a resumed epoch, rho is the one its start computed (restored from the checkpoint)
     if (phase === "llp" && this.#rule.needsDensity && !(midEpoch && this.state.logRho))
       this.state.refreshDensity(cfg.T, cfg.tau, this.#ctx.dp);
   }
 
   step(batch: ViewedBatch, phase: Phase): StepStats {
+    if (phase === "la" && this.#aggregation) return this.#aggregation.step(this.#ctx, this.state, batch);
     return tidy(() => (phase === "ir" ? instanceStep(this.#ctx, this.state, batch) : this.#llpStep(batch)));
   }
 
@@ -285,6 +292,7 @@ export class LLP implements Method {
   stateDict(): Map<string, Tensor> {
     const m = new Map([["bank.V", this.state.bank.V]]);
     if (this.state.logRho) m.set("llp.logRho", this.state.logRho); // for a resume inside an epoch
+    if (this.#aggregation?.clusters) m.set("la.clusters", this.#aggregation.clusters);
     return m;
   }
   loadStateDict(state: Map<string, Tensor>, path: string): void {
@@ -293,8 +301,11 @@ export class LLP implements Method {
     this.state.bank.V.copy_(V);
     const rho = state.get("llp.logRho");
     if (rho) this.state.restoreDensity(rho);
+    const clusters = state.get("la.clusters");
+    if (clusters && this.#aggregation) this.#aggregation.restore(clusters);
   }
   dispose(): void {
+    this.#aggregation?.dispose();
     this.state.dispose();
   }
 }

@@ -150,7 +150,20 @@ export function gridTable(gridDir: string): { rows: TableRow[]; unfinished: stri
     g.cells.push({ name, seed, s });
     groups.set(key, g);
   }
-  const order = ["supervised", "ir-knn", "mean-teacher", "pseudo-label", "fixmatch", "vat", "vat-em", "s4l-rotation", "dlp", "dmt", "llp"];
+  const order = [
+    "supervised",
+    "ir-knn",
+    "la",
+    "mean-teacher",
+    "pseudo-label",
+    "fixmatch",
+    "vat",
+    "vat-em",
+    "s4l-rotation",
+    "dlp",
+    "dmt",
+    "llp",
+  ];
   const rows = [...groups.values()].map(({ r, cells }): TableRow => {
     cells.sort((a, b) => a.seed - b.seed);
     const finite = (k: "test_top1" | "test_top5" | "knn_top1" | "nn_top1") => {

@@ -161,3 +161,22 @@ export async function installReadout(
     dispose([X, y, ...(held ? [held] : []), ...(hy ? [hy] : [])]);
   }
 }
+
+/**
+ * The readout of ir-knn and la: fitted on the labelled training points' frozen features (the
+ * validation set decides its drops) and installed as the network's classifier head.
+ */
+export async function readoutOnLabelled(
+  net: LLPNet,
+  data: {
+    labels: Int32Array;
+    numClasses: number;
+    validation: { n: number; labels: Int32Array; inputs(i: Int32Array): Promise<Tensor> };
+    inputs(i: Int32Array): Promise<Tensor>;
+  },
+  gen: Generator,
+): Promise<Omit<Readout, "weight" | "bias">> {
+  const rows = Int32Array.from(data.labels.keys()).filter((i) => (data.labels[i] as number) >= 0);
+  const labels = Int32Array.from(rows, (i) => data.labels[i] as number);
+  return installReadout(net, { rows, labels, inputs: (idx) => data.inputs(idx) }, data.validation, data.numClasses, gen);
+}

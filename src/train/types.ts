@@ -63,7 +63,8 @@ export type Phase =
   | "vat-em"
   | "s4l-rotation"
   | "dlp"
-  | "dmt";
+  | "dmt"
+  | "la";
 
 export interface StepEvent extends StepStats {
   type: "step";

@@ -32,8 +32,9 @@ const imageDir = writeTinyImages(join(dir, "images"), n);
 const losses = stepLosses;
 
 /** A method on the tiny data (fixmatch and s4l-rotation on the images): 1 IR epoch for llp, 1 warm-up epoch for pseudo-label, then `epochs`. */
-const tinyConfig = (method: Config["method"], epochs: number) =>
+const tinyConfig = (method: Config["method"], epochs: number, extra: Partial<Config> = {}) =>
   resolveConfig({
+    ...extra,
     method,
     ...(NEEDS_IMAGES.has(method) ? { data: imageDir, labelsPerClass: 10, poolGrid: 1 } : { data: files.data, labels: files.labels }),
     width: 8,
@@ -49,16 +50,22 @@ const tinyConfig = (method: Config["method"], epochs: number) =>
     seed: 3,
   });
 
-for (const method of Object.keys(METHODS) as Config["method"][])
-  test(`${method}: trains on tiny data, resumes to the uninterrupted result, frees its tensors`, async () => {
+/** Every method, and llp with the released code's Local Aggregation warm start. */
+const VARIANTS: [string, Config["method"], Partial<Config>][] = [
+  ...(Object.keys(METHODS) as Config["method"][]).map((m): [string, Config["method"], Partial<Config>] => [m, m, {}]),
+  ["llp --init la", "llp", { init: "la" }],
+];
+
+for (const [name, method, extra] of VARIANTS)
+  test(`${name}: trains on tiny data, resumes to the uninterrupted result, frees its tensors`, async () => {
     const before = liveTensors();
-    const cfg = tinyConfig(method, 3);
-    const whole = await runTraining(cfg, join(dir, `${method}-whole`), { resume: false });
-    const trace = losses(join(dir, `${method}-whole`));
+    const cfg = tinyConfig(method, 3, extra);
+    const whole = await runTraining(cfg, join(dir, `${name.replace(/\W+/g, "-")}-whole`), { resume: false });
+    const trace = losses(join(dir, `${name.replace(/\W+/g, "-")}-whole`));
     assert.ok(trace.length >= 10 && trace.every(Number.isFinite), `${method} trained (${trace.length} steps)`);
     if (method === "fixmatch") {
       // without a label state, an epoch reports the mean of its steps' mask
-      const evs = runEvents(join(dir, `${method}-whole`));
+      const evs = runEvents(join(dir, `${name.replace(/\W+/g, "-")}-whole`));
       for (const ep of evs.filter((e) => e.type === "epoch")) {
         const masks = evs.filter((e) => e.type === "step" && e.epoch === ep.epoch).map((e) => e["monitor/mask"] as number);
         const mean = masks.reduce((a, b) => a + b, 0) / masks.length;
@@ -66,7 +73,7 @@ for (const method of Object.keys(METHODS) as Config["method"][])
       }
     }
     // interrupted after the first checkpoint, as a killed process would be, then resumed
-    const part = join(dir, `${method}-part`);
+    const part = join(dir, `${name.replace(/\W+/g, "-")}-part`);
     createRunDir(part, cfg);
     const prepared = await prepareData(cfg, part);
     // after the second epoch: pseudo-label has labelled (at epoch 1), so the resume must restore its labels
@@ -81,9 +88,9 @@ for (const method of Object.keys(METHODS) as Config["method"][])
     assert.equal(liveTensors(), before, "no tensor outlives the runs");
   });
 
-for (const method of Object.keys(METHODS) as Config["method"][])
-  test(`${method}: live tensors and RSS stay flat across epochs`, async () => {
-    const cfg = tinyConfig(method, 12);
+for (const [name, method, extra] of VARIANTS)
+  test(`${name}: live tensors and RSS stay flat across epochs`, async () => {
+    const cfg = tinyConfig(method, 12, extra);
     const prepared = await prepareData(cfg, null);
     const at: { tensors: number; rss: number }[] = [];
     for await (const ev of train(cfg, prepared.data, { runDir: null, resume: false }))

@@ -2,6 +2,7 @@
 // L2 distances, 20 iterations (their faiss setting), initial centres drawn from the rows. A centre
 // left without rows stays where it was.
 import type { Generator } from "../torch/random.js";
+import { blockedTopk } from "./neighbours.js";
 import { tidy } from "../torch/scope.js";
 import { noGrad, ones, type Tensor, tensor, where, zeros } from "../torch/tensor.js";
 
@@ -30,7 +31,12 @@ export function kmeans(X: Tensor, k: number, gen: Generator, iters = 20): Tensor
   );
 }
 
-/** argmin_c |x - c|^2 = argmax_c (2 x . c - |c|^2) per row. X: [N, D], centres: [k, D] -> [N] int64 */
+/**
+ * argmin_c |x - c|^2 = argmax_c (x . c - |c|^2 / 2) per row, by the blocked top-1 kernel (no N x k
+ * matrix of scores). X: [N, D], centres: [k, D] -> [N] int64
+ */
 function nearest(X: Tensor, centres: Tensor): Tensor {
-  return X.mm(centres.T).mul(2).sub(centres.square().sum(1)).argmax(1);
+  const top = blockedTopk(X, centres, 1, { bias: centres.square().sum(1).div(2) });
+  top.values.dispose();
+  return top.indices.reshape([-1]);
 }

@@ -40,6 +40,7 @@ export interface Config {
   imageSize: number | string | null;
   color: "auto" | "rgb" | "gray";
   labelColumn: number | string | null;
+  classes: number[] | null;
   labelled: string | null;
   labelsPerClass: number | null;
   subset: string;
@@ -134,6 +135,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   labelColumn: {
     value: null,
     source: "CSV features: the label column, by header name or 0-based index; null = none (labels from --labels)",
+  },
+  classes: {
+    value: null,
+    source:
+      "only these classes of the data and its test set, relabelled 0..k-1 in the order given (e.g. 0,1,2,3,4: a transfer split, llp transfer); null = every class",
   },
   labelled: { value: null, source: "null = use the labels as given; e.g. '1%' hides the rest (paper's p)" },
   labelsPerClass: { value: null, source: "alternative to labelled: n labels per class" },
@@ -353,6 +359,11 @@ const CHECKS: { [K in keyof Config]: Check } = {
   color: oneOf("auto", "rgb", "gray"),
   labelColumn: orNull((v) =>
     (typeof v === "number" && Number.isInteger(v) && v >= 0) || str(v) === null ? null : "must be a column name or index",
+  ),
+  classes: orNull((v) =>
+    Array.isArray(v) && v.length >= 2 && v.every((x) => Number.isInteger(x) && x >= 0) && new Set(v).size === v.length
+      ? null
+      : "must be a list of two or more distinct class indices like 0,1,2",
   ),
   labelled: orNull(percent),
   labelsPerClass: orNull(num(1, 1e9, true)),

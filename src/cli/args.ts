@@ -60,10 +60,15 @@ export function parseFlags(
 function parseValue(key: string, s: string): unknown {
   const def = DEFAULTS[key as keyof typeof DEFAULTS].value;
   if (s === "null" || s === "none") return null;
-  if (key === "milestones") {
+  if (key === "milestones" || key === "classes") {
     const xs = s.split(",").map((x) => x.trim());
     const bad = xs.find((x) => !/^\d+$/.test(x));
-    if (bad !== undefined) throw new Error(`--milestones expects epoch numbers like 28,33, got "${bad}" in "${s}"`);
+    if (bad !== undefined)
+      throw new Error(
+        key === "milestones"
+          ? `--milestones expects epoch numbers like 28,33, got "${bad}" in "${s}"`
+          : `--classes expects class indices like 0,1,2, got "${bad}" in "${s}"`,
+      );
     return xs.map(Number);
   }
   if (key === "labelled") {

@@ -21,6 +21,7 @@ import { decodeInputs } from "./inputs.js";
 import { distTimeoutMs, launch, launchOptions, threadsPerWorker, watchLauncher, withoutLaunchFlags } from "./launch.js";
 import { Progress } from "./progress.js";
 import { PROPAGATE_HELP, propagateCmd } from "./propagate.js";
+import { TRANSFER_HELP, transferCmd } from "./transfer.js";
 
 const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang et al. 2019)
 
@@ -46,6 +47,7 @@ const HELP = `llp: semi-supervised learning by Local Label Propagation (Zhuang e
                                    rank, index, row, file, pseudo_label, confidence, log_density, score
   llp demo                         supervised-only vs LLP on the same Fashion-MNIST labels
   ${BENCH_HELP.replace(/\n(?=.)/g, "\n  ")}
+  ${TRANSFER_HELP.replace(/\n(?=.)/g, "\n  ")}
 train options (default, where it comes from):
 `;
 
@@ -74,6 +76,8 @@ export async function main(argv: string[]): Promise<number> {
       return runDemo(rest);
     case "bench":
       return benchCmd(rest);
+    case "transfer":
+      return transferCmd(rest);
     case undefined:
     case "help":
     case "--help":

@@ -11,6 +11,7 @@ import {
   rawToTensor,
   type Storage,
 } from "./dataset.js";
+import { DataError } from "./errors.js";
 
 export interface SubsetOptions {
   /** [M] labels of the subset's examples (-1 = unlabelled). Default: the base labels at `indices`. */
@@ -19,6 +20,8 @@ export interface SubsetOptions {
   trueLabels?: Int32Array;
   /** Default: "<base name>[subset]". */
   name?: string;
+  /** the subset's own classes (labels then index them); default: the base's */
+  classNames?: readonly string[];
 }
 
 /** Example i of the subset is example sourceIndex[i] of the base. */
@@ -45,8 +48,8 @@ export class SubsetDataset implements Dataset {
     this.sourceIndex = indices;
     this.n = indices.length;
     this.shape = base.shape;
-    this.numClasses = base.numClasses;
-    this.classNames = base.classNames;
+    this.classNames = o.classNames ?? base.classNames;
+    this.numClasses = o.classNames ? o.classNames.length : base.numClasses;
     this.storage = base.storage;
     this.lazy = !isInMemory(base);
     this.labels = o.labels ?? gather(base.labels, indices);
@@ -84,4 +87,25 @@ export function gather(a: Int32Array, indices: Int32Array): Int32Array {
   const out = new Int32Array(indices.length);
   for (let i = 0; i < indices.length; i++) out[i] = a[indices[i] as number] as number;
   return out;
+}
+
+/**
+ * The examples of some classes of a dataset, relabelled 0..k-1 in the order given (a transfer
+ * split: train on some classes, read out the others). Unlabelled rows are left out.
+ */
+export function classSubset(ds: Dataset, classes: readonly number[]): SubsetDataset {
+  const bad = classes.find((c) => !Number.isInteger(c) || c < 0 || c >= ds.numClasses);
+  if (bad !== undefined) throw new DataError(ds.name, `class ${bad} is not one of its ${ds.numClasses} classes (0..${ds.numClasses - 1})`);
+  if (new Set(classes).size !== classes.length) throw new DataError(ds.name, `classes ${classes.join(",")} name one class twice`);
+  if (classes.length < 2) throw new DataError(ds.name, "a class subset needs at least two classes");
+  const to = new Map(classes.map((c, i) => [c, i]));
+  const truth = ds.trueLabels ?? ds.labels;
+  const rows = Int32Array.from(truth.keys()).filter((i) => to.has(truth[i] as number));
+  const relabel = (a: Int32Array) => Int32Array.from(rows, (i) => to.get(a[i] as number) ?? -1);
+  return new SubsetDataset(ds, rows, {
+    labels: relabel(ds.labels),
+    ...(ds.trueLabels ? { trueLabels: relabel(ds.trueLabels) } : {}),
+    classNames: classes.map((c) => ds.classNames[c] ?? String(c)),
+    name: `${ds.name}[classes ${classes.join(",")}]`,
+  });
 }

@@ -2,9 +2,9 @@
 // L2 distances, 20 iterations (their faiss setting), initial centres drawn from the rows. A centre
 // left without rows stays where it was.
 import type { Generator } from "../torch/random.js";
-import { blockedTopk } from "./neighbours.js";
 import { tidy } from "../torch/scope.js";
 import { noGrad, ones, type Tensor, tensor, where, zeros } from "../torch/tensor.js";
+import { blockedTopk } from "./neighbours.js";
 
 /** The cluster of every row of X [N, D] among k: [N] int64 (the caller disposes). */
 export function kmeans(X: Tensor, k: number, gen: Generator, iters = 20): Tensor {

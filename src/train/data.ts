@@ -13,7 +13,7 @@ import { readNpy } from "../data/npy.js";
 import type { Shard } from "../data/shard.js";
 import { makeSplit, readSplit, revealLabels, type Split, splitDatasets, writeSplit } from "../data/split.js";
 import { channelStats } from "../data/stats.js";
-import { SubsetDataset } from "../data/subset.js";
+import { classSubset, SubsetDataset } from "../data/subset.js";
 import { Generator } from "../torch/random.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
 import type { Batch, EvalSet, TrainData } from "./types.js";
@@ -27,10 +27,21 @@ export interface PreparedData {
   augment: AugmentOptions | null;
 }
 
-/** Loads the training set of cfg.data (and the test set), the split, and the batch stream. */
-export async function prepareData(cfg: Config, runDir: string | null, o: { writeSplit?: boolean } = {}): Promise<PreparedData> {
-  const ds = await loadDataset(cfg.data, dataOptions(cfg));
-  const test = await loadTest(cfg, ds);
+/**
+ * Loads the training set of cfg.data (and the test set), the split, and the batch stream.
+ * o.normalization: normalise by these statistics instead of the training set's own (a trained
+ * network reading another dataset: llp transfer).
+ */
+export async function prepareData(
+  cfg: Config,
+  runDir: string | null,
+  o: { writeSplit?: boolean; normalization?: Normalization } = {},
+): Promise<PreparedData> {
+  const all = await loadDataset(cfg.data, dataOptions(cfg));
+  const allTest = await loadTest(cfg, all);
+  // --classes: both sets cut to those classes, relabelled alike
+  const ds = cfg.classes ? classSubset(all, cfg.classes) : all;
+  const test = allTest && cfg.classes ? classSubset(allTest, cfg.classes) : allTest;
   const splitFile = runDir ? join(runDir, "split.json") : null;
   let split: Split;
   if (splitFile && existsSync(splitFile)) split = readSplit(splitFile, ds);
@@ -40,10 +51,12 @@ export async function prepareData(cfg: Config, runDir: string | null, o: { write
     if (runDir && o.writeSplit !== false) writeSplit(runDir, split);
   }
   const { train, validation } = splitDatasets(ds, split);
-  const normalization = await channelStats(
-    train,
-    Int32Array.from({ length: train.n }, (_, i) => i),
-  );
+  const normalization =
+    o.normalization ??
+    (await channelStats(
+      train,
+      Int32Array.from({ length: train.n }, (_, i) => i),
+    ));
   const augment = augmentFor(cfg.augment, ds.shape);
   return { data: toTrainData(train, validation, test, normalization, augment, cfg), storage: ds.storage, split, normalization, augment };
 }

@@ -7,6 +7,7 @@
 
 import { categorization } from "../losses/losses.js";
 import type { LLPNet } from "../model/net.js";
+import { linear } from "../torch/functional.js";
 import { Linear } from "../torch/nn/layers.js";
 import { SGD } from "../torch/optim.js";
 import type { Generator } from "../torch/random.js";
@@ -43,11 +44,13 @@ export interface Readout {
   heldOutTop1: number;
 }
 
-/** Top-1 of x W^T + b against y. x: [M, F], y: [M] int64 */
-function top1(x: Tensor, y: Tensor, layer: Linear): number {
+/** Top-1 of x W^T + b against y (NaN for no rows). x: [M, F], y: [M] int64, weight: [C, F], bias: [C] */
+export function linearTop1(x: Tensor, y: Tensor, weight: Tensor, bias: Tensor | null): number {
   if (x.size(0) === 0) return Number.NaN;
-  return noGrad(() => tidy(() => layer.forward(x).argmax(1).eq(y).float().mean().item()));
+  return noGrad(() => tidy(() => linear(x, weight, bias).argmax(1).eq(y).float().mean().item()));
 }
+
+const top1 = (x: Tensor, y: Tensor, layer: Linear) => linearTop1(x, y, layer.weight, layer.bias);
 
 /**
  * Fits a linear classifier on features X [M, F] with labels y [M] (int64, 0..C-1); heldOut, if

@@ -184,7 +184,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   init: {
     value: "ir",
     source:
-      "llp: what its first --ir-epochs train: ir = Instance Recognition (paper Sec. 4), la = Local Aggregation (the released code's warm start)",
+      "llp: what its first --ir-epochs train: ir = Instance Recognition (paper Sec. 4); la = one IR epoch, then Local Aggregation for the rest (the released code's warm start, itself started from IR; needs --ir-epochs >= 2)",
   },
   epochs: {
     value: 16,
@@ -521,6 +521,10 @@ export function resolveConfig(given: Partial<Config>, o: { recipe?: boolean } = 
     errors.push(`${optionName("poolGrid")} is a small-cnn option (model is ${c.model})`);
   if (c.init !== "ir" && c.method !== "llp")
     errors.push(`${optionName("init")} = ${c.init} sets llp's warm start; ${c.method} has none (got ${c.method})`);
+  if (c.init === "la" && c.method === "llp" && c.irEpochs < 2)
+    errors.push(
+      `${optionName("init")} la trains one IR epoch, then Local Aggregation: it needs ${optionName("irEpochs")} >= 2 (got ${c.irEpochs})`,
+    );
   if ((["llp", "dmt", "la"].includes(c.method) ? c.irEpochs : 0) + c.epochs === 0)
     errors.push(
       ["llp", "dmt", "la"].includes(c.method)
@@ -529,13 +533,13 @@ export function resolveConfig(given: Partial<Config>, o: { recipe?: boolean } = 
     );
   if (c.method !== "llp" && c.method !== "supervised" && c.mixup > 0)
     errors.push(`${optionName("mixup")} is an llp and supervised option; ${c.method} has its own noise (got ${c.mixup})`);
-  if (c.method === "ir-knn" && c.trainView !== "auto" && c.trainView !== "weak")
-    errors.push(`${optionName("trainView")}: ir-knn trains Instance Recognition on one view (auto or weak; got ${c.trainView})`);
+  if ((c.method === "ir-knn" || c.method === "la") && c.trainView !== "auto" && c.trainView !== "weak")
+    errors.push(`${optionName("trainView")}: ${c.method} trains on one view (auto or weak; got ${c.trainView})`);
   if (c.method === "fixmatch" && c.trainView === "weak")
     errors.push(
       `${optionName("trainView")} is fixmatch's strong view (auto = randaugment; cutout or strong); weak gives it none (got weak)`,
     );
-  if (c.ablation !== null && errors.length === 0) ablationSettings(c, partial, errors);
+  if (c.ablation !== null && CHECKS.ablation(c.ablation) === null) ablationSettings(c, partial, errors);
   if (c.labelledPerBatch >= c.batchSize)
     errors.push(`${optionName("labelledPerBatch")} = ${c.labelledPerBatch} must be below ${optionName("batchSize")} = ${c.batchSize}`);
   if (errors.length > 0) throw new Error(`invalid config:\n  ${errors.join("\n  ")}`);

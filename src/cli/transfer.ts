@@ -8,7 +8,8 @@ import { type Config, resolveConfig } from "../config.js";
 import { Generator } from "../torch/random.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
 import { dispose } from "../torch/scope.js";
-import { tensor } from "../torch/tensor.js";
+import { type Tensor, tensor } from "../torch/tensor.js";
+import { inferenceNet } from "../train/checkpoint.js";
 import { prepareData } from "../train/data.js";
 import { backboneFeatures, fitReadout, linearTop1 } from "../train/readout.js";
 import { openRun } from "../train/run.js";
@@ -19,6 +20,12 @@ export const TRANSFER_HELP = `llp transfer RUN_DIR --data SPEC [data options] [-
                  data options: --labels, --test, --test-labels, --classes LIST, --labelled P% or --labels-per-class N,
                  --validation, --image-size, --color, --label-column
 `;
+
+/** t, recorded in `held` for disposal. */
+function keepIn(held: Tensor[], t: Tensor): Tensor {
+  held.push(t);
+  return t;
+}
 
 /** The config keys llp transfer reads: the new dataset's, the seed of its split and readout, threads and --out. */
 const TRANSFER_KEYS = [
@@ -72,25 +79,36 @@ export async function transferCmd(argv: string[]): Promise<number> {
       throw new Error(
         `${cfg.data}: examples of shape [${data.inputShape}], but ${runDir} was trained on [${run.info.inputShape}] (give --image-size / --color to match)`,
       );
-    const net = run.state.net;
+    const net = inferenceNet(run.state); // the network the run evaluates (Mean Teacher's teacher, FixMatch's average)
     const rows = Int32Array.from(data.labels.keys()).filter((i) => (data.labels[i] as number) >= 0);
     if (rows.length === 0) throw new Error(`${cfg.data}: no labelled training points to fit the readout on`);
-    const all = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
+    // scored on the test set; without one, on the validation split, which then plays no part in the fit
+    // (the readout's LR drops follow its training loss)
     const scoredSet = data.test ?? data.validation;
-    const X = await backboneFeatures(net, data, rows);
-    const V = await backboneFeatures(net, data.validation, all(data.validation.n));
-    const T = data.test ? await backboneFeatures(net, data.test, all(data.test.n)) : V;
-    const y = tensor(
-      Int32Array.from(rows, (i) => data.labels[i] as number),
-      [rows.length],
-      "int64",
-    );
-    const vy = tensor(data.validation.labels, [data.validation.n], "int64");
-    const ty = tensor(scoredSet.labels, [scoredSet.n], "int64");
+    if (scoredSet.n === 0)
+      throw new Error(`${cfg.data}: no test set and no validation points to score the readout on (give --test or --validation)`);
+    const all = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
+    const held: Tensor[] = [];
     try {
-      const fit = fitReadout(X, y, { X: V, y: vy }, data.numClasses, new Generator(cfg.seed));
-      const top1 = linearTop1(T, ty, fit.weight, fit.bias);
-      dispose([fit.weight, fit.bias]);
+      const X = keepIn(held, await backboneFeatures(net, data, rows));
+      const y = keepIn(
+        held,
+        tensor(
+          Int32Array.from(rows, (i) => data.labels[i] as number),
+          [rows.length],
+          "int64",
+        ),
+      );
+      const heldOut = data.test
+        ? {
+            X: keepIn(held, await backboneFeatures(net, data.validation, all(data.validation.n))),
+            y: keepIn(held, tensor(data.validation.labels, [data.validation.n], "int64")),
+          }
+        : null;
+      const T = keepIn(held, await backboneFeatures(net, scoredSet, all(scoredSet.n)));
+      const ty = keepIn(held, tensor(scoredSet.labels, [scoredSet.n], "int64"));
+      const fit = fitReadout(X, y, heldOut, data.numClasses, new Generator(cfg.seed));
+      held.push(fit.weight, fit.bias);
       const result: TransferResult = {
         run: runDir,
         data: cfg.data,
@@ -99,7 +117,7 @@ export async function transferCmd(argv: string[]): Promise<number> {
         validation: data.validation.n,
         scored_on: data.test ? "test" : "validation",
         scored: scoredSet.n,
-        top1,
+        top1: linearTop1(T, ty, fit.weight, fit.bias),
         train_top1: fit.trainTop1,
         validation_top1: fit.heldOutTop1,
         readout_epochs: fit.epochs,
@@ -108,7 +126,7 @@ export async function transferCmd(argv: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify(result)}\n`);
       return 0;
     } finally {
-      dispose([X, V, y, vy, ty, ...(T !== V ? [T] : [])]);
+      dispose(held);
     }
   } finally {
     run.dispose();

@@ -126,13 +126,16 @@ export function uniformStream(fill: (n: number) => Float64Array, block = 256): (
  */
 export type ViewKind = "weak" | "cutout" | "strong" | "randaugment";
 
+/** Methods that train on one view only (Instance Recognition and Local Aggregation): their "auto" is weak. */
+export const ONE_VIEW_METHODS: readonly string[] = ["ir-knn", "la"];
+
 /**
  * A configured view with "auto" made concrete: cutout on images [C,H,W] (fixmatch: its
- * RandAugment strong view), weak on feature vectors.
+ * RandAugment strong view; ir-knn and la: weak), weak on feature vectors.
  */
 export function resolveView(kind: ViewKind | "auto", inputShape: number[], method?: string): ViewKind {
   if (kind !== "auto") return kind;
-  if (inputShape.length !== 3) return "weak";
+  if (inputShape.length !== 3 || (method !== undefined && ONE_VIEW_METHODS.includes(method))) return "weak";
   return method === "fixmatch" ? "randaugment" : "cutout";
 }
 

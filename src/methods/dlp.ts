@@ -19,7 +19,16 @@ import { normalize } from "../torch/functional.js";
 import { dispose, keep, tidy } from "../torch/scope.js";
 import { cat, noGrad, type Tensor, tensor } from "../torch/tensor.js";
 import type { Phase } from "../train/types.js";
-import { emptyStats, type Method, type MethodContext, optimise, type StepStats, subsetMean, type ViewedBatch } from "./method.js";
+import {
+  emptyStats,
+  type Method,
+  type MethodContext,
+  optimise,
+  type StepStats,
+  singleProcessOnly,
+  subsetMean,
+  type ViewedBatch,
+} from "./method.js";
 import { labelMonitors } from "./pseudo-label.js";
 import { Supervised } from "./supervised.js";
 
@@ -58,6 +67,7 @@ export class DLPMethod implements Method {
   readonly #warmup: Supervised;
 
   constructor(ctx: MethodContext) {
+    singleProcessOnly(ctx, "method dlp");
     this.#ctx = ctx;
     this.labels = new LabelState(ctx.data.labels);
     this.totalEpochs = ctx.cfg.pseudoLabelWarmup + ctx.cfg.epochs;

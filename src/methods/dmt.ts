@@ -16,7 +16,7 @@ import { DMT_GRAPH, dmtLabels, knnGraph } from "../propagation/graph.js";
 import type { Tensor } from "../torch/tensor.js";
 import type { Phase } from "../train/types.js";
 import { instanceStep, LLPState } from "./llp.js";
-import type { Method, MethodContext, StepStats, ViewedBatch } from "./method.js";
+import { type Method, type MethodContext, type StepStats, singleProcessOnly, type ViewedBatch } from "./method.js";
 import { fineTuneStep } from "./pseudo-label.js";
 
 /** The unlabelled points kept: the `ratio` share with the highest confidence (ties: the lower row). */
@@ -35,6 +35,7 @@ export class DMT implements Method {
   readonly #ctx: MethodContext;
 
   constructor(ctx: MethodContext) {
+    singleProcessOnly(ctx, "method dmt");
     this.#ctx = ctx;
     this.state = new LLPState(ctx);
     this.totalEpochs = ctx.cfg.irEpochs + ctx.cfg.epochs;

@@ -12,7 +12,7 @@ import type { Tensor } from "../torch/tensor.js";
 import { readoutOnLabelled } from "../train/readout.js";
 import type { Phase } from "../train/types.js";
 import { instanceStep, LLPState } from "./llp.js";
-import type { Method, MethodContext, StepStats, ViewedBatch } from "./method.js";
+import { type Method, type MethodContext, needsLabelled, type StepStats, type ViewedBatch } from "./method.js";
 
 export class IRKnn implements Method {
   readonly name = "ir-knn" as const;
@@ -22,6 +22,7 @@ export class IRKnn implements Method {
   readonly #ctx: MethodContext;
 
   constructor(ctx: MethodContext) {
+    needsLabelled(ctx, "method ir-knn");
     this.#ctx = ctx;
     this.totalEpochs = ctx.cfg.epochs;
     this.state = new LLPState(ctx);

@@ -17,7 +17,7 @@ import { readoutOnLabelled } from "../train/readout.js";
 import type { Phase } from "../train/types.js";
 import { LocalAggregationState } from "./la-state.js";
 import { instanceStep, LLPState } from "./llp.js";
-import type { Method, MethodContext, StepStats, ViewedBatch } from "./method.js";
+import { type Method, type MethodContext, needsLabelled, type StepStats, singleProcessOnly, type ViewedBatch } from "./method.js";
 
 export class LocalAggregation implements Method {
   readonly name = "la" as const;
@@ -28,6 +28,8 @@ export class LocalAggregation implements Method {
   readonly #ctx: MethodContext;
 
   constructor(ctx: MethodContext) {
+    singleProcessOnly(ctx, "method la");
+    needsLabelled(ctx, "method la");
     this.#ctx = ctx;
     this.state = new LLPState(ctx);
     this.aggregation = new LocalAggregationState(ctx.data.n);

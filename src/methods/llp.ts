@@ -18,7 +18,7 @@ import { arange, cat, full, noGrad, type Tensor, tensor, zeros } from "../torch/
 import type { Phase } from "../train/types.js";
 import { FULL_LLP, parseAblation } from "./ablation.js";
 import { LocalAggregationState } from "./la-state.js";
-import { emptyStats, type Method, type MethodContext, optimise, type StepStats, type ViewedBatch } from "./method.js";
+import { emptyStats, type Method, type MethodContext, optimise, type StepStats, singleProcessOnly, type ViewedBatch } from "./method.js";
 
 /** The memory bank, the label state and the density, with their writers. */
 export class LLPState {
@@ -146,6 +146,7 @@ export class LLP implements Method {
     this.#ctx = ctx;
     this.#rule = RULES[resolvePropagation(ctx.cfg.propagation, ctx.data.inputShape)];
     this.#parts = ctx.cfg.ablation === null ? FULL_LLP : parseAblation(ctx.cfg.ablation);
+    if (ctx.cfg.init === "la") singleProcessOnly(ctx, "llp --init la");
     this.#aggregation = ctx.cfg.init === "la" ? new LocalAggregationState(ctx.data.n) : null;
     this.state = new LLPState(ctx);
     this.totalEpochs = ctx.cfg.irEpochs + ctx.cfg.epochs;
@@ -155,7 +156,8 @@ export class LLP implements Method {
     return this.state.labels;
   }
   phase(epoch: number): Phase {
-    return epoch >= this.#ctx.cfg.irEpochs ? "llp" : this.#aggregation ? "la" : "ir";
+    // --init la: one IR epoch, then Local Aggregation (whose clusterings need a trained bank)
+    return epoch >= this.#ctx.cfg.irEpochs ? "llp" : this.#aggregation && epoch > 0 ? "la" : "ir";
   }
   scheduleEpoch(epoch: number): number | null {
     return epoch < this.#ctx.cfg.irEpochs ? null : epoch - this.#ctx.cfg.irEpochs;

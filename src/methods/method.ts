@@ -129,3 +129,23 @@ export function optimise(ctx: Pick<MethodContext, "opt" | "dp">, objective: Tens
   for (const o of extra) o.lr = opt.lr;
   for (const o of all) o.step();
 }
+
+/**
+ * Refuses data-parallel training for a method whose per-epoch global step (a graph, a clustering,
+ * a propagation over all N points) is not yet split across ranks: every rank would repeat it,
+ * and the ranks agree only while their results are bit-identical.
+ */
+export function singleProcessOnly(ctx: Pick<MethodContext, "dp">, what: string): void {
+  if (ctx.dp)
+    throw new Error(
+      `${what} does not train data-parallel yet (its global step per epoch is not split across ranks): train it without --nproc`,
+    );
+}
+
+/** Refuses a method that scores its features on the labelled points when there are none. */
+export function needsLabelled(ctx: Pick<MethodContext, "data">, what: string): void {
+  if (!ctx.data.labels.some((y) => y >= 0))
+    throw new Error(
+      `${what} fits its readout on the labelled points, and the data have none: give labels (--labels, --labelled or --labels-per-class)`,
+    );
+}

@@ -8,13 +8,13 @@ import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import sharp from "sharp";
 import type { Config } from "../config.js";
-import { loadDataset } from "../data/load.js";
+import type { loadDataset } from "../data/load.js";
 import { embedAll, perClass } from "../eval/metrics.js";
 import * as F from "../torch/functional.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
 import { dispose, tidy } from "../torch/scope.js";
 import { checkpointPath } from "../train/checkpoint.js";
-import { dataOptions } from "../train/data.js";
+import { loadTrainingDataset } from "../train/data.js";
 import { type DataInfo, evaluateRun, type OpenRun, openRun, readRunConfig } from "../train/run.js";
 import { readSnapshots, snapshotSample } from "../train/snapshots.js";
 import type { Summary } from "../train/types.js";
@@ -328,7 +328,7 @@ const datasets = new WeakMap<RunFacts, ReturnType<typeof loadDataset>>();
 function runDataset(f: RunFacts): ReturnType<typeof loadDataset> {
   let ds = datasets.get(f);
   if (!ds) {
-    ds = loadDataset(f.cfg.data, dataOptions(f.cfg));
+    ds = loadTrainingDataset(f.cfg); // as split.json indexes it (--classes: those classes only)
     datasets.set(f, ds);
   }
   return ds;

@@ -5,14 +5,12 @@
 // points; each is scored (1 - confidence) x its density's rank among them; the budget is spread
 // over the classes the run currently assigns, round-robin, so no class is left out.
 import type { Config } from "../config.js";
-import type { ImageFolderDataset } from "../data/image-folder.js";
-import { loadDataset } from "../data/load.js";
 import { embedAll } from "../eval/metrics.js";
 import { logDensity } from "../propagation/density.js";
 import * as F from "../torch/functional.js";
 import { dispose, tidy } from "../torch/scope.js";
 import { tensor } from "../torch/tensor.js";
-import { dataOptions } from "../train/data.js";
+import { datasetFiles, loadTrainingDataset } from "../train/data.js";
 import type { OpenRun } from "../train/run.js";
 import { snapshotSample } from "../train/snapshots.js";
 
@@ -119,7 +117,7 @@ export async function suggest(run: OpenRun, budget: number, o: { candidates?: nu
       budget,
     );
     const split = run.prepared.split;
-    const files = await datasetFiles(run.cfg);
+    const files = datasetFiles(await loadTrainingDataset(run.cfg));
     return picked.map((k, r) => {
       const j = cand[k] as number;
       const row = rowAt(j);
@@ -138,12 +136,6 @@ export async function suggest(run: OpenRun, budget: number, o: { candidates?: nu
   } finally {
     dispose([all.v, all.logits]);
   }
-}
-
-/** The files of an image-folder dataset by example index, or null for other data. */
-async function datasetFiles(cfg: Config): Promise<readonly string[] | null> {
-  const ds = await loadDataset(cfg.data, dataOptions(cfg));
-  return "files" in ds ? (ds as ImageFolderDataset).files : null;
 }
 
 const csvField = (v: string | number | null) =>

@@ -42,6 +42,34 @@ export async function prepareData(
   // --classes: both sets cut to those classes, relabelled alike
   const ds = cfg.classes ? classSubset(all, cfg.classes) : all;
   const test = allTest && cfg.classes ? classSubset(allTest, cfg.classes) : allTest;
+  return prepareFrom(cfg, ds, test, runDir, o);
+}
+
+/**
+ * The dataset a run trains on, as its split indexes it: cfg.data, cut to cfg.classes when given
+ * (dataset indices then count the examples of those classes, in the data's order).
+ */
+export async function loadTrainingDataset(cfg: Config): Promise<Dataset> {
+  const all = await loadDataset(cfg.data, dataOptions(cfg));
+  return cfg.classes ? classSubset(all, cfg.classes) : all;
+}
+
+/** The source files of a dataset's examples (image folders, and class subsets of one), or null. */
+export function datasetFiles(ds: Dataset): readonly string[] | null {
+  if (ds instanceof SubsetDataset) {
+    const base = datasetFiles(ds.base);
+    return base ? Array.from(ds.sourceIndex, (i) => base[i] as string) : null;
+  }
+  return "files" in ds ? (ds as { files: readonly string[] }).files : null;
+}
+
+async function prepareFrom(
+  cfg: Config,
+  ds: Dataset,
+  test: Dataset | null,
+  runDir: string | null,
+  o: { writeSplit?: boolean; normalization?: Normalization },
+): Promise<PreparedData> {
   const splitFile = runDir ? join(runDir, "split.json") : null;
   let split: Split;
   if (splitFile && existsSync(splitFile)) split = readSplit(splitFile, ds);

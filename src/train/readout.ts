@@ -141,27 +141,36 @@ export async function installReadout(
   gen: Generator,
   options: Partial<ReadoutOptions> = {},
 ): Promise<Omit<Readout, "weight" | "bias">> {
-  const X = await backboneFeatures(net, train, train.rows);
-  const held =
-    heldOut && heldOut.n > 0
-      ? await backboneFeatures(
-          net,
-          heldOut,
-          Int32Array.from({ length: heldOut.n }, (_, i) => i),
-        )
-      : null;
-  const y = tensor(train.labels, [train.labels.length], "int64");
-  const hy = held && heldOut ? tensor(heldOut.labels, [heldOut.n], "int64") : null;
+  const made: Tensor[] = []; // freed however the fit ends
+  const mine = (t: Tensor) => {
+    made.push(t);
+    return t;
+  };
   try {
-    const r = fitReadout(X, y, held && hy ? { X: held, y: hy } : null, numClasses, gen, options);
+    const X = mine(await backboneFeatures(net, train, train.rows));
+    const y = mine(tensor(train.labels, [train.labels.length], "int64"));
+    const held =
+      heldOut && heldOut.n > 0
+        ? {
+            X: mine(
+              await backboneFeatures(
+                net,
+                heldOut,
+                Int32Array.from({ length: heldOut.n }, (_, i) => i),
+              ),
+            ),
+            y: mine(tensor(heldOut.labels, [heldOut.n], "int64")),
+          }
+        : null;
+    const r = fitReadout(X, y, held, numClasses, gen, options);
+    made.push(r.weight, r.bias);
     noGrad(() => {
       net.classifier.weight.copy_(r.weight);
       net.classifier.bias?.copy_(r.bias);
     });
-    dispose([r.weight, r.bias]);
     return { epochs: r.epochs, trainTop1: r.trainTop1, heldOutTop1: r.heldOutTop1 };
   } finally {
-    dispose([X, y, ...(held ? [held] : []), ...(hy ? [hy] : [])]);
+    dispose(made);
   }
 }
 

@@ -26,7 +26,7 @@ const files = writeFeatureNpy(
 );
 
 // the same on 8x8 images (fixmatch and s4l-rotation need images)
-const NEEDS_IMAGES = new Set<Config["method"]>(["fixmatch", "s4l-rotation"]);
+const NEEDS_IMAGES = new Set<Config["method"]>(["fixmatch", "s4l-rotation", "ir-knn"]); // ir-knn: its image view must resolve and reopen
 const imageDir = writeTinyImages(join(dir, "images"), n);
 
 const losses = stepLosses;
@@ -53,7 +53,7 @@ const tinyConfig = (method: Config["method"], epochs: number, extra: Partial<Con
 /** Every method, and llp with the released code's Local Aggregation warm start. */
 const VARIANTS: [string, Config["method"], Partial<Config>][] = [
   ...(Object.keys(METHODS) as Config["method"][]).map((m): [string, Config["method"], Partial<Config>] => [m, m, {}]),
-  ["llp --init la", "llp", { init: "la" }],
+  ["llp --init la", "llp", { init: "la", irEpochs: 2 }],
 ];
 
 for (const [name, method, extra] of VARIANTS)

@@ -23,7 +23,7 @@ const X = raw.map((r) => {
 });
 const n = X.length;
 const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * (b[i] as number), 0);
-const labels = Int32Array.from([0, -1, -1, -1, 1, -1, -1, -1]);
+const labels = Int32Array.from([0, 0, -1, -1, 1, -1, -1, -1]); // two labelled points of class 0: seeds 1/2 each
 const k = 3;
 const weight = (c: number) => Math.max(0, c) ** 3;
 
@@ -84,13 +84,12 @@ test("dlpLabels: conjugate gradient on the list operator reaches the dense solve
   for (let c = 0; c < 2; c++) {
     const z = solve(
       A,
-      [...labels].map((l) => (l === c ? 1 : 0)), // 1 / |L_c| = 1 here
+      [...labels].map((l) => (l === c ? 1 / labels.filter((x) => x === c).length : 0)), // 1 / |L_c|
     );
     z.forEach((zi, i) => assert.ok(Math.abs(zi - (out.scores[c]?.[i] as number)) < 1e-7, `class ${c}, point ${i}: ${zi}`));
   }
   assert.deepEqual([...out.y], [0, 0, 0, 0, 1, 1, 1, 1]);
-  assert.equal(out.weight[0], 1);
-  assert.equal(out.weight[4], 1);
+  for (const i of [0, 1, 4]) assert.equal(out.weight[i], 1, "labelled points weigh 1");
   assert.ok([...out.weight].every((w) => w >= 0 && w <= 1));
   // certainty: 1 - H(p) / log 2 of the L1-normalised, non-negative scores, over its largest value
   const cert = Array.from({ length: n }, (_, i) => {
@@ -101,8 +100,13 @@ test("dlpLabels: conjugate gradient on the list operator reaches the dense solve
     return 1 + p.reduce((h, q) => (q > 0 ? h + (q / s) * Math.log(q / s) : h), 0) / Math.log(2);
   });
   const top = Math.max(...cert);
-  for (const i of [1, 2, 3, 5, 6, 7]) assert.ok(Math.abs((out.weight[i] as number) - (cert[i] as number) / top) < 1e-6);
-  assert.deepEqual([...out.classWeight], [1, 1], "(8 / 2) / 4 for each class");
+  for (const i of [2, 3, 5, 6, 7]) assert.ok(Math.abs((out.weight[i] as number) - (cert[i] as number) / top) < 1e-6);
+  const per = [0, 1].map((c) => [...out.y].filter((y) => y === c).length);
+  assert.deepEqual(
+    [...out.classWeight],
+    per.map((m) => n / 2 / m),
+    "(n / C) / |{y = c}|",
+  );
   assert.throws(() => dlpLabels(g, new Int32Array(3), 2), /3 labels for a graph of 8 points/);
 });
 

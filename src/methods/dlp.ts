@@ -16,8 +16,9 @@ import { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
 import { dlpLabels, knnGraph } from "../propagation/graph.js";
 import { normalize } from "../torch/functional.js";
-import { dispose, keep, tidy } from "../torch/scope.js";
-import { cat, noGrad, type Tensor, tensor } from "../torch/tensor.js";
+import { tidy } from "../torch/scope.js";
+import { type Tensor, tensor } from "../torch/tensor.js";
+import { backboneFeatures } from "../train/readout.js";
 import type { Phase } from "../train/types.js";
 import {
   emptyStats,
@@ -36,25 +37,9 @@ import { Supervised } from "./supervised.js";
 export const DLP = { k: 50, gamma: 3, alpha: 0.99, iters: 20 } as const;
 
 /** The unit descriptors [n, d] of the training points (eval mode, no augmentation; kept: the caller disposes). */
-export async function descriptors(
-  net: LLPNet,
-  data: { n: number; inputs(indices: Int32Array): Promise<Tensor> },
-  batchSize = 512,
-): Promise<Tensor> {
-  const wasTraining = net.training;
-  net.eval();
-  const parts: Tensor[] = [];
-  try {
-    for (let s = 0; s < data.n; s += batchSize) {
-      const x = await data.inputs(Int32Array.from({ length: Math.min(batchSize, data.n - s) }, (_, i) => s + i));
-      parts.push(keep(noGrad(() => tidy(() => normalize(net.backbone.descriptor(net.forward(x)), 1)))));
-      x.dispose();
-    }
-    return keep(tidy(() => cat(parts, 0)));
-  } finally {
-    dispose(parts);
-    net.train(wasTraining);
-  }
+export function descriptors(net: LLPNet, data: { n: number; inputs(indices: Int32Array): Promise<Tensor> }): Promise<Tensor> {
+  const all = Int32Array.from({ length: data.n }, (_, i) => i);
+  return backboneFeatures(net, data, all, (h) => normalize(net.backbone.descriptor(h), 1));
 }
 
 export class DLPMethod implements Method {

@@ -88,15 +88,13 @@ export class DMT implements Method {
     return this.#ctx.net;
   }
   knnRows(): { V: Tensor; y: Tensor } {
-    return { V: this.state.bank.V.indexSelect(0, this.state.labelledIdx), y: this.state.labelledY.clone() };
+    return this.state.knnRows();
   }
   stateDict(): Map<string, Tensor> {
     return new Map([["bank.V", this.state.bank.V]]);
   }
   loadStateDict(state: Map<string, Tensor>, path: string): void {
-    const V = state.get("bank.V");
-    if (!V) throw new Error(`${path}: no memory bank in this checkpoint (saved by another method?)`);
-    this.state.bank.V.copy_(V);
+    this.state.loadBank(state, path);
   }
   dispose(): void {
     this.state.dispose();

@@ -11,15 +11,13 @@
 // batch), and a weight average of the network (decay 0.999, over parameters and batch-norm
 // statistics, its first updates ramped as Mean Teacher's: train/ema.ts) evaluates and predicts;
 // update() is its only writer.
-import { resolveView } from "../data/views.js";
 import { categorization } from "../losses/losses.js";
 import type { LLPNet } from "../model/net.js";
 import { softmax } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
 import { cat, type Tensor, tensor } from "../torch/tensor.js";
 import { WeightAverage } from "../train/ema.js";
-import type { Phase } from "../train/types.js";
-import { emptyStats, type Method, type MethodContext, optimise, type StepStats, subsetMean, type ViewedBatch } from "./method.js";
+import { emptyStats, type MethodContext, OnePhaseMethod, optimise, type StepStats, subsetMean, type ViewedBatch } from "./method.js";
 
 /** The evaluated weight average's decay when --ema-decay is null (Sohn et al. 2020). */
 export const FIXMATCH_EMA = 0.999;
@@ -38,40 +36,23 @@ export function fixmatchUnlabelled(
   return { values: categorization(strongLogits, target).mul(mask), mask, target, conf };
 }
 
-export class FixMatch implements Method {
+export class FixMatch extends OnePhaseMethod {
   readonly name = "fixmatch" as const;
-  readonly labels = null;
-  readonly totalEpochs: number;
   readonly average: WeightAverage;
-  readonly #ctx: MethodContext;
 
   constructor(ctx: MethodContext) {
-    this.#ctx = ctx;
-    this.totalEpochs = ctx.cfg.epochs;
+    super(ctx);
     this.average = new WeightAverage(ctx.makeNet(), ctx.cfg.emaDecay ?? FIXMATCH_EMA);
     this.average.reset(ctx.net);
   }
 
-  phase(): Phase {
-    return "fixmatch";
+  override async start(): Promise<void> {
+    this.average.reset(this.ctx.net);
   }
-  scheduleEpoch(epoch: number): number {
-    return epoch;
-  }
-  sampling() {
-    return { labelledOnly: false, labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
-  }
-  view() {
-    return resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape, "fixmatch");
-  }
-  async start(): Promise<void> {
-    this.average.reset(this.#ctx.net);
-  }
-  beginEpoch(): void {}
 
   step(batch: ViewedBatch): StepStats {
     return tidy(() => {
-      const { cfg, net, opt, data } = this.#ctx;
+      const { cfg, net, opt, data } = this.ctx;
       if (!batch.strong) throw new Error("fixmatch: the loop gave no strong view");
       const b = batch.index.length;
       const lab: number[] = [];
@@ -83,12 +64,12 @@ export class FixMatch implements Method {
       const { logits: all } = net.heads(u > 0 ? cat([batch.x, batch.strong.indexSelect(0, unlT)]) : batch.x); // [B + U, C]
       const weak = all.slice(0, 0, b); // [B, C]
       const y = tensor(batch.label, [b], "int64"); // [B], -1 = unlabelled
-      const ls = subsetMean(this.#ctx, categorization(weak, y).sum(), lab.length); // mean over the labelled points
+      const ls = subsetMean(this.ctx, categorization(weak, y).sum(), lab.length); // mean over the labelled points
       const lu = u > 0 ? fixmatchUnlabelled(weak.indexSelect(0, unlT), all.slice(0, b, b + u), cfg.threshold) : null;
       // mean over the unlabelled points (taken on every rank: a collective under data-parallel training)
-      const luMean = subsetMean(this.#ctx, lu ? lu.values.sum() : ls.mul(0), u);
+      const luMean = subsetMean(this.ctx, lu ? lu.values.sum() : ls.mul(0), u);
       const loss = lu ? ls.add(luMean.mul(cfg.unlabelledWeight)) : ls;
-      optimise(this.#ctx, loss);
+      optimise(this.ctx, loss);
       this.average.update(net);
       const stats = { ...emptyStats(), "loss/total": loss.item(), "loss/categorization": ls.item() };
       if (!lu) return stats;
@@ -112,19 +93,16 @@ export class FixMatch implements Method {
     });
   }
 
-  evalNet(): LLPNet {
+  override evalNet(): LLPNet {
     return this.average.net;
   }
-  knnRows(): null {
-    return null;
-  }
-  stateDict(): Map<string, Tensor> {
+  override stateDict(): Map<string, Tensor> {
     return this.average.stateDict("average.");
   }
-  loadStateDict(state: Map<string, Tensor>, path: string): void {
+  override loadStateDict(state: Map<string, Tensor>, path: string): void {
     this.average.loadStateDict(state, "average.", path, "fixmatch weight average");
   }
-  dispose(): void {
+  override dispose(): void {
     this.average.dispose();
   }
 }

@@ -67,7 +67,7 @@ export class LocalAggregation implements Method {
     return this.#ctx.net;
   }
   knnRows(): { V: Tensor; y: Tensor } {
-    return { V: this.state.bank.V.indexSelect(0, this.state.labelledIdx), y: this.state.labelledY.clone() };
+    return this.state.knnRows();
   }
   stateDict(): Map<string, Tensor> {
     const m = new Map([["bank.V", this.state.bank.V]]);
@@ -75,9 +75,7 @@ export class LocalAggregation implements Method {
     return m;
   }
   loadStateDict(state: Map<string, Tensor>, path: string): void {
-    const V = state.get("bank.V");
-    if (!V) throw new Error(`${path}: no memory bank in this checkpoint (saved by another method?)`);
-    this.state.bank.V.copy_(V);
+    this.state.loadBank(state, path);
     const c = state.get("la.clusters");
     if (c) this.aggregation.restore(c);
   }

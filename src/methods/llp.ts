@@ -123,6 +123,18 @@ export class LLPState {
     if (fresh) this.labels.write(index, fresh.y, fresh.c);
   }
 
+  /** The labelled points' bank rows [M, D] and labels [M] for kNN evaluation (copies: the caller disposes). */
+  knnRows(): { V: Tensor; y: Tensor } {
+    return { V: this.bank.V.indexSelect(0, this.labelledIdx), y: this.labelledY.clone() };
+  }
+
+  /** Restores the bank from a checkpoint's tensors (its key "bank.V"). */
+  loadBank(state: Map<string, Tensor>, path: string): void {
+    const V = state.get("bank.V");
+    if (!V) throw new Error(`${path}: no memory bank in this checkpoint (saved by another method?)`);
+    this.bank.V.copy_(V);
+  }
+
   dispose(): void {
     this.logRho?.dispose();
     this.labelledIdx.dispose();
@@ -289,7 +301,7 @@ export class LLP implements Method {
     return this.#ctx.net;
   }
   knnRows(): { V: Tensor; y: Tensor } {
-    return { V: this.state.bank.V.indexSelect(0, this.state.labelledIdx), y: this.state.labelledY.clone() };
+    return this.state.knnRows();
   }
   stateDict(): Map<string, Tensor> {
     const m = new Map([["bank.V", this.state.bank.V]]);
@@ -298,9 +310,7 @@ export class LLP implements Method {
     return m;
   }
   loadStateDict(state: Map<string, Tensor>, path: string): void {
-    const V = state.get("bank.V");
-    if (!V) throw new Error(`${path}: no memory bank in this checkpoint (saved by another method?)`);
-    this.state.bank.V.copy_(V);
+    this.state.loadBank(state, path);
     const rho = state.get("llp.logRho");
     if (rho) this.state.restoreDensity(rho);
     const clusters = state.get("la.clusters");

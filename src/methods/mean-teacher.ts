@@ -6,62 +6,44 @@
 // Views: the teacher sees the batch as loaded, the student the view --train-view gives (the two
 // noises of the method's input augmentation); with --train-view weak both see the same images.
 // The teacher (WeightAverage) is this method's one piece of state; update() its only writer.
-import { resolveView } from "../data/views.js";
 import { categorization, consistencyMse } from "../losses/losses.js";
 import type { LLPNet } from "../model/net.js";
 import { tidy } from "../torch/scope.js";
 import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
 import { WeightAverage } from "../train/ema.js";
 import { sigmoidRampup } from "../train/schedule.js";
-import type { Phase } from "../train/types.js";
-import { emptyStats, type Method, type MethodContext, optimise, type StepStats, type ViewedBatch } from "./method.js";
+import { emptyStats, type MethodContext, OnePhaseMethod, optimise, type StepStats, type ViewedBatch } from "./method.js";
 
 /** The teacher's EMA decay when --ema-decay is null (Tarvainen & Valpola's released code, CIFAR-10). */
 export const MEAN_TEACHER_EMA = 0.97;
 
-export class MeanTeacher implements Method {
+export class MeanTeacher extends OnePhaseMethod {
   readonly name = "mean-teacher" as const;
-  readonly labels = null;
-  readonly totalEpochs: number;
   readonly teacher: WeightAverage;
-  readonly #ctx: MethodContext;
   #epoch = 0;
 
   constructor(ctx: MethodContext) {
-    this.#ctx = ctx;
-    this.totalEpochs = ctx.cfg.epochs;
+    super(ctx);
     this.teacher = new WeightAverage(ctx.makeNet(), ctx.cfg.emaDecay ?? MEAN_TEACHER_EMA);
     this.teacher.reset(ctx.net);
   }
 
-  phase(): Phase {
-    return "mean-teacher";
+  override async start(): Promise<void> {
+    this.teacher.reset(this.ctx.net);
   }
-  scheduleEpoch(epoch: number): number {
-    return epoch;
-  }
-  sampling() {
-    return { labelledOnly: false, labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
-  }
-  view() {
-    return resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape);
-  }
-  async start(): Promise<void> {
-    this.teacher.reset(this.#ctx.net);
-  }
-  beginEpoch(epoch: number): void {
+  override beginEpoch(epoch: number): void {
     this.#epoch = epoch;
   }
 
   /** The consistency weight at an epoch: w_max times the sigmoid ramp-up. */
   consistencyWeight(epoch: number): number {
-    return this.#ctx.cfg.consistency * sigmoidRampup(epoch, this.#ctx.cfg.consistencyRampup);
+    return this.ctx.cfg.consistency * sigmoidRampup(epoch, this.ctx.cfg.consistencyRampup);
   }
 
   /** L = mean_B L_C(labelled; 0 elsewhere) + w(epoch) mean_B |softmax(student) - softmax(teacher)|^2 / C */
   step(batch: ViewedBatch): StepStats {
     return tidy(() => {
-      const { net, opt } = this.#ctx;
+      const { net, opt } = this.ctx;
       const b = batch.index.length;
       const { logits } = net.heads(batch.strong ?? batch.x); // [B, C] the student
       const target = noGrad(() => this.teacher.net.heads(batch.x).logits); // [B, C] the teacher, eval mode
@@ -70,7 +52,7 @@ export class MeanTeacher implements Method {
       const lcons = consistencyMse(logits, target).mean();
       const w = this.consistencyWeight(this.#epoch);
       const loss = lc.add(lcons.mul(w));
-      optimise(this.#ctx, loss);
+      optimise(this.ctx, loss);
       this.teacher.update(net);
       return {
         ...emptyStats(),
@@ -82,19 +64,16 @@ export class MeanTeacher implements Method {
     });
   }
 
-  evalNet(): LLPNet {
+  override evalNet(): LLPNet {
     return this.teacher.net;
   }
-  knnRows(): null {
-    return null;
-  }
-  stateDict(): Map<string, Tensor> {
+  override stateDict(): Map<string, Tensor> {
     return this.teacher.stateDict("teacher.");
   }
-  loadStateDict(state: Map<string, Tensor>, path: string): void {
+  override loadStateDict(state: Map<string, Tensor>, path: string): void {
     this.teacher.loadStateDict(state, "teacher.", path, "mean teacher");
   }
-  dispose(): void {
+  override dispose(): void {
     this.teacher.dispose();
   }
 }

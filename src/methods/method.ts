@@ -4,7 +4,7 @@
 // data pipeline, evaluation, checkpoints and run folders.
 import type { Config } from "../config.js";
 import type { Draws } from "../data/shard.js";
-import type { ViewKind } from "../data/views.js";
+import { resolveView, type ViewKind } from "../data/views.js";
 import type { DataParallel } from "../distributed/data-parallel.js";
 import type { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
@@ -96,6 +96,50 @@ export interface Method {
   /** restores stateDict() from a checkpoint's tensors (keys as saved); extra keys are ignored */
   loadStateDict(state: Map<string, Tensor>, path: string): void;
   dispose(): void;
+}
+
+/**
+ * What most methods share: one phase named as the method, under the LR schedule from the first
+ * epoch, batches with --labelled-per-batch labelled points, the configured view, nothing to do at
+ * an epoch's start, the network itself evaluating, no state besides it. A method overrides what
+ * differs and writes its step.
+ */
+export abstract class OnePhaseMethod implements Method {
+  abstract readonly name: Config["method"];
+  readonly labels: LabelState | null = null;
+  readonly totalEpochs: number;
+  protected readonly ctx: MethodContext;
+
+  constructor(ctx: MethodContext) {
+    this.ctx = ctx;
+    this.totalEpochs = ctx.cfg.epochs;
+  }
+  phase(_epoch?: number): Phase {
+    return this.name;
+  }
+  scheduleEpoch(epoch: number): number | null {
+    return epoch;
+  }
+  sampling(_phase?: Phase): { labelledOnly: boolean; labelledPerBatch: number } {
+    return { labelledOnly: false, labelledPerBatch: this.ctx.cfg.labelledPerBatch };
+  }
+  view(_phase?: Phase): ViewKind {
+    return resolveView(this.ctx.cfg.trainView, this.ctx.data.inputShape, this.name);
+  }
+  async start(): Promise<void> {}
+  beginEpoch(_epoch?: number, _phase?: Phase, _midEpoch?: boolean): void | Promise<void> {}
+  abstract step(batch: ViewedBatch, phase: Phase): StepStats;
+  evalNet(): LLPNet {
+    return this.ctx.net;
+  }
+  knnRows(): { V: Tensor; y: Tensor } | null {
+    return null;
+  }
+  stateDict(): Map<string, Tensor> {
+    return new Map();
+  }
+  loadStateDict(_state: Map<string, Tensor>, _path: string): void {}
+  dispose(): void {}
 }
 
 /**

@@ -8,16 +8,13 @@
 // so a step costs about four supervised ones), and the rotation head is a linear layer on the
 // backbone's features beside the classifier. w = --unlabelled-weight (1). The rotation head and
 // its optimiser (momentum buffers) are this method's state.
-import { resolveView } from "../data/views.js";
 import { categorization } from "../losses/losses.js";
-import type { LLPNet } from "../model/net.js";
 import { Linear } from "../torch/nn/layers.js";
 import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
 import { tidy } from "../torch/scope.js";
 import { cat, full, type Tensor, tensor } from "../torch/tensor.js";
-import type { Phase } from "../train/types.js";
-import { emptyStats, type Method, type MethodContext, optimise, type StepStats, subsetMean, type ViewedBatch } from "./method.js";
+import { emptyStats, type MethodContext, OnePhaseMethod, optimise, type StepStats, subsetMean, type ViewedBatch } from "./method.js";
 
 /** x [B, C, H, W] turned k quarter turns counter-clockwise in the image plane (torch.rot90(x, k, [2, 3])). */
 export function rot90(x: Tensor, k: number): Tensor {
@@ -51,42 +48,23 @@ export function rotationMismatch(inputShape: number[]): string | null {
   return null;
 }
 
-export class S4LRotation implements Method {
+export class S4LRotation extends OnePhaseMethod {
   readonly name = "s4l-rotation" as const;
-  readonly labels = null;
-  readonly totalEpochs: number;
   readonly head: Linear; // backbone features [F] -> 4 rotations
   readonly #headOpt: SGD;
-  readonly #ctx: MethodContext;
 
   constructor(ctx: MethodContext) {
     const why = rotationMismatch(ctx.data.inputShape);
     if (why) throw new Error(why);
-    this.#ctx = ctx;
-    this.totalEpochs = ctx.cfg.epochs;
+    super(ctx);
     // its own generator, as makeNet's: the run's stream is untouched
     this.head = new Linear(ctx.net.backbone.featureDim, 4, new Generator(ctx.cfg.seed + 4));
     this.#headOpt = SGD.forModule(this.head, { lr: ctx.cfg.lr, momentum: ctx.cfg.momentum, weightDecay: ctx.cfg.weightDecay });
   }
 
-  phase(): Phase {
-    return "s4l-rotation";
-  }
-  scheduleEpoch(epoch: number): number {
-    return epoch;
-  }
-  sampling() {
-    return { labelledOnly: false, labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
-  }
-  view() {
-    return resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape);
-  }
-  async start(): Promise<void> {}
-  beginEpoch(): void {}
-
   step(batch: ViewedBatch): StepStats {
     return tidy(() => {
-      const { cfg, net } = this.#ctx;
+      const { cfg, net } = this.ctx;
       const x = batch.strong ?? batch.x; // [B, C, H, W]
       const b = batch.index.length;
       const rot = rotations(x); // [4B, C, H, W], [4B]
@@ -94,33 +72,27 @@ export class S4LRotation implements Method {
       const logits = net.classifier.forward(h.slice(0, 0, b)); // [B, C]
       const y = tensor(batch.label, [b], "int64"); // [B], -1 = unlabelled
       const labelled = batch.label.reduce((n, l) => n + (l >= 0 ? 1 : 0), 0);
-      const ls = subsetMean(this.#ctx, categorization(logits, y).sum(), labelled);
+      const ls = subsetMean(this.ctx, categorization(logits, y).sum(), labelled);
       const lrot = categorization(this.head.forward(h), rot.y).mean();
       const loss = ls.add(lrot.mul(cfg.unlabelledWeight));
-      optimise(this.#ctx, loss, [this.#headOpt]);
+      optimise(this.ctx, loss, [this.#headOpt]);
       return { ...emptyStats(), "loss/total": loss.item(), "loss/categorization": ls.item(), "loss/rotation": lrot.item() };
     });
   }
 
-  evalNet(): LLPNet {
-    return this.#ctx.net;
-  }
-  knnRows(): null {
-    return null;
-  }
-  stateDict(): Map<string, Tensor> {
+  override stateDict(): Map<string, Tensor> {
     const m = new Map<string, Tensor>();
     for (const [k, t] of this.head.stateDict()) m.set(`rotation.${k}`, t);
     for (const [k, t] of this.#headOpt.stateDict()) m.set(`rotation.${k}`, t);
     return m;
   }
-  loadStateDict(state: Map<string, Tensor>, path: string): void {
+  override loadStateDict(state: Map<string, Tensor>, path: string): void {
     const mine = new Map([...state].filter(([k]) => k.startsWith("rotation.")).map(([k, t]) => [k.slice("rotation.".length), t]));
     if (mine.size === 0) throw new Error(`${path}: no rotation head in this checkpoint (saved by another method?)`);
     this.head.loadStateDict(new Map([...mine].filter(([k]) => !k.startsWith("momentum."))));
     this.#headOpt.loadStateDict(new Map([...mine].filter(([k]) => k.startsWith("momentum."))));
   }
-  dispose(): void {
+  override dispose(): void {
     this.#headOpt.dispose();
     this.head.dispose();
   }

@@ -1,43 +1,24 @@
 // Supervised-only: the same network trained on the labelled points alone (cross-entropy), the
 // baseline every semi-supervised method is measured against. Batches hold labelled points only,
 // and as many steps per epoch as the other methods take.
-import { blend, drawMix, mixImages, resolveView } from "../data/views.js";
+import { blend, drawMix, mixImages } from "../data/views.js";
 import { categorization } from "../losses/losses.js";
 import { tidy } from "../torch/scope.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
-import type { Phase } from "../train/types.js";
-import { emptyStats, type Method, type MethodContext, optimise, type StepStats, type ViewedBatch } from "./method.js";
+import { emptyStats, OnePhaseMethod, optimise, type StepStats, type ViewedBatch } from "./method.js";
 
-export class Supervised implements Method {
+export class Supervised extends OnePhaseMethod {
   readonly name = "supervised" as const;
-  readonly labels = null;
-  readonly totalEpochs: number;
-  readonly #ctx: MethodContext;
 
-  constructor(ctx: MethodContext) {
-    this.#ctx = ctx;
-    this.totalEpochs = ctx.cfg.epochs;
+  /** labelled points only */
+  override sampling() {
+    return { labelledOnly: true, labelledPerBatch: this.ctx.cfg.labelledPerBatch };
   }
-
-  phase(): Phase {
-    return "supervised";
-  }
-  scheduleEpoch(epoch: number): number {
-    return epoch;
-  }
-  sampling() {
-    return { labelledOnly: true, labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
-  }
-  view() {
-    return resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape);
-  }
-  async start(): Promise<void> {}
-  beginEpoch(): void {}
 
   /** Mean cross-entropy of the batch's labels (mixed with a partner's under --mixup). */
   step(batch: ViewedBatch): StepStats {
     return tidy(() => {
-      const { cfg, net, opt, gen } = this.#ctx;
+      const { cfg, net, opt, gen } = this.ctx;
       const b = batch.index.length;
       const mix = cfg.mixup > 0 ? drawMix(b, cfg.mixup, batch.draws) : null;
       const x = batch.strong ?? batch.x; // [B, ...]
@@ -45,21 +26,9 @@ export class Supervised implements Method {
       const y = tensor(batch.label, [b], "int64"); // [B], all labelled here
       const lc = categorization(logits, y); // [B]
       const loss: Tensor = (mix ? blend(lc, categorization(logits, y.indexSelect(0, mix.perm)), mix) : lc).mean();
-      optimise(this.#ctx, loss);
+      optimise(this.ctx, loss);
       const l = loss.item();
       return { ...emptyStats(), "loss/total": l, "loss/categorization": l };
     });
   }
-
-  evalNet() {
-    return this.#ctx.net;
-  }
-  knnRows(): null {
-    return null;
-  }
-  stateDict(): Map<string, Tensor> {
-    return new Map();
-  }
-  loadStateDict(): void {}
-  dispose(): void {}
 }

@@ -13,14 +13,12 @@
 // perturbed forwards leave the batch-norm running statistics as they were (their code's
 // update_batch_stats=False). The method keeps no state beyond the network.
 import { perRow } from "../data/shard.js";
-import { resolveView } from "../data/views.js";
 import { categorization, klFromLogits, predictionEntropy } from "../losses/losses.js";
 import { keepingRunningStats, type LLPNet } from "../model/net.js";
 import { normalize } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
-import type { Phase } from "../train/types.js";
-import { emptyStats, type Method, type MethodContext, optimise, type StepStats, subsetMean, type ViewedBatch } from "./method.js";
+import { emptyStats, type MethodContext, OnePhaseMethod, optimise, type StepStats, subsetMean, type ViewedBatch } from "./method.js";
 
 /**
  * The finite-difference step of the power iteration. Miyato et al. use 1e-6; in float32 on
@@ -72,43 +70,23 @@ export function adversarialPerturbation(net: LLPNet, x: Tensor, target: Tensor, 
   });
 }
 
-export class VAT implements Method {
-  readonly labels = null;
-  readonly totalEpochs: number;
-  readonly #ctx: MethodContext;
-
+export class VAT extends OnePhaseMethod {
   constructor(
     ctx: MethodContext,
     readonly name: "vat" | "vat-em",
   ) {
-    this.#ctx = ctx;
-    this.totalEpochs = ctx.cfg.epochs;
+    super(ctx);
   }
-
-  phase(): Phase {
-    return this.name;
-  }
-  scheduleEpoch(epoch: number): number {
-    return epoch;
-  }
-  sampling() {
-    return { labelledOnly: false, labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
-  }
-  view() {
-    return resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape);
-  }
-  async start(): Promise<void> {}
-  beginEpoch(): void {}
 
   step(batch: ViewedBatch): StepStats {
     return tidy(() => {
-      const { cfg, net } = this.#ctx;
+      const { cfg, net } = this.ctx;
       const x = batch.strong ?? batch.x; // [B, ...]
       const b = batch.index.length;
       const { logits } = net.heads(x); // [B, C]
       const y = tensor(batch.label, [b], "int64"); // [B], -1 = unlabelled
       const labelled = batch.label.reduce((n, l) => n + (l >= 0 ? 1 : 0), 0);
-      const ls = subsetMean(this.#ctx, categorization(logits, y).sum(), labelled); // mean over the labelled points
+      const ls = subsetMean(this.ctx, categorization(logits, y).sum(), labelled); // mean over the labelled points
       const per = x.numel / b;
       const d = tensor(gaussianRows(batch.draws, b, per), x.shape); // [B, ...]
       const rAdv = adversarialPerturbation(net, x, logits, d, VAT_XI, cfg.vatEpsilon);
@@ -116,7 +94,7 @@ export class VAT implements Method {
       let loss = ls.add(lds.mul(cfg.unlabelledWeight));
       const h = this.name === "vat-em" ? predictionEntropy(logits).mean() : null;
       if (h) loss = loss.add(h);
-      optimise(this.#ctx, loss);
+      optimise(this.ctx, loss);
       return {
         ...emptyStats(),
         "loss/total": loss.item(),
@@ -126,16 +104,4 @@ export class VAT implements Method {
       };
     });
   }
-
-  evalNet(): LLPNet {
-    return this.#ctx.net;
-  }
-  knnRows(): null {
-    return null;
-  }
-  stateDict(): Map<string, Tensor> {
-    return new Map();
-  }
-  loadStateDict(): void {}
-  dispose(): void {}
 }

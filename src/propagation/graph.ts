@@ -68,6 +68,19 @@ export function knnGraph(X: Tensor, k: number, weight: (cos: number) => number):
   return { n, k, idx, w };
 }
 
+/** The row sums of A = scale (W + W^T) + self I. */
+function degrees(g: KnnGraph, scale: number, self: number): Float64Array {
+  const deg = new Float64Array(g.n).fill(self);
+  for (let i = 0; i < g.n; i++)
+    for (let e = i * g.k; e < (i + 1) * g.k; e++) {
+      const we = scale * (g.w[e] as number);
+      deg[i] = (deg[i] as number) + we;
+      const j = g.idx[e] as number;
+      deg[j] = (deg[j] as number) + we;
+    }
+  return deg;
+}
+
 /**
  * The normalised symmetric affinity S = D^-1/2 A D^-1/2 with A = scale (W + W^T) + self I, as a
  * mat-vec; D holds A's row sums (a zero degree counts as 1). DLP: scale 1, self 0; DMT: 1/2 and
@@ -78,13 +91,7 @@ export function symmetricOperator(g: KnnGraph, o: { scale?: number; self?: numbe
   const scale = o.scale ?? 1;
   const self = o.self ?? 0;
   const w = scale === 1 ? g.w : Float64Array.from(g.w, (x) => x * scale);
-  const deg = new Float64Array(n).fill(self);
-  for (let i = 0; i < n; i++)
-    for (let e = i * k; e < (i + 1) * k; e++) {
-      deg[i] = (deg[i] as number) + (w[e] as number);
-      const j = idx[e] as number;
-      deg[j] = (deg[j] as number) + (w[e] as number);
-    }
+  const deg = degrees(g, scale, self);
   const dInv = Float64Array.from(deg, (d) => 1 / Math.sqrt(d > 0 ? d : 1));
   return (v) => {
     const u = Float64Array.from(v, (x, i) => x * (dInv[i] as number)); // D^-1/2 v
@@ -176,21 +183,6 @@ export function dlpLabels(g: KnnGraph, labels: Int32Array, C: number, o: { alpha
 /** DMT's graph (Liu et al. 2018, their nc notebook): 20 neighbours counting the point itself, weights exp((cos - 1) / 0.2). */
 export const DMT_GRAPH = { k: 20, T: 0.2, ridge: 1e-4 } as const;
 
-/**
- * The degrees of DMT's graph: A = (W + W^T) / 2 + I from lists of k - 1 other neighbours (the
- * point itself, at weight exp(0) = 1, is the k-th).
- */
-function dmtDegrees(g: KnnGraph): Float64Array {
-  const deg = new Float64Array(g.n).fill(1);
-  for (let i = 0; i < g.n; i++)
-    for (let e = i * g.k; e < (i + 1) * g.k; e++) {
-      deg[i] = (deg[i] as number) + 0.5 * (g.w[e] as number);
-      const j = g.idx[e] as number;
-      deg[j] = (deg[j] as number) + 0.5 * (g.w[e] as number);
-    }
-  return deg;
-}
-
 export interface DmtLabels {
   /** [n] argmax over classes of the normalised scores; labelled points keep theirs */
   y: Int32Array;
@@ -212,7 +204,7 @@ export function dmtLabels(g: KnnGraph, labels: Int32Array, C: number, o: { iters
   const { n } = g;
   if (labels.length !== n) throw new Error(`dmt: ${labels.length} labels for a graph of ${n} points`);
   const S = symmetricOperator(g, { scale: 0.5, self: 1 });
-  const deg = dmtDegrees(g);
+  const deg = degrees(g, 0.5, 1);
   const nullv = Float64Array.from(deg, (d) => Math.sqrt(d));
   const nn = norm2(nullv);
   const A = (v: Float64Array) => {

@@ -104,11 +104,15 @@ export function fitReadout(
   }
 }
 
-/** The backbone features [n, F] of rows of a set (eval mode, no augmentation; kept: the caller disposes). */
+/**
+ * The backbone features [n, F] of rows of a set, or `map` of them per batch (eval mode, no
+ * augmentation; kept: the caller disposes).
+ */
 export async function backboneFeatures(
   net: LLPNet,
   src: { inputs(indices: Int32Array): Promise<Tensor> },
   rows: Int32Array,
+  map: (h: Tensor) => Tensor = (h) => h,
   batchSize = 512,
 ): Promise<Tensor> {
   const wasTraining = net.training;
@@ -117,7 +121,7 @@ export async function backboneFeatures(
   try {
     for (let s = 0; s < rows.length; s += batchSize) {
       const x = await src.inputs(rows.subarray(s, Math.min(rows.length, s + batchSize)));
-      parts.push(keep(noGrad(() => tidy(() => net.forward(x).reshape([x.size(0), -1])))));
+      parts.push(keep(noGrad(() => tidy(() => map(net.forward(x).reshape([x.size(0), -1]))))));
       x.dispose();
     }
     if (parts.length === 0) return keep(tensor(new Float32Array(0), [0, net.backbone.featureDim]));

@@ -52,19 +52,8 @@ export interface TrainData {
 }
 
 /** What an epoch trains: LLP's two phases, or the one phase of a baseline method. */
-export type Phase =
-  | "ir"
-  | "llp"
-  | "supervised"
-  | "mean-teacher"
-  | "pseudo-label"
-  | "fixmatch"
-  | "vat"
-  | "vat-em"
-  | "s4l-rotation"
-  | "dlp"
-  | "dmt"
-  | "la";
+/** An epoch's phase: a method's own name, or "ir" (the Instance Recognition epochs of llp, dmt and la). */
+export type Phase = Config["method"] | "ir";
 
 export interface StepEvent extends StepStats {
   type: "step";

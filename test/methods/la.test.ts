@@ -75,7 +75,8 @@ test("laSizes keep the released config's shares of the data; --init la belongs t
   assert.deepEqual(laSizes(LA_CONFIG.n), { kB: 4096, k: 30000, H: 10 });
   assert.deepEqual(laSizes(55000), { kB: 176, k: 1288, H: 10 });
   assert.deepEqual(laSizes(100), { kB: 16, k: 2, H: 10 });
-  assert.equal(resolveConfig({ init: "la" }).init, "la");
+  assert.equal(resolveConfig({ init: "la", irEpochs: 2 }).init, "la");
+  assert.throws(() => resolveConfig({ init: "la" }), /needs irEpochs \(--ir-epochs\) >= 2 \(got 1\)/);
   assert.throws(
     () => resolveConfig({ method: "supervised", init: "la" }),
     /init \(--init\) = la sets llp's warm start; supervised has none/,

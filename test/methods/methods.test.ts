@@ -34,7 +34,6 @@ const losses = stepLosses;
 /** A method on the tiny data (fixmatch and s4l-rotation on the images): 1 IR epoch for llp, 1 warm-up epoch for pseudo-label, then `epochs`. */
 const tinyConfig = (method: Config["method"], epochs: number, extra: Partial<Config> = {}) =>
   resolveConfig({
-    ...extra,
     method,
     ...(NEEDS_IMAGES.has(method) ? { data: imageDir, labelsPerClass: 10, poolGrid: 1 } : { data: files.data, labels: files.labels }),
     width: 8,
@@ -48,6 +47,7 @@ const tinyConfig = (method: Config["method"], epochs: number, extra: Partial<Con
     milestones: [],
     threads: 1,
     seed: 3,
+    ...extra,
   });
 
 /** Every method, and llp with the released code's Local Aggregation warm start. */

@@ -52,7 +52,7 @@ export class FixMatch extends OnePhaseMethod {
 
   step(batch: ViewedBatch): StepStats {
     return tidy(() => {
-      const { cfg, net, opt, data } = this.ctx;
+      const { cfg, net, data } = this.ctx;
       if (!batch.strong) throw new Error("fixmatch: the loop gave no strong view");
       const b = batch.index.length;
       const lab: number[] = [];

@@ -43,7 +43,7 @@ export class MeanTeacher extends OnePhaseMethod {
   /** L = mean_B L_C(labelled; 0 elsewhere) + w(epoch) mean_B |softmax(student) - softmax(teacher)|^2 / C */
   step(batch: ViewedBatch): StepStats {
     return tidy(() => {
-      const { net, opt } = this.ctx;
+      const { net } = this.ctx;
       const b = batch.index.length;
       const { logits } = net.heads(batch.strong ?? batch.x); // [B, C] the student
       const target = noGrad(() => this.teacher.net.heads(batch.x).logits); // [B, C] the teacher, eval mode

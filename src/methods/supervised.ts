@@ -18,7 +18,7 @@ export class Supervised extends OnePhaseMethod {
   /** Mean cross-entropy of the batch's labels (mixed with a partner's under --mixup). */
   step(batch: ViewedBatch): StepStats {
     return tidy(() => {
-      const { cfg, net, opt, gen } = this.ctx;
+      const { cfg, net } = this.ctx;
       const b = batch.index.length;
       const mix = cfg.mixup > 0 ? drawMix(b, cfg.mixup, batch.draws) : null;
       const x = batch.strong ?? batch.x; // [B, ...]

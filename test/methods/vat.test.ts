@@ -82,8 +82,12 @@ test("klFromLogits and predictionEntropy match their formulas", () => {
     klFromLogits(tensor(t, [2, 3], "float64"), tensor(l, [2, 3], "float64")).toNumbers(),
     predictionEntropy(tensor(l, [2, 3], "float64")).toNumbers(),
   ]);
-  kl?.forEach((v, i) => assert.ok(Math.abs(v - (want[i] as number)) < 1e-12));
-  h?.forEach((v, i) => assert.ok(Math.abs(v - (ent[i] as number)) < 1e-12));
+  kl?.forEach((v, i) => {
+    assert.ok(Math.abs(v - (want[i] as number)) < 1e-12);
+  });
+  h?.forEach((v, i) => {
+    assert.ok(Math.abs(v - (ent[i] as number)) < 1e-12);
+  });
   assert.ok(Math.abs((klFromLogits(tensor(t, [2, 3]), tensor(t, [2, 3])).toNumbers()[0] as number) - 0) < 1e-6, "KL(q || q) = 0");
 });
 

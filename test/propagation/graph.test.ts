@@ -55,7 +55,9 @@ test("knnGraph: each point's k nearest other points by cosine, weighted", () => 
       .sort((a, b) => dot(X[i] as number[], X[b] as number[]) - dot(X[i] as number[], X[a] as number[]))
       .slice(0, k);
     assert.deepEqual([...g.idx.slice(i * k, (i + 1) * k)], want, `row ${i}`);
-    want.forEach((j, e) => assert.ok(Math.abs((g.w[i * k + e] as number) - weight(dot(X[i] as number[], X[j] as number[]))) < 1e-6));
+    want.forEach((j, e) => {
+      assert.ok(Math.abs((g.w[i * k + e] as number) - weight(dot(X[i] as number[], X[j] as number[]))) < 1e-6);
+    });
   }
   assert.throws(() => knnGraph(tensor([1, 0], [1, 2]), 1, weight), /needs 1 <= k < n/);
   assert.ok(liveTensors() <= before + 1); // the refused call's input
@@ -77,7 +79,9 @@ test("dlpLabels: conjugate gradient on the list operator reaches the dense solve
   const S = W.map((r, i) => r.map((v, j) => v / Math.sqrt((deg[i] as number) * (deg[j] as number))));
   const v = Float64Array.from({ length: n }, (_, i) => Math.sin(i + 1));
   const Sv = symmetricOperator(g)(v);
-  S.forEach((r, i) => assert.ok(Math.abs(dot(r, [...v]) - (Sv[i] as number)) < 1e-12, "the operator is S"));
+  S.forEach((r, i) => {
+    assert.ok(Math.abs(dot(r, [...v]) - (Sv[i] as number)) < 1e-12, "the operator is S");
+  });
   const alpha = 0.99;
   const A = S.map((r, i) => r.map((s, j) => (i === j ? 1 : 0) - alpha * s));
   const out = dlpLabels(g, labels, 2, { alpha, iters: 500 });
@@ -86,7 +90,9 @@ test("dlpLabels: conjugate gradient on the list operator reaches the dense solve
       A,
       [...labels].map((l) => (l === c ? 1 / labels.filter((x) => x === c).length : 0)), // 1 / |L_c|
     );
-    z.forEach((zi, i) => assert.ok(Math.abs(zi - (out.scores[c]?.[i] as number)) < 1e-7, `class ${c}, point ${i}: ${zi}`));
+    z.forEach((zi, i) => {
+      assert.ok(Math.abs(zi - (out.scores[c]?.[i] as number)) < 1e-7, `class ${c}, point ${i}: ${zi}`);
+    });
   }
   assert.deepEqual([...out.y], [0, 0, 0, 0, 1, 1, 1, 1]);
   for (const i of [0, 1, 4]) assert.equal(out.weight[i], 1, "labelled points weigh 1");
@@ -148,7 +154,9 @@ test("dmtLabels: the constrained normalised cut is label spreading's closed form
     b = b.map((v, i) => v - along * ((nullv[i] as number) / nn));
     const f = solve(M, b);
     const fn = Math.hypot(...f);
-    f.forEach((v, i) => assert.ok(Math.abs((v / fn) * Math.sqrt(m) - (out.scores[c]?.[i] as number)) < 1e-6, `class ${c}, point ${i}`));
+    f.forEach((v, i) => {
+      assert.ok(Math.abs((v / fn) * Math.sqrt(m) - (out.scores[c]?.[i] as number)) < 1e-6, `class ${c}, point ${i}`);
+    });
   }
   assert.deepEqual([...out.y], [0, 0, 0, 1, 1, 1]);
   // the kept share: the most confident unlabelled points, in row order

@@ -83,7 +83,7 @@ const epochs = (run: string) =>
     return [rest];
   });
 
-for (const method of ["llp", "supervised", "pseudo-label", "fixmatch"])
+for (const method of ["llp", "supervised", "pseudo-label", "fixmatch", "dlp", "dmt", "la"])
   test(`${method}: the uninterrupted run`, () => {
     const r = spawnSync(process.execPath, args(join(dir, `whole-${method}`), method), { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
@@ -95,6 +95,9 @@ for (const [sig, method, at] of [
   ["SIGINT", "supervised", 180], // its labelled-only stream passes over the 240 labelled points twice an epoch
   ["SIGINT", "pseudo-label", 180], // inside the epoch that starts by labelling: the resume must not label again
   ["SIGINT", "fixmatch", 180], // RandAugment draws per step, and the epoch's mask and confidence means
+  ["SIGINT", "dlp", 180], // inside its first propagation epoch: the resume keeps the propagated labels
+  ["SIGINT", "dmt", 180], // inside the fine-tuning epoch that starts by propagating
+  ["SIGINT", "la", 180], // inside the first Local Aggregation epoch: the resume keeps its clusterings
 ] as const)
   test(`${method}, ${sig} inside an epoch: the step under way finishes, a checkpoint of that point is written (exit 130), and the resume ends as the uninterrupted run, epoch by epoch`, async () => {
     const run = join(dir, `${sig}-${method}`);

@@ -4,7 +4,8 @@
 //   LS   Zhou et al. 2004, learning with local and global consistency: F = (I - alpha S)^-1 Y
 //   LP   Zhu & Ghahramani 2002, the harmonic solution: f_u = (D_uu - W_uu)^-1 W_ul f_l
 //   DMT  Liu et al. 2018 (microsoft/metric-transfer.pytorch, notebooks/nc.ipynb): a constrained
-//        normalised cut: 20-NN graph (self included) with weights exp((cos - 1) / 0.2), (W + W^T) / 2,
+//        normalised cut: 20-NN graph (self counted, its loop then dropped as csgraph.laplacian
+//        drops the diagonal) with weights exp((cos - 1) / 0.2), (W + W^T) / 2,
 //        L = I - D^-1/2 W D^-1/2, a degree-weighted +-1 prior b per class, logits = L^+ b (the
 //        reference keeps L's 200 smallest eigenpairs; here (L + 1e-4 I)^-1 b, by conjugate gradient)
 //   DLP  Iscen et al. 2019 (ahmetius/LP-DeepSSL, update_plabels): 50-NN graph, similarities cubed,
@@ -179,6 +180,9 @@ export function dmtPropagation(x: GlobalInput, o: { k?: number; T?: number } = {
     Math.min(o.k ?? 20, n),
     { self: true, scale: 0.5 },
   );
+  // the neighbour lists count the point itself, but scipy's csgraph.laplacian (their notebook's L)
+  // ignores the diagonal: no self-loops in the degrees or in S
+  for (let i = 0; i < n; i++) W[i * n + i] = 0;
   const deg = new Float64Array(n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) deg[i] = (deg[i] as number) + (W[i * n + j] as number);
   const S = symNormalise(W, n);

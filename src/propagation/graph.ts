@@ -68,9 +68,9 @@ export function knnGraph(X: Tensor, k: number, weight: (cos: number) => number):
   return { n, k, idx, w };
 }
 
-/** The row sums of A = scale (W + W^T) + self I. */
-function degrees(g: KnnGraph, scale: number, self: number): Float64Array {
-  const deg = new Float64Array(g.n).fill(self);
+/** The row sums of A = scale (W + W^T). */
+function degrees(g: KnnGraph, scale: number): Float64Array {
+  const deg = new Float64Array(g.n);
   for (let i = 0; i < g.n; i++)
     for (let e = i * g.k; e < (i + 1) * g.k; e++) {
       const we = scale * (g.w[e] as number);
@@ -82,16 +82,14 @@ function degrees(g: KnnGraph, scale: number, self: number): Float64Array {
 }
 
 /**
- * The normalised symmetric affinity S = D^-1/2 A D^-1/2 with A = scale (W + W^T) + self I, as a
- * mat-vec; D holds A's row sums (a zero degree counts as 1). DLP: scale 1, self 0; DMT: 1/2 and
- * 1 (its graph keeps each point as its own nearest neighbour).
+ * The normalised symmetric affinity S = D^-1/2 A D^-1/2 with A = scale (W + W^T), as a mat-vec;
+ * D holds A's row sums (a zero degree counts as 1). DLP: scale 1; DMT: 1/2.
  */
-export function symmetricOperator(g: KnnGraph, o: { scale?: number; self?: number } = {}): (v: Float64Array) => Float64Array {
+export function symmetricOperator(g: KnnGraph, o: { scale?: number } = {}): (v: Float64Array) => Float64Array {
   const { n, k, idx } = g;
   const scale = o.scale ?? 1;
-  const self = o.self ?? 0;
   const w = scale === 1 ? g.w : Float64Array.from(g.w, (x) => x * scale);
-  const deg = degrees(g, scale, self);
+  const deg = degrees(g, scale);
   const dInv = Float64Array.from(deg, (d) => 1 / Math.sqrt(d > 0 ? d : 1));
   return (v) => {
     const u = Float64Array.from(v, (x, i) => x * (dInv[i] as number)); // D^-1/2 v
@@ -105,7 +103,7 @@ export function symmetricOperator(g: KnnGraph, o: { scale?: number; self?: numbe
         s += we * (u[j] as number); // (W u)_i
         out[j] = (out[j] as number) + we * ui; // (W^T u)_j
       }
-      out[i] = (out[i] as number) + s + self * ui;
+      out[i] = (out[i] as number) + s;
     }
     for (let i = 0; i < n; i++) out[i] = (out[i] as number) * (dInv[i] as number);
     return out;
@@ -180,7 +178,11 @@ export function dlpLabels(g: KnnGraph, labels: Int32Array, C: number, o: { alpha
   return { y, weight, classWeight, scores };
 }
 
-/** DMT's graph (Liu et al. 2018, their nc notebook): 20 neighbours counting the point itself, weights exp((cos - 1) / 0.2). */
+/**
+ * DMT's graph (Liu et al. 2018, their nc notebook): 20 neighbours counting the point itself,
+ * weights exp((cos - 1) / 0.2), symmetrised as (W + W^T) / 2; the point's own edge then plays no
+ * part, as scipy's csgraph.laplacian ignores the diagonal.
+ */
 export const DMT_GRAPH = { k: 20, T: 0.2, ridge: 1e-4 } as const;
 
 export interface DmtLabels {
@@ -194,7 +196,7 @@ export interface DmtLabels {
 
 /**
  * DMT's one global propagation, a constrained normalised cut (the nc notebook; see global.ts for
- * the dense form Table 5 uses): L = I - S on the graph above, per class a prior b_c (+sqrt(d_i / r)
+ * the dense form Table 5 uses): L = I - S on the graph above (k - 1 other neighbours, no self-loop), per class a prior b_c (+sqrt(d_i / r)
  * on class c's labelled points, -sqrt(d_i r) on the other labelled points, r balancing the two
  * sides' degree), normalised and projected off L's null vector D^1/2 1, then
  * (L + ridge I) f_c = b_c by conjugate gradient. (L + ridge I)^-1 = (1 + ridge)^-1 (I - alpha S)^-1
@@ -203,8 +205,8 @@ export interface DmtLabels {
 export function dmtLabels(g: KnnGraph, labels: Int32Array, C: number, o: { iters?: number; tol?: number } = {}): DmtLabels {
   const { n } = g;
   if (labels.length !== n) throw new Error(`dmt: ${labels.length} labels for a graph of ${n} points`);
-  const S = symmetricOperator(g, { scale: 0.5, self: 1 });
-  const deg = degrees(g, 0.5, 1);
+  const S = symmetricOperator(g, { scale: 0.5 });
+  const deg = degrees(g, 0.5);
   const nullv = Float64Array.from(deg, (d) => Math.sqrt(d));
   const nn = norm2(nullv);
   const A = (v: Float64Array) => {

@@ -124,11 +124,11 @@ test("dmtLabels: the constrained normalised cut is label spreading's closed form
   const m = P.length;
   const lab = Int32Array.from([0, -1, -1, 1, -1, -1]);
   const t = tensor(P.flat(), [m, 3]);
-  const kk = 2; // others; the point itself is the third neighbour
+  const kk = 2; // others (the point itself, the third of its neighbours, carries no edge)
   const g = knnGraph(t, kk, (c) => Math.exp((c - 1) / DMT_GRAPH.T));
   t.dispose();
-  // dense A = (W + W^T) / 2 + I, d = row sums, S = D^-1/2 A D^-1/2
-  const A: number[][] = Array.from({ length: m }, (_, i) => Array.from({ length: m }, (_, j) => (i === j ? 1 : 0)));
+  // dense A = (W + W^T) / 2 (no self-loop: csgraph.laplacian ignores the diagonal), d = row sums, S = D^-1/2 A D^-1/2
+  const A: number[][] = Array.from({ length: m }, () => new Array<number>(m).fill(0));
   for (let i = 0; i < m; i++)
     for (let e = 0; e < kk; e++) {
       const j = g.idx[i * kk + e] as number;

@@ -521,6 +521,10 @@ export function resolveConfig(given: Partial<Config>, o: { recipe?: boolean } = 
     errors.push(`${optionName("poolGrid")} is a small-cnn option (model is ${c.model})`);
   if (c.init !== "ir" && c.method !== "llp")
     errors.push(`${optionName("init")} = ${c.init} sets llp's warm start; ${c.method} has none (got ${c.method})`);
+  if (c.method === "la" && c.irEpochs < 1)
+    errors.push(
+      `${optionName("irEpochs")}: la clusters the bank of an Instance Recognition warm start; it needs at least 1 (got ${c.irEpochs})`,
+    );
   if (c.init === "la" && c.method === "llp" && c.irEpochs < 2)
     errors.push(
       `${optionName("init")} la trains one IR epoch, then Local Aggregation: it needs ${optionName("irEpochs")} >= 2 (got ${c.irEpochs})`,

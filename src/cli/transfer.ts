@@ -86,7 +86,11 @@ export async function transferCmd(argv: string[]): Promise<number> {
     // (the readout's LR drops follow its training loss)
     const scoredSet = data.test ?? data.validation;
     if (scoredSet.n === 0)
-      throw new Error(`${cfg.data}: no test set and no validation points to score the readout on (give --test or --validation)`);
+      throw new Error(
+        data.test
+          ? `${cfg.data}: its test set holds none of the classes read out (--classes): nothing to score the readout on`
+          : `${cfg.data}: no test set and no validation points to score the readout on (give --test or --validation)`,
+      );
     const all = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
     const held: Tensor[] = [];
     try {

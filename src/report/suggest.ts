@@ -19,7 +19,7 @@ export interface Suggestion {
   rank: number;
   /** row of the run's training pool */
   row: number;
-  /** example index in the dataset as given (--data) */
+  /** example index in the dataset as the run reads it (--data; with --classes, among those classes' examples, as --reveal reads it) */
   index: number;
   /** the image file, when the data are files */
   file: string | null;

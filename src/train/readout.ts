@@ -90,14 +90,10 @@ export function fitReadout(
       const score = useHeldOut ? top1(heldOut.X, heldOut.y, layer) : -lossSum / m;
       plateau = plateauStep(plateau, score, { patience: o.patience, maxDrops: o.maxDrops, minDelta: useHeldOut ? 0 : 1e-4 }).state;
     }
+    const trainTop1 = top1(X, y, layer);
+    const heldOutTop1 = useHeldOut ? top1(heldOut.X, heldOut.y, layer) : Number.NaN;
     const [weight, bias] = tidy(() => [layer.weight.detach().clone(), (layer.bias as Tensor).detach().clone()]);
-    return {
-      weight: keep(weight as Tensor),
-      bias: keep(bias as Tensor),
-      epochs,
-      trainTop1: top1(X, y, layer),
-      heldOutTop1: useHeldOut ? top1(heldOut.X, heldOut.y, layer) : Number.NaN,
-    };
+    return { weight: keep(weight as Tensor), bias: keep(bias as Tensor), epochs, trainTop1, heldOutTop1 };
   } finally {
     opt.dispose();
     layer.dispose();
@@ -121,8 +117,11 @@ export async function backboneFeatures(
   try {
     for (let s = 0; s < rows.length; s += batchSize) {
       const x = await src.inputs(rows.subarray(s, Math.min(rows.length, s + batchSize)));
-      parts.push(keep(noGrad(() => tidy(() => map(net.forward(x).reshape([x.size(0), -1]))))));
-      x.dispose();
+      try {
+        parts.push(keep(noGrad(() => tidy(() => map(net.forward(x).reshape([x.size(0), -1]))))));
+      } finally {
+        x.dispose();
+      }
     }
     if (parts.length === 0) return keep(tensor(new Float32Array(0), [0, net.backbone.featureDim]));
     return keep(tidy(() => cat(parts, 0)));

@@ -165,3 +165,19 @@ test("dmtLabels: the constrained normalised cut is label spreading's closed form
   assert.deepEqual([...mostConfident(conf, lab, 0)], []);
   assert.deepEqual([...mostConfident(conf, lab, 1)], [1, 2, 4, 5]);
 });
+
+test("the dense DMT of Table 5 and the sparse one of the dmt method give the same labels on the same points", async () => {
+  const { DMT_GRAPH, dmtLabels } = await import("../../src/propagation/graph.js");
+  const { dmtPropagation } = await import("../../src/propagation/global.js");
+  const t = tensor(X.flat(), [n, 3]);
+  const k = 4; // neighbours counting the point itself, as DMT_GRAPH.k does at 20
+  const sparse = dmtLabels(
+    knnGraph(t, k - 1, (c) => Math.exp((c - 1) / DMT_GRAPH.T)),
+    labels,
+    2,
+    { iters: 5000, tol: 1e-13 },
+  );
+  t.dispose();
+  const dense = dmtPropagation({ X: Float64Array.from(X.flat()), y: labels, n, d: 3, C: 2 }, { k });
+  assert.deepEqual([...sparse.y], [...dense]);
+});

@@ -15,7 +15,8 @@ import type { LabelState } from "../memory/labels.js";
 import { DMT_GRAPH, dmtLabels, knnGraph } from "../propagation/graph.js";
 import type { Tensor } from "../torch/tensor.js";
 import type { Phase } from "../train/types.js";
-import { instanceStep, LLPState } from "./llp.js";
+import { BankMethod } from "./bank-method.js";
+import { instanceStep } from "./llp.js";
 import { type Method, type MethodContext, type StepStats, singleProcessOnly, type ViewedBatch } from "./method.js";
 import { fineTuneStep } from "./pseudo-label.js";
 
@@ -28,16 +29,13 @@ export function mostConfident(confidence: Float32Array, labels: Int32Array, rati
   ).sort();
 }
 
-export class DMT implements Method {
+export class DMT extends BankMethod implements Method {
   readonly name = "dmt" as const;
-  readonly state: LLPState;
   readonly totalEpochs: number;
-  readonly #ctx: MethodContext;
 
   constructor(ctx: MethodContext) {
     singleProcessOnly(ctx, "method dmt");
-    this.#ctx = ctx;
-    this.state = new LLPState(ctx);
+    super(ctx);
     this.totalEpochs = ctx.cfg.irEpochs + ctx.cfg.epochs;
   }
 
@@ -46,29 +44,26 @@ export class DMT implements Method {
     return this.state.labels;
   }
   phase(epoch: number): Phase {
-    return epoch < this.#ctx.cfg.irEpochs ? "ir" : "dmt";
+    return epoch < this.ctx.cfg.irEpochs ? "ir" : "dmt";
   }
   scheduleEpoch(epoch: number): number | null {
-    return epoch < this.#ctx.cfg.irEpochs ? null : epoch - this.#ctx.cfg.irEpochs;
+    return epoch < this.ctx.cfg.irEpochs ? null : epoch - this.ctx.cfg.irEpochs;
   }
   sampling(phase: Phase) {
-    return { labelledOnly: false, labelledPerBatch: phase === "ir" ? 0 : this.#ctx.cfg.labelledPerBatch };
+    return { labelledOnly: false, labelledPerBatch: phase === "ir" ? 0 : this.ctx.cfg.labelledPerBatch };
   }
   view(phase: Phase): ViewKind {
-    return phase === "ir" ? "weak" : resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape);
-  }
-  async start(): Promise<void> {
-    await this.state.fill(this.#ctx);
+    return phase === "ir" ? "weak" : resolveView(this.ctx.cfg.trainView, this.ctx.data.inputShape);
   }
 
   /** The first fine-tuning epoch propagates, once (a resume past its start keeps the saved labels). */
   beginEpoch(epoch: number, _phase?: Phase, midEpoch = false): void {
-    if (epoch === this.#ctx.cfg.irEpochs && !midEpoch) this.propagate();
+    if (epoch === this.ctx.cfg.irEpochs && !midEpoch) this.propagate();
   }
 
   /** The global propagation over the bank; writes the kept pseudo-labels (the others: -1). */
   propagate(): void {
-    const { data, cfg } = this.#ctx;
+    const { data, cfg } = this.ctx;
     const graph = knnGraph(this.state.bank.V, Math.min(DMT_GRAPH.k - 1, data.n - 1), (cos) => Math.exp((cos - 1) / DMT_GRAPH.T));
     const out = dmtLabels(graph, data.labels, data.numClasses);
     const kept = new Int32Array(data.n).fill(-1);
@@ -81,22 +76,6 @@ export class DMT implements Method {
   }
 
   step(batch: ViewedBatch, phase: Phase): StepStats {
-    return phase === "ir" ? instanceStep(this.#ctx, this.state, batch) : fineTuneStep(this.#ctx, this.state.labels, batch);
-  }
-
-  evalNet() {
-    return this.#ctx.net;
-  }
-  knnRows(): { V: Tensor; y: Tensor } {
-    return this.state.knnRows();
-  }
-  stateDict(): Map<string, Tensor> {
-    return new Map([["bank.V", this.state.bank.V]]);
-  }
-  loadStateDict(state: Map<string, Tensor>, path: string): void {
-    this.state.loadBank(state, path);
-  }
-  dispose(): void {
-    this.state.dispose();
+    return phase === "ir" ? instanceStep(this.ctx, this.state, batch) : fineTuneStep(this.ctx, this.state.labels, batch);
   }
 }

@@ -11,21 +11,19 @@ import type { LLPNet } from "../model/net.js";
 import type { Tensor } from "../torch/tensor.js";
 import { readoutOnLabelled } from "../train/readout.js";
 import type { Phase } from "../train/types.js";
-import { instanceStep, LLPState } from "./llp.js";
+import { BankMethod } from "./bank-method.js";
+import { instanceStep } from "./llp.js";
 import { type Method, type MethodContext, needsLabelled, type StepStats, type ViewedBatch } from "./method.js";
 
-export class IRKnn implements Method {
+export class IRKnn extends BankMethod implements Method {
   readonly name = "ir-knn" as const;
   readonly labels = null;
   readonly totalEpochs: number;
-  readonly state: LLPState;
-  readonly #ctx: MethodContext;
 
   constructor(ctx: MethodContext) {
     needsLabelled(ctx, "method ir-knn");
-    this.#ctx = ctx;
+    super(ctx);
     this.totalEpochs = ctx.cfg.epochs;
-    this.state = new LLPState(ctx);
   }
 
   phase(): Phase {
@@ -43,33 +41,14 @@ export class IRKnn implements Method {
   view(): ViewKind {
     return "weak";
   }
-  async start(): Promise<void> {
-    await this.state.fill(this.#ctx);
-  }
   beginEpoch(): void {}
 
   step(batch: ViewedBatch): StepStats {
-    return instanceStep(this.#ctx, this.state, batch);
+    return instanceStep(this.ctx, this.state, batch);
   }
 
   /** The linear readout on the labelled points' frozen features (validation decides its LR drops), as the classifier head. */
   async endEpoch(): Promise<void> {
-    await readoutOnLabelled(this.#ctx.net, this.#ctx.data, this.#ctx.gen);
-  }
-
-  evalNet(): LLPNet {
-    return this.#ctx.net;
-  }
-  knnRows(): { V: Tensor; y: Tensor } {
-    return this.state.knnRows();
-  }
-  stateDict(): Map<string, Tensor> {
-    return new Map([["bank.V", this.state.bank.V]]);
-  }
-  loadStateDict(state: Map<string, Tensor>, path: string): void {
-    this.state.loadBank(state, path);
-  }
-  dispose(): void {
-    this.state.dispose();
+    await readoutOnLabelled(this.ctx.net, this.ctx.data, this.ctx.gen);
   }
 }

@@ -15,32 +15,30 @@ import type { LLPNet } from "../model/net.js";
 import type { Tensor } from "../torch/tensor.js";
 import { readoutOnLabelled } from "../train/readout.js";
 import type { Phase } from "../train/types.js";
+import { BankMethod } from "./bank-method.js";
 import { LocalAggregationState } from "./la-state.js";
-import { instanceStep, LLPState } from "./llp.js";
+import { instanceStep } from "./llp.js";
 import { type Method, type MethodContext, needsLabelled, type StepStats, singleProcessOnly, type ViewedBatch } from "./method.js";
 
-export class LocalAggregation implements Method {
+export class LocalAggregation extends BankMethod implements Method {
   readonly name = "la" as const;
   readonly labels = null;
   readonly totalEpochs: number;
-  readonly state: LLPState;
   readonly aggregation: LocalAggregationState;
-  readonly #ctx: MethodContext;
 
   constructor(ctx: MethodContext) {
     singleProcessOnly(ctx, "method la");
     needsLabelled(ctx, "method la");
-    this.#ctx = ctx;
-    this.state = new LLPState(ctx);
+    super(ctx);
     this.aggregation = new LocalAggregationState(ctx.data.n);
     this.totalEpochs = ctx.cfg.irEpochs + ctx.cfg.epochs;
   }
 
   phase(epoch: number): Phase {
-    return epoch < this.#ctx.cfg.irEpochs ? "ir" : "la";
+    return epoch < this.ctx.cfg.irEpochs ? "ir" : "la";
   }
   scheduleEpoch(epoch: number): number | null {
-    return epoch < this.#ctx.cfg.irEpochs ? null : epoch - this.#ctx.cfg.irEpochs;
+    return epoch < this.ctx.cfg.irEpochs ? null : epoch - this.ctx.cfg.irEpochs;
   }
   sampling() {
     return { labelledOnly: false, labelledPerBatch: 0 };
@@ -49,38 +47,29 @@ export class LocalAggregation implements Method {
   view(): ViewKind {
     return "weak";
   }
-  async start(): Promise<void> {
-    await this.state.fill(this.#ctx);
-  }
   /** new clusterings at every LA epoch's start (a resume inside one keeps the saved ones) */
   beginEpoch(_epoch: number, phase: Phase, midEpoch = false): void {
-    if (phase === "la" && !(midEpoch && this.aggregation.clusters)) this.aggregation.refresh(this.state.bank.V, this.#ctx.gen);
+    if (phase === "la" && !(midEpoch && this.aggregation.clusters)) this.aggregation.refresh(this.state.bank.V, this.ctx.gen);
   }
   step(batch: ViewedBatch, phase: Phase): StepStats {
-    return phase === "ir" ? instanceStep(this.#ctx, this.state, batch) : this.aggregation.step(this.#ctx, this.state, batch);
+    return phase === "ir" ? instanceStep(this.ctx, this.state, batch) : this.aggregation.step(this.ctx, this.state, batch);
   }
   /** the linear readout on the labelled points' frozen features, as the classifier head (as ir-knn) */
   async endEpoch(): Promise<void> {
-    await readoutOnLabelled(this.#ctx.net, this.#ctx.data, this.#ctx.gen);
+    await readoutOnLabelled(this.ctx.net, this.ctx.data, this.ctx.gen);
   }
-  evalNet(): LLPNet {
-    return this.#ctx.net;
-  }
-  knnRows(): { V: Tensor; y: Tensor } {
-    return this.state.knnRows();
-  }
-  stateDict(): Map<string, Tensor> {
-    const m = new Map([["bank.V", this.state.bank.V]]);
+  override stateDict(): Map<string, Tensor> {
+    const m = super.stateDict();
     if (this.aggregation.clusters) m.set("la.clusters", this.aggregation.clusters);
     return m;
   }
-  loadStateDict(state: Map<string, Tensor>, path: string): void {
-    this.state.loadBank(state, path);
+  override loadStateDict(state: Map<string, Tensor>, path: string): void {
+    super.loadStateDict(state, path);
     const c = state.get("la.clusters");
     if (c) this.aggregation.restore(c);
   }
-  dispose(): void {
+  override dispose(): void {
     this.aggregation.dispose();
-    this.state.dispose();
+    super.dispose();
   }
 }

@@ -10,9 +10,7 @@
 // Phases: "supervised" for --pseudo-label-warmup epochs (the Supervised module's step), then
 // "dlp" for --epochs under the LR schedule. The label state (y, and the certainty weight as c)
 // is this method's state, label() its writer at each epoch's start; checkpoints keep it.
-import { resolveView } from "../data/views.js";
 import { categorization } from "../losses/losses.js";
-import { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
 import { dlpLabels, knnGraph } from "../propagation/graph.js";
 import { normalize } from "../torch/functional.js";
@@ -20,18 +18,8 @@ import { tidy } from "../torch/scope.js";
 import { type Tensor, tensor } from "../torch/tensor.js";
 import { backboneFeatures } from "../train/readout.js";
 import type { Phase } from "../train/types.js";
-import {
-  emptyStats,
-  type Method,
-  type MethodContext,
-  optimise,
-  type StepStats,
-  singleProcessOnly,
-  subsetMean,
-  type ViewedBatch,
-} from "./method.js";
-import { labelMonitors } from "./pseudo-label.js";
-import { Supervised } from "./supervised.js";
+import { emptyStats, type MethodContext, optimise, type StepStats, singleProcessOnly, subsetMean, type ViewedBatch } from "./method.js";
+import { labelMonitors, WarmedUpMethod } from "./pseudo-label.js";
 
 /** Their released code's graph and solver settings. */
 export const DLP = { k: 50, gamma: 3, alpha: 0.99, iters: 20 } as const;
@@ -42,41 +30,19 @@ export function descriptors(net: LLPNet, data: { n: number; inputs(indices: Int3
   return backboneFeatures(net, data, all, (h) => normalize(net.backbone.descriptor(h), 1));
 }
 
-export class DLPMethod implements Method {
+export class DLPMethod extends WarmedUpMethod {
   readonly name = "dlp" as const;
-  readonly labels: LabelState;
-  readonly totalEpochs: number;
   /** [C] the class-balancing weights of the labels now held */
   #classWeight: Float64Array;
-  readonly #ctx: MethodContext;
-  readonly #warmup: Supervised;
 
   constructor(ctx: MethodContext) {
     singleProcessOnly(ctx, "method dlp");
-    this.#ctx = ctx;
-    this.labels = new LabelState(ctx.data.labels);
-    this.totalEpochs = ctx.cfg.pseudoLabelWarmup + ctx.cfg.epochs;
-    this.#warmup = new Supervised(ctx);
+    super(ctx);
     this.#classWeight = new Float64Array(ctx.data.numClasses).fill(1);
   }
 
-  phase(epoch: number): Phase {
-    return epoch < this.#ctx.cfg.pseudoLabelWarmup ? "supervised" : "dlp";
-  }
-  scheduleEpoch(epoch: number): number | null {
-    const w = this.#ctx.cfg.pseudoLabelWarmup;
-    return epoch < w ? null : epoch - w;
-  }
-  sampling(phase: Phase) {
-    return { labelledOnly: phase === "supervised", labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
-  }
-  view() {
-    return resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape);
-  }
-  async start(): Promise<void> {}
-
   /** Every propagation epoch: new labels (a resume inside the epoch keeps the saved ones). */
-  async beginEpoch(_epoch: number, phase?: Phase, midEpoch = false): Promise<void> {
+  override async beginEpoch(_epoch: number, phase?: Phase, midEpoch = false): Promise<void> {
     if (phase !== "dlp") return;
     if (!midEpoch) await this.label();
     this.#classWeight = this.#balance();
@@ -84,7 +50,7 @@ export class DLPMethod implements Method {
 
   /** Descriptors, graph and propagation over the whole training pool; writes y and the certainty of every unlabelled point. */
   async label(): Promise<void> {
-    const { net, data } = this.#ctx;
+    const { net, data } = this.ctx;
     const X = await descriptors(net, data);
     let labels: ReturnType<typeof dlpLabels>;
     try {
@@ -99,17 +65,16 @@ export class DLPMethod implements Method {
 
   /** (n / C) / |{i: y_i = c}| over the labels held (their class_weights). */
   #balance(): Float64Array {
-    const C = this.#ctx.data.numClasses;
+    const C = this.ctx.data.numClasses;
     const count = new Array<number>(C).fill(0);
     for (const y of this.labels.y) if (y >= 0) count[y] = (count[y] as number) + 1;
     return Float64Array.from(count, (m) => (m > 0 ? this.labels.n / C / m : 0));
   }
 
   /** sum over the batch of w_i cw_{y_i} CE(x_i, y_i), / B */
-  step(batch: ViewedBatch, phase: Phase): StepStats {
-    if (phase === "supervised") return this.#warmup.step(batch);
+  protected labelledStep(batch: ViewedBatch): StepStats {
     return tidy(() => {
-      const { net, data } = this.#ctx;
+      const { net, data } = this.ctx;
       const b = batch.index.length;
       const y = Int32Array.from(batch.index, (i) => this.labels.y[i] as number);
       const w = Float32Array.from(batch.index, (i, k) => {
@@ -118,29 +83,15 @@ export class DLPMethod implements Method {
       });
       const { logits } = net.heads(batch.strong ?? batch.x); // [B, C]
       const lc = subsetMean(
-        this.#ctx,
+        this.ctx,
         categorization(logits, tensor(y, [b], "int64"))
           .mul(tensor(w, [b]))
           .sum(),
         b,
       );
-      optimise(this.#ctx, lc);
+      optimise(this.ctx, lc);
       const l = lc.item();
       return { ...emptyStats(), "loss/total": l, "loss/categorization": l, ...labelMonitors(batch.index, this.labels, data.trueLabels) };
     });
-  }
-
-  evalNet() {
-    return this.#ctx.net;
-  }
-  knnRows(): null {
-    return null;
-  }
-  stateDict(): Map<string, Tensor> {
-    return new Map();
-  }
-  loadStateDict(): void {}
-  dispose(): void {
-    this.#warmup.dispose();
   }
 }

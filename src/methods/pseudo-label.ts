@@ -8,14 +8,13 @@
 // step), then "pseudo-label" for --epochs under the LR schedule. The label state (LabelState,
 // y and c for all N points) is this method's state; label() at the first fine-tuning epoch is
 // its only writer, and checkpoints keep it.
-import { resolveView } from "../data/views.js";
 import { categorization } from "../losses/losses.js";
 import { LabelState } from "../memory/labels.js";
 import { softmax } from "../torch/functional.js";
 import { tidy } from "../torch/scope.js";
 import { noGrad, type Tensor, tensor } from "../torch/tensor.js";
 import type { Phase } from "../train/types.js";
-import { emptyStats, type Method, type MethodContext, optimise, type StepStats, subsetMean, type ViewedBatch } from "./method.js";
+import { emptyStats, type MethodContext, OnePhaseMethod, optimise, type StepStats, subsetMean, type ViewedBatch } from "./method.js";
 import { Supervised } from "./supervised.js";
 
 /**
@@ -71,43 +70,53 @@ export function fineTuneStep(ctx: MethodContext, labels: LabelState, batch: View
   });
 }
 
-export class PseudoLabel implements Method {
-  readonly name = "pseudo-label" as const;
-  readonly labels: LabelState;
-  readonly totalEpochs: number;
-  readonly #ctx: MethodContext;
+/**
+ * A method that trains on the labelled points alone for --pseudo-label-warmup epochs ("supervised",
+ * at the base LR, the Supervised module's step), then labels the rest its own way and trains on
+ * both for --epochs under the LR schedule (pseudo-label, dlp). The label state is its state.
+ */
+export abstract class WarmedUpMethod extends OnePhaseMethod {
+  override readonly labels: LabelState;
+  override readonly totalEpochs: number;
   readonly #warmup: Supervised;
 
   constructor(ctx: MethodContext) {
-    this.#ctx = ctx;
+    super(ctx);
     this.labels = new LabelState(ctx.data.labels);
     this.totalEpochs = ctx.cfg.pseudoLabelWarmup + ctx.cfg.epochs;
     this.#warmup = new Supervised(ctx);
   }
-
-  phase(epoch: number): Phase {
-    return epoch < this.#ctx.cfg.pseudoLabelWarmup ? "supervised" : "pseudo-label";
+  override phase(epoch: number): Phase {
+    return epoch < this.ctx.cfg.pseudoLabelWarmup ? "supervised" : this.name;
   }
-  scheduleEpoch(epoch: number): number | null {
-    const w = this.#ctx.cfg.pseudoLabelWarmup;
+  override scheduleEpoch(epoch: number): number | null {
+    const w = this.ctx.cfg.pseudoLabelWarmup;
     return epoch < w ? null : epoch - w;
   }
-  sampling(phase: Phase) {
-    return { labelledOnly: phase === "supervised", labelledPerBatch: this.#ctx.cfg.labelledPerBatch };
+  override sampling(phase: Phase) {
+    return { labelledOnly: phase === "supervised", labelledPerBatch: this.ctx.cfg.labelledPerBatch };
   }
-  view() {
-    return resolveView(this.#ctx.cfg.trainView, this.#ctx.data.inputShape);
+  step(batch: ViewedBatch, phase: Phase): StepStats {
+    return phase === "supervised" ? this.#warmup.step(batch) : this.labelledStep(batch);
   }
-  async start(): Promise<void> {}
+  /** a step after the warm-up, on the labels held */
+  protected abstract labelledStep(batch: ViewedBatch): StepStats;
+  override dispose(): void {
+    this.#warmup.dispose();
+  }
+}
+
+export class PseudoLabel extends WarmedUpMethod {
+  readonly name = "pseudo-label" as const;
 
   /** At the first fine-tuning epoch: the classifier labels every unlabelled point (a resume past its start keeps the saved labels). */
-  async beginEpoch(epoch: number, _phase?: Phase, midEpoch = false): Promise<void> {
-    if (epoch === this.#ctx.cfg.pseudoLabelWarmup && !midEpoch) await this.label();
+  override async beginEpoch(epoch: number, _phase?: Phase, midEpoch = false): Promise<void> {
+    if (epoch === this.ctx.cfg.pseudoLabelWarmup && !midEpoch) await this.label();
   }
 
   /** One no-grad pass (eval mode) over the training pool: y, c of every unlabelled point. */
   async label(batchSize = 512): Promise<void> {
-    const { net, data, cfg } = this.#ctx;
+    const { net, data, cfg } = this.ctx;
     net.eval();
     try {
       for (let start = 0; start < data.n; start += batchSize) {
@@ -127,22 +136,7 @@ export class PseudoLabel implements Method {
     }
   }
 
-  step(batch: ViewedBatch, phase: Phase): StepStats {
-    if (phase === "supervised") return this.#warmup.step(batch);
-    return fineTuneStep(this.#ctx, this.labels, batch);
-  }
-
-  evalNet() {
-    return this.#ctx.net;
-  }
-  knnRows(): null {
-    return null;
-  }
-  stateDict(): Map<string, Tensor> {
-    return new Map();
-  }
-  loadStateDict(): void {}
-  dispose(): void {
-    this.#warmup.dispose();
+  protected labelledStep(batch: ViewedBatch): StepStats {
+    return fineTuneStep(this.ctx, this.labels, batch);
   }
 }

@@ -378,7 +378,7 @@ test("Mean Teacher step: CE on the labelled points + w(epoch) x softmax MSE to t
   const f = fixture({ method: "mean-teacher" }, INDEX);
   const mt = f.ctx.method as MeanTeacher;
   f.ctx.method.beginEpoch(2, "mean-teacher");
-  const w = 100 * Math.exp(-5 * 0.6 * 0.6); // consistency 100, ramp-up 5 epochs, epoch 2
+  const w = 10 * Math.exp(-5 * 0.6 * 0.6); // consistency 10 (the default), ramp-up 5 epochs, epoch 2
   assert.equal(mt.consistencyWeight(2), w);
   const teacherRows = (x: Tensor) => tidy(() => rows(noGrad(() => mt.teacher.net.heads(x).logits)));
   const oracle = () => {

@@ -21,7 +21,8 @@ export type Method =
   | "s4l-rotation"
   | "dlp"
   | "dmt"
-  | "la";
+  | "la"
+  | "dct";
 /**
  * stored: each step trains on the label/confidence stored at the point's previous visit and
  * writes the fresh one back (the original code's scheme); fresh: trains on labels propagated
@@ -78,6 +79,7 @@ export interface Config {
   threshold: number;
   unlabelledWeight: number;
   vatEpsilon: number;
+  dctEpsilon: number;
   pseudoLabelWarmup: number;
   pseudoRatio: number;
   seed: number;
@@ -116,7 +118,7 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   method: {
     value: "llp",
     source:
-      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only), ir-knn (Instance Recognition alone, Wu et al. 2018, for --epochs: scored by kNN of the labelled bank rows and by a linear readout of the frozen features), vat and vat-em (Miyato et al. 2018: virtual adversarial training, with entropy minimisation), s4l-rotation (Zhai et al. 2019: rotation prediction co-trained with the classifier; square images), dlp (Iscen et al. 2019: labels propagated over a kNN graph of the network's descriptors every epoch), dmt (Liu et al. 2018: --ir-epochs of Instance Recognition, one global propagation, fine-tuning on the most confident share), la (Local Aggregation, Zhuang et al. 2019: unsupervised after --ir-epochs of IR; scored by kNN and a linear readout)",
+      "llp (the product); the baselines, on the same network, data and evaluation: supervised (the labelled points alone), mean-teacher (Tarvainen & Valpola 2017), pseudo-label (Lee 2013, as S4L ran it: labels, then the classifier's labels, then both), fixmatch (Sohn et al. 2020; images only), ir-knn (Instance Recognition alone, Wu et al. 2018, for --epochs: scored by kNN of the labelled bank rows and by a linear readout of the frozen features), vat and vat-em (Miyato et al. 2018: virtual adversarial training, with entropy minimisation), s4l-rotation (Zhai et al. 2019: rotation prediction co-trained with the classifier; square images), dlp (Iscen et al. 2019: labels propagated over a kNN graph of the network's descriptors every epoch), dmt (Liu et al. 2018: --ir-epochs of Instance Recognition, one global propagation, fine-tuning on the most confident share), la (Local Aggregation, Zhuang et al. 2019: unsupervised after --ir-epochs of IR; scored by kNN and a linear readout), dct (Deep Co-Training, Qiao et al. 2018: two networks, Jensen-Shannon agreement on the unlabelled points, each other's adversarial examples)",
   },
   data: { value: "fashion-mnist", source: "built-in default dataset (Debian's dataset-fashion-mnist)" },
   labels: { value: null, source: "labels file for a .npy/CSV feature matrix" },
@@ -233,7 +235,8 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
   },
   consistencyRampup: {
     value: 5,
-    source: "mean-teacher: epochs of the sigmoid ramp-up of the consistency weight (their released code, CIFAR-10: 5)",
+    source:
+      "mean-teacher: epochs of the sigmoid ramp-up of the consistency weight (their released code, CIFAR-10: 5); dct: of lambda_cot and lambda_dif (Qiao et al.: 80 of 600 epochs)",
   },
   emaDecay: {
     value: null,
@@ -254,6 +257,11 @@ export const DEFAULTS: { [K in keyof Config]: Default<Config[K]> } = {
     value: 6,
     source:
       "vat, vat-em: the L2 norm of the adversarial perturbation per example (USB's setting, 6; Miyato et al.'s released code: 8.0 on CIFAR-10, 3.5 on SVHN)",
+  },
+  dctEpsilon: {
+    value: 0.02,
+    source:
+      "dct: the FGSM step per input element of the adversarial examples that keep the two views apart (0.02, the value Qiao et al. gave for the PyTorch reimplementation; in the network's input units)",
   },
   pseudoLabelWarmup: {
     value: 6,
@@ -345,6 +353,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
     "dlp",
     "dmt",
     "la",
+    "dct",
   ),
   data: str,
   labels: orNull(str),
@@ -410,6 +419,7 @@ const CHECKS: { [K in keyof Config]: Check } = {
   threshold: num(0, 1),
   unlabelledWeight: num(0, 1e6),
   vatEpsilon: num(0, 1e6),
+  dctEpsilon: num(0, 1e6),
   pseudoLabelWarmup: num(0, 10000, true),
   pseudoRatio: num(0, 1),
   seed: num(0, 2 ** 31 - 1, true),

@@ -5,7 +5,9 @@
 // takes the global batch's statistics. What a step writes into N-long state (LLP's bank and label
 // state) is all-gathered, so that state stays identical on every rank. One owner: the loop makes
 // it, the methods reach it through their context.
+
 import { type Shard, shardRows } from "../data/shard.js";
+import { STEP_STAT_KEYS } from "../methods/method.js";
 import { BatchNorm2d } from "../torch/nn/layers.js";
 import type { Module } from "../torch/nn/module.js";
 import { tidy } from "../torch/scope.js";
@@ -13,17 +15,7 @@ import { cat, full, type Tensor, tensor } from "../torch/tensor.js";
 import { averageGradients, type ProcessGroup } from "./group.js";
 
 /** Every key a step's statistics may hold (StepStats), in one order for the ranks' all-reduce. */
-const STAT_KEYS = [
-  "loss/total",
-  "loss/categorization",
-  "loss/aggregation",
-  "loss/instance",
-  "loss/consistency",
-  "monitor/confidence",
-  "monitor/pseudoLabelAccuracy",
-  "monitor/consistencyWeight",
-  "monitor/mask",
-].sort();
+const STAT_KEYS: string[] = [...STEP_STAT_KEYS].sort();
 
 /** Seconds spent in collectives, accumulated (the loop reports their share of the step). */
 export interface CommClock {

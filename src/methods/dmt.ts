@@ -13,7 +13,6 @@
 import { resolveView, type ViewKind } from "../data/views.js";
 import type { LabelState } from "../memory/labels.js";
 import { DMT_GRAPH, dmtLabels, knnGraph } from "../propagation/graph.js";
-import type { Tensor } from "../torch/tensor.js";
 import type { Phase } from "../train/types.js";
 import { BankMethod } from "./bank-method.js";
 import { instanceStep } from "./llp.js";

@@ -1,5 +1,6 @@
 // The methods llp trains, by name. Adding one is adding a module beside these and a line here.
 import type { Config } from "../config.js";
+import { DeepCoTraining } from "./dct.js";
 import { DLPMethod } from "./dlp.js";
 import { DMT } from "./dmt.js";
 import { FixMatch } from "./fixmatch.js";
@@ -28,6 +29,7 @@ export const METHODS: Record<Config["method"], (ctx: MethodContext) => Method> =
   dlp: (ctx) => new DLPMethod(ctx),
   dmt: (ctx) => new DMT(ctx),
   la: (ctx) => new LocalAggregation(ctx),
+  dct: (ctx) => new DeepCoTraining(ctx),
 };
 
 export function createMethod(ctx: MethodContext): Method {

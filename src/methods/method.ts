@@ -23,16 +23,34 @@ export interface StepStats {
   "monitor/confidence": number;
   /** fresh pseudo-labels against the true labels, unlabelled points (NaN if unknown) */
   "monitor/pseudoLabelAccuracy": number;
-  /** Mean Teacher: the consistency cost and its ramped weight; FixMatch: its unlabelled term L_u; VAT: LDS */
+  /** Mean Teacher: the consistency cost and its ramped weight; FixMatch: its unlabelled term L_u; VAT: LDS; DCT: L_cot and lambda_cot */
   "loss/consistency"?: number;
   "monitor/consistencyWeight"?: number;
   /** VAT-EM: the entropy of the predictions */
   "loss/entropy"?: number;
   /** S4L-Rotation: the rotation-prediction loss */
   "loss/rotation"?: number;
+  /** Deep Co-Training: the view-difference term L_dif */
+  "loss/difference"?: number;
   /** FixMatch: the share of unlabelled points above the confidence threshold */
   "monitor/mask"?: number;
 }
+
+/** Every key a step's statistics may hold, in one order (the ranks' all-reduce, the report's loss curves). */
+export const STEP_STAT_KEYS: readonly (keyof StepStats)[] = [
+  "loss/total",
+  "loss/categorization",
+  "loss/aggregation",
+  "loss/instance",
+  "loss/consistency",
+  "loss/entropy",
+  "loss/rotation",
+  "loss/difference",
+  "monitor/confidence",
+  "monitor/pseudoLabelAccuracy",
+  "monitor/consistencyWeight",
+  "monitor/mask",
+];
 
 export const emptyStats = (): StepStats => ({
   "loss/total": 0,
@@ -50,8 +68,11 @@ export interface MethodContext {
   net: LLPNet;
   opt: SGD;
   gen: Generator;
-  /** a fresh network of the same architecture, from its own generator (the run's stream is untouched) */
-  makeNet(): LLPNet;
+  /**
+   * a fresh network of the same architecture, from its own generator (the run's stream is
+   * untouched): seeded cfg.seed + seedOffset (0: the run's own initialisation)
+   */
+  makeNet(seedOffset?: number): LLPNet;
   /** data-parallel training: this process is one rank of a group (src/distributed/data-parallel.ts); null: one process */
   dp: DataParallel | null;
 }

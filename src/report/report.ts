@@ -10,6 +10,7 @@ import sharp from "sharp";
 import type { Config } from "../config.js";
 import type { loadDataset } from "../data/load.js";
 import { embedAll, perClass } from "../eval/metrics.js";
+import { STEP_STAT_KEYS } from "../methods/method.js";
 import * as F from "../torch/functional.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
 import { dispose, tidy } from "../torch/scope.js";
@@ -48,15 +49,7 @@ const EPOCH_METRICS: [string, string][] = [
   ["monitor/largestClassShare", "largest class share of pseudo-labels"],
   ["monitor/mask", "share above the threshold (FixMatch)"],
 ];
-const STEP_LOSSES = [
-  "loss/total",
-  "loss/categorization",
-  "loss/aggregation",
-  "loss/instance",
-  "loss/consistency",
-  "loss/entropy",
-  "loss/rotation",
-];
+const STEP_LOSSES = STEP_STAT_KEYS.filter((k) => k.startsWith("loss/"));
 const THRESHOLDS = [0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
 /** points shown under "label these next" (llp suggest --budget N for more, as CSV) */
 const SUGGESTIONS = 24;

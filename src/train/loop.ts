@@ -287,8 +287,8 @@ export function buildState(cfg: Config, data: TrainData, dp: DataParallel | null
   const net = buildNet(netSpec(cfg, data), gen);
   dp?.convertSyncBatchNorm(net);
   const opt = SGD.forModule(net, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
-  const makeNet = () => {
-    const m = buildNet(netSpec(cfg, data), new Generator(cfg.seed));
+  const makeNet = (seedOffset = 0) => {
+    const m = buildNet(netSpec(cfg, data), new Generator(cfg.seed + seedOffset));
     dp?.convertSyncBatchNorm(m);
     return m;
   };

@@ -13,6 +13,7 @@ import { freePort, withoutLaunchFlags } from "../../src/cli/launch.js";
 import { resolveConfig } from "../../src/config.js";
 import { pickRows, RowDraws, shardRows } from "../../src/data/shard.js";
 import { drawMix } from "../../src/data/views.js";
+import { METHODS } from "../../src/methods/index.js";
 import { mergeTop } from "../../src/propagation/stream.js";
 import { writeNpy } from "../../src/report/npy.js";
 import { Generator } from "../../src/torch/random.js";
@@ -215,15 +216,30 @@ test("2 ranks train what 1 process trains: model, optimiser, memory bank and lab
   assert.ok(resumed.worst < 1e-4, `3 LLP steps after a resume: ${resumed.key} differs by ${resumed.worst} of its largest value`);
 });
 
-test("every method trains alike on 2 ranks and on 1 process (2 steps)", { timeout: 300_000 }, async () => {
-  for (const method of ["supervised", "pseudo-label", "mean-teacher", "fixmatch"]) {
+test("every method trains alike on 2 ranks and on 1 process (2 steps), within the method's own rounding noise", {
+  timeout: 900_000,
+}, async () => {
+  // llp has its own tests above; dlp, dmt and la refuse --nproc (singleProcessOnly). Some steps
+  // amplify float32 rounding on this tiny network (VAT's finite-difference direction, S4L's and
+  // DCT's extra passes): one process on 2 threads already differs from 1 thread by up to 2e-2.
+  // So 2 ranks may differ from 1 process by at most 3x what 1 process differs from itself across
+  // thread counts, and never by more than 1e-4 where that is smaller.
+  const methods = Object.keys(METHODS).filter((m) => !["llp", "dlp", "dmt", "la"].includes(m));
+  for (const method of methods) {
     const one = join(root, `m1-${method}`);
+    const again = join(root, `m1t-${method}`);
     const two = join(root, `m2-${method}`);
     const r = await trainSteps(one, 2, {}, false, { method });
     assert.equal(r.code, 0, r.err);
+    const t = await trainSteps(again, 2, {}, false, { method, threads: 2 });
+    assert.equal(t.code, 0, t.err);
     await twoRanks(two, 2, false, { method });
+    const noise = checkpointDistance(one, again).worst;
     const d = checkpointDistance(one, two);
-    assert.ok(d.worst < 1e-4, `${method}: ${d.key} differs by ${d.worst} of its largest value`);
+    assert.ok(
+      d.worst < Math.max(1e-4, 3 * noise),
+      `${method}: ${d.key} differs by ${d.worst} of its largest value (threads 1 vs 2: ${noise})`,
+    );
   }
 });
 

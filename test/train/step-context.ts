@@ -48,7 +48,7 @@ export function context(config: Config): StepContext {
   const net = buildNet(SPEC, gen);
   const opt = SGD.forModule(net, { lr: 0.03, momentum: 0.9, weightDecay: 1e-4 });
   const data = tinyData();
-  const method = createMethod({ cfg, data, net, opt, gen, makeNet: () => buildNet(SPEC, new Generator(5)), dp: null });
+  const method = createMethod({ cfg, data, net, opt, gen, makeNet: (o = 0) => buildNet(SPEC, new Generator(5 + o)), dp: null });
   const llp = method instanceof LLP ? method.state : null;
   return {
     cfg,

@@ -19,11 +19,19 @@
 import { categorization, predictionEntropy } from "../losses/losses.js";
 import { keepingRunningStats, type LLPNet } from "../model/net.js";
 import { logSoftmax, softmax } from "../torch/functional.js";
-import { SGD } from "../torch/optim.js";
 import { tidy } from "../torch/scope.js";
 import { type Tensor, tensor, where } from "../torch/tensor.js";
 import { sigmoidRampup } from "../train/schedule.js";
-import { emptyStats, type MethodContext, OnePhaseMethod, optimise, type StepStats, subsetMean, type ViewedBatch } from "./method.js";
+import {
+  emptyStats,
+  type MethodContext,
+  OnePhaseMethod,
+  OwnedPart,
+  optimise,
+  type StepStats,
+  subsetMean,
+  type ViewedBatch,
+} from "./method.js";
 
 /** The co-training weight after ramp-up (Qiao et al. 2018, CIFAR-10 and SVHN). */
 export const DCT_LAMBDA_COT = 10;
@@ -70,16 +78,18 @@ export function fgsm(net: LLPNet, x: Tensor, target: Tensor, eps: number): Tenso
 
 export class DeepCoTraining extends OnePhaseMethod {
   readonly name = "dct" as const;
-  /** the second view's network (the first is the run's) */
-  readonly second: LLPNet;
-  readonly #secondOpt: SGD;
+  /** the second view's network (the first is the run's), and its SGD */
+  readonly #second: OwnedPart<LLPNet>;
   #epoch = 0;
 
   constructor(ctx: MethodContext) {
     super(ctx);
-    this.second = ctx.makeNet(SECOND_VIEW_SEED);
-    this.second.train();
-    this.#secondOpt = SGD.forModule(this.second, { lr: ctx.cfg.lr, momentum: ctx.cfg.momentum, weightDecay: ctx.cfg.weightDecay });
+    this.#second = new OwnedPart(ctx.makeNet(SECOND_VIEW_SEED).train(), ctx.cfg, "second.", "second network");
+  }
+
+  /** the second view's network */
+  get second(): LLPNet {
+    return this.#second.module;
   }
 
   override beginEpoch(epoch: number): void {
@@ -114,7 +124,7 @@ export class DeepCoTraining extends OnePhaseMethod {
       const ldif = crossEntropyBetween(l1, l2OnG1).add(crossEntropyBetween(l2, l1OnG2)).mean();
       const w = this.weights(this.#epoch);
       const loss = lsup.add(lcot.mul(w.cot)).add(ldif.mul(w.dif));
-      optimise(this.ctx, loss, [this.#secondOpt]);
+      optimise(this.ctx, loss, [this.#second.opt]);
       return {
         ...emptyStats(),
         "loss/total": loss.item(),
@@ -127,19 +137,12 @@ export class DeepCoTraining extends OnePhaseMethod {
   }
 
   override stateDict(): Map<string, Tensor> {
-    const m = new Map<string, Tensor>();
-    for (const [k, t] of this.second.stateDict()) m.set(`second.${k}`, t);
-    for (const [k, t] of this.#secondOpt.stateDict()) m.set(`second.${k}`, t);
-    return m;
+    return this.#second.stateDict();
   }
   override loadStateDict(state: Map<string, Tensor>, path: string): void {
-    const mine = new Map([...state].filter(([k]) => k.startsWith("second.")).map(([k, t]) => [k.slice("second.".length), t]));
-    if (mine.size === 0) throw new Error(`${path}: no second network in this checkpoint (saved by another method?)`);
-    this.second.loadStateDict(new Map([...mine].filter(([k]) => !k.startsWith("momentum."))));
-    this.#secondOpt.loadStateDict(new Map([...mine].filter(([k]) => k.startsWith("momentum."))));
+    this.#second.loadStateDict(state, path);
   }
   override dispose(): void {
-    this.#secondOpt.dispose();
-    this.second.dispose();
+    this.#second.dispose();
   }
 }

@@ -8,7 +8,8 @@ import { resolveView, type ViewKind } from "../data/views.js";
 import type { DataParallel } from "../distributed/data-parallel.js";
 import type { LabelState } from "../memory/labels.js";
 import type { LLPNet } from "../model/net.js";
-import type { SGD } from "../torch/optim.js";
+import type { Module } from "../torch/nn/module.js";
+import { SGD } from "../torch/optim.js";
 import type { Generator } from "../torch/random.js";
 import type { Tensor } from "../torch/tensor.js";
 import type { Batch, Phase, TrainData } from "../train/types.js";
@@ -213,4 +214,39 @@ export function needsLabelled(ctx: Pick<MethodContext, "data">, what: string): v
     throw new Error(
       `${what} fits its readout on the labelled points, and the data have none: give labels (--labels, --labelled or --labels-per-class)`,
     );
+}
+
+/**
+ * A module a method trains besides the network (S4L's rotation head, DCT's second network), with
+ * its own SGD at the run's settings (optimise(ctx, loss, [part.opt]) steps it at the network's
+ * learning rate). Its weights and momentum are checkpointed under `prefix`; `what` names it in
+ * the error when a checkpoint lacks it. Owns both.
+ */
+export class OwnedPart<M extends Module> {
+  readonly opt: SGD;
+  constructor(
+    readonly module: M,
+    cfg: Pick<Config, "lr" | "momentum" | "weightDecay">,
+    readonly prefix: string,
+    readonly what: string,
+  ) {
+    this.opt = SGD.forModule(module, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
+  }
+  stateDict(): Map<string, Tensor> {
+    const m = new Map<string, Tensor>();
+    for (const [k, t] of this.module.stateDict()) m.set(`${this.prefix}${k}`, t);
+    for (const [k, t] of this.opt.stateDict()) m.set(`${this.prefix}${k}`, t);
+    return m;
+  }
+  loadStateDict(state: Map<string, Tensor>, path: string): void {
+    const p = this.prefix;
+    const mine = new Map([...state].filter(([k]) => k.startsWith(p)).map(([k, t]) => [k.slice(p.length), t]));
+    if (mine.size === 0) throw new Error(`${path}: no ${this.what} in this checkpoint (saved by another method?)`);
+    this.module.loadStateDict(new Map([...mine].filter(([k]) => !k.startsWith("momentum."))));
+    this.opt.loadStateDict(new Map([...mine].filter(([k]) => k.startsWith("momentum."))));
+  }
+  dispose(): void {
+    this.opt.dispose();
+    this.module.dispose();
+  }
 }

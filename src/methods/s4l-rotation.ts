@@ -10,11 +10,19 @@
 // its optimiser (momentum buffers) are this method's state.
 import { categorization } from "../losses/losses.js";
 import { Linear } from "../torch/nn/layers.js";
-import { SGD } from "../torch/optim.js";
 import { Generator } from "../torch/random.js";
 import { tidy } from "../torch/scope.js";
 import { cat, full, type Tensor, tensor } from "../torch/tensor.js";
-import { emptyStats, type MethodContext, OnePhaseMethod, optimise, type StepStats, subsetMean, type ViewedBatch } from "./method.js";
+import {
+  emptyStats,
+  type MethodContext,
+  OnePhaseMethod,
+  OwnedPart,
+  optimise,
+  type StepStats,
+  subsetMean,
+  type ViewedBatch,
+} from "./method.js";
 
 /** x [B, C, H, W] turned k quarter turns counter-clockwise in the image plane (torch.rot90(x, k, [2, 3])). */
 export function rot90(x: Tensor, k: number): Tensor {
@@ -50,16 +58,19 @@ export function rotationMismatch(inputShape: number[]): string | null {
 
 export class S4LRotation extends OnePhaseMethod {
   readonly name = "s4l-rotation" as const;
-  readonly head: Linear; // backbone features [F] -> 4 rotations
-  readonly #headOpt: SGD;
+  readonly #head: OwnedPart<Linear>; // backbone features [F] -> 4 rotations, and its SGD
 
   constructor(ctx: MethodContext) {
     const why = rotationMismatch(ctx.data.inputShape);
     if (why) throw new Error(why);
     super(ctx);
     // its own generator, as makeNet's: the run's stream is untouched
-    this.head = new Linear(ctx.net.backbone.featureDim, 4, new Generator(ctx.cfg.seed + 4));
-    this.#headOpt = SGD.forModule(this.head, { lr: ctx.cfg.lr, momentum: ctx.cfg.momentum, weightDecay: ctx.cfg.weightDecay });
+    this.#head = new OwnedPart(
+      new Linear(ctx.net.backbone.featureDim, 4, new Generator(ctx.cfg.seed + 4)),
+      ctx.cfg,
+      "rotation.",
+      "rotation head",
+    );
   }
 
   step(batch: ViewedBatch): StepStats {
@@ -73,27 +84,20 @@ export class S4LRotation extends OnePhaseMethod {
       const y = tensor(batch.label, [b], "int64"); // [B], -1 = unlabelled
       const labelled = batch.label.reduce((n, l) => n + (l >= 0 ? 1 : 0), 0);
       const ls = subsetMean(this.ctx, categorization(logits, y).sum(), labelled);
-      const lrot = categorization(this.head.forward(h), rot.y).mean();
+      const lrot = categorization(this.#head.module.forward(h), rot.y).mean();
       const loss = ls.add(lrot.mul(cfg.unlabelledWeight));
-      optimise(this.ctx, loss, [this.#headOpt]);
+      optimise(this.ctx, loss, [this.#head.opt]);
       return { ...emptyStats(), "loss/total": loss.item(), "loss/categorization": ls.item(), "loss/rotation": lrot.item() };
     });
   }
 
   override stateDict(): Map<string, Tensor> {
-    const m = new Map<string, Tensor>();
-    for (const [k, t] of this.head.stateDict()) m.set(`rotation.${k}`, t);
-    for (const [k, t] of this.#headOpt.stateDict()) m.set(`rotation.${k}`, t);
-    return m;
+    return this.#head.stateDict();
   }
   override loadStateDict(state: Map<string, Tensor>, path: string): void {
-    const mine = new Map([...state].filter(([k]) => k.startsWith("rotation.")).map(([k, t]) => [k.slice("rotation.".length), t]));
-    if (mine.size === 0) throw new Error(`${path}: no rotation head in this checkpoint (saved by another method?)`);
-    this.head.loadStateDict(new Map([...mine].filter(([k]) => !k.startsWith("momentum."))));
-    this.#headOpt.loadStateDict(new Map([...mine].filter(([k]) => k.startsWith("momentum."))));
+    this.#head.loadStateDict(state, path);
   }
   override dispose(): void {
-    this.#headOpt.dispose();
-    this.head.dispose();
+    this.#head.dispose();
   }
 }

@@ -1,7 +1,10 @@
 // What the side-by-side benchmarks share: persistent JSON-lines workers and robust summaries.
 import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 
 /**
  * glibc malloc settings, as environment variables for a worker process. LLP_MALLOC is what llp's
@@ -133,4 +136,26 @@ export function machineInfo(loadAtStart: number, versions: Record<string, unknow
     date: new Date().toISOString(),
     load_average: [r2(loadAtStart), r2(loadavg()[0] as number)],
   };
+}
+
+/** Runs `node bin/llp.js ...args`; resolves with its stdout when it exits 0 (its stderr goes to ours). */
+export function llp(...args: string[]): Promise<string> {
+  const bin = fileURLToPath(new URL("../../bin/llp.js", import.meta.url));
+  return new Promise((ok, fail) => {
+    const p = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    p.stdout.on("data", (d) => {
+      out += d;
+    });
+    p.on("exit", (code) => (code === 0 ? ok(out) : fail(new Error(`llp ${args.join(" ")} exited ${code}`))));
+  });
+}
+
+/** A run folder's test top-1 once it has finished: trains it, resumes it after a cut, or keeps it. */
+export async function finishedRun(dir: string, trainArgs: string[]): Promise<number> {
+  const top1 = () => (JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as { test_top1: number }).test_top1;
+  if (existsSync(join(dir, "summary.json"))) return top1();
+  if (existsSync(join(dir, "checkpoint.safetensors"))) await llp("train", "--resume", dir, "--threads", "1");
+  else await llp("train", ...trainArgs, "--threads", "1", "--out", dir);
+  return top1();
 }

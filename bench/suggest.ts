@@ -10,13 +10,12 @@
 //
 //   node dist/bench/suggest.js [--seeds 0,1,2] [--budget 100] [--labelled 1%] [--out runs/suggest]
 //     [--base runs/grid/llp.p1.q100.seed{seed}] [-- extra train options]
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Generator } from "../src/torch/random.js";
-import { mean } from "./common.js";
+import { finishedRun, llp, mean } from "./common.js";
 
 const { values: args, positionals: extra } = parseArgs({
   options: {
@@ -29,31 +28,15 @@ const { values: args, positionals: extra } = parseArgs({
   allowPositionals: true,
 });
 const repo = new URL("../../", import.meta.url).pathname;
-const bin = join(repo, "bin", "llp.js");
 const seeds = (args.seeds as string).split(",").map(Number);
 const budget = Number(args.budget);
 const root = args.out as string;
 mkdirSync(root, { recursive: true });
 
-/** Runs llp with args; resolves when it exits 0 (its stderr goes to ours). */
-function llp(...a: string[]): Promise<string> {
-  return new Promise((ok, fail) => {
-    const p = spawn(process.execPath, [bin, ...a], { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    p.stdout.on("data", (d) => {
-      out += d;
-    });
-    p.on("exit", (code) => (code === 0 ? ok(out) : fail(new Error(`llp ${a.join(" ")} exited ${code}`))));
-  });
-}
-const summaryOf = (dir: string) => JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as { test_top1: number };
 // a run cut short (a session's end, Ctrl-C) resumes from its checkpoint; a finished one is kept
-const train = async (dir: string, seed: number, more: string[]) => {
-  if (existsSync(join(dir, "summary.json"))) return summaryOf(dir).test_top1;
-  if (existsSync(join(dir, "checkpoint.safetensors"))) await llp("train", "--resume", dir, "--threads", "1");
-  else await llp("train", "--labelled", args.labelled as string, "--seed", String(seed), "--threads", "1", ...extra, ...more, "--out", dir);
-  return summaryOf(dir).test_top1;
-};
+const summaryOf = (dir: string) => JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as { test_top1: number };
+const train = (dir: string, seed: number, more: string[]) =>
+  finishedRun(dir, ["--labelled", args.labelled as string, "--seed", String(seed), ...extra, ...more]);
 
 const rows: { seed: number; base: number; suggested: number; random: number; difference: number }[] = [];
 const loadBefore = loadavg()[0] as number;

@@ -37,8 +37,8 @@ import {
 export const DCT_LAMBDA_COT = 10;
 /** The view-difference weight after ramp-up (Qiao et al. 2018). */
 export const DCT_LAMBDA_DIF = 0.5;
-/** The second network's generator seed, past the run's own (makeNet(seed) takes cfg.seed + this). */
-const SECOND_VIEW_SEED = 2;
+/** The second network's generator seed offset (cfg.seed + this): far past any run's own seed, so no seed's second network is another seed's first. */
+const SECOND_VIEW_SEED = 1_000_003;
 
 /**
  * The Jensen-Shannon divergence of two predictions, per example: H(m) - (H(p1) + H(p2)) / 2,

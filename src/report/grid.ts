@@ -160,6 +160,7 @@ export function gridTable(gridDir: string): { rows: TableRow[]; unfinished: stri
     "vat",
     "vat-em",
     "s4l-rotation",
+    "dct",
     "dlp",
     "dmt",
     "llp",

@@ -153,13 +153,12 @@ async function twoRanks(out: string, steps: number, resume = false, extra: Recor
   for (const [i, r] of rs.entries()) assert.equal(r.code, 0, `rank ${i}: ${r.err}`);
 }
 
-/** The largest difference between two checkpoints' tensors, relative to each tensor's largest value; labels and generators must be equal. */
-function checkpointDistance(a: string, b: string): { worst: number; key: string } {
+/** The difference between two checkpoints' tensors, key by key, relative to each tensor's largest value; labels and generators must be equal. */
+function keyDistances(a: string, b: string): Map<string, number> {
   const ta = loadFile(join(a, "checkpoint.safetensors")).tensors;
   const tb = loadFile(join(b, "checkpoint.safetensors")).tensors;
   assert.deepEqual([...ta.keys()].sort(), [...tb.keys()].sort());
-  let worst = 0;
-  let key = "";
+  const out = new Map<string, number>();
   for (const [k, t] of ta) {
     const u = tb.get(k);
     assert.ok(u);
@@ -175,8 +174,15 @@ function checkpointDistance(a: string, b: string): { worst: number; key: string 
       d = Math.max(d, Math.abs(v - (y[i] as number)));
       m = Math.max(m, Math.abs(v));
     });
-    if (d / m > worst) [worst, key] = [d / m, k];
+    out.set(k, d / m);
   }
+  return out;
+}
+
+/** The largest of keyDistances and its key. */
+function checkpointDistance(a: string, b: string): { worst: number; key: string } {
+  let [worst, key] = [0, ""];
+  for (const [k, d] of keyDistances(a, b)) if (d > worst) [worst, key] = [d, k];
   return { worst, key };
 }
 
@@ -216,30 +222,31 @@ test("2 ranks train what 1 process trains: model, optimiser, memory bank and lab
   assert.ok(resumed.worst < 1e-4, `3 LLP steps after a resume: ${resumed.key} differs by ${resumed.worst} of its largest value`);
 });
 
-test("every method trains alike on 2 ranks and on 1 process (2 steps), within the method's own rounding noise", {
+test("every method trains alike on 2 ranks and on 1 process (2 steps); VAT, S4L and DCT within their rounding noise", {
   timeout: 900_000,
 }, async () => {
-  // llp has its own tests above; dlp, dmt and la refuse --nproc (singleProcessOnly). Some steps
-  // amplify float32 rounding on this tiny network (VAT's finite-difference direction, S4L's and
-  // DCT's extra passes): one process on 2 threads already differs from 1 thread by up to 2e-2.
-  // So 2 ranks may differ from 1 process by at most 3x what 1 process differs from itself across
-  // thread counts, and never by more than 1e-4 where that is smaller.
+  // llp has its own tests above; dlp, dmt and la refuse --nproc (singleProcessOnly). Most methods
+  // agree within 1e-5 (bound 1e-4). VAT's finite-difference direction, S4L's four rotated passes
+  // and DCT's attack signs amplify float32 rounding on this network: one process on 2 threads
+  // differs from 1 thread by up to 2e-2, so for them no tensor may differ by more than 3x their
+  // largest thread-count difference.
+  const NOISY = ["vat", "vat-em", "s4l-rotation", "dct"];
   const methods = Object.keys(METHODS).filter((m) => !["llp", "dlp", "dmt", "la"].includes(m));
   for (const method of methods) {
     const one = join(root, `m1-${method}`);
-    const again = join(root, `m1t-${method}`);
     const two = join(root, `m2-${method}`);
     const r = await trainSteps(one, 2, {}, false, { method });
     assert.equal(r.code, 0, r.err);
-    const t = await trainSteps(again, 2, {}, false, { method, threads: 2 });
-    assert.equal(t.code, 0, t.err);
     await twoRanks(two, 2, false, { method });
-    const noise = checkpointDistance(one, again).worst;
     const d = checkpointDistance(one, two);
-    assert.ok(
-      d.worst < Math.max(1e-4, 3 * noise),
-      `${method}: ${d.key} differs by ${d.worst} of its largest value (threads 1 vs 2: ${noise})`,
-    );
+    let bound = 1e-4;
+    if (NOISY.includes(method)) {
+      const again = join(root, `m1t-${method}`);
+      const t = await trainSteps(again, 2, {}, false, { method, threads: 2 });
+      assert.equal(t.code, 0, t.err);
+      bound = Math.max(bound, 3 * checkpointDistance(one, again).worst);
+    }
+    assert.ok(d.worst < bound, `${method}: ${d.key} differs by ${d.worst} of its largest value (bound ${bound})`);
   }
 });
 

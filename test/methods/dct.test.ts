@@ -1,14 +1,15 @@
 // Deep Co-Training's parts against hand arithmetic: the Jensen-Shannon term and the cross-entropy
-// between two predictions; FGSM against central finite differences of the loss it ascends; and
-// one step's loss rebuilt in plain JS from the two networks' outputs (the same order of batch-norm
-// updates as the step), with both networks updated and started apart.
+// between two predictions; FGSM against central finite differences of the loss it ascends; one
+// step's loss terms in plain JS from the two networks' outputs, both networks' updates against
+// autograd through plain ops with SGD by hand, and the running statistics moved by the clean
+// passes alone (the same order of batch-norm updates as the step).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { resolveConfig } from "../../src/config.js";
 import { categorization } from "../../src/losses/losses.js";
 import { crossEntropyBetween, DCT_LAMBDA_COT, DCT_LAMBDA_DIF, type DeepCoTraining, fgsm, jensenShannon } from "../../src/methods/dct.js";
 import { buildNet, keepingRunningStats, type LLPNet } from "../../src/model/net.js";
-import { Generator, keep, liveTensors, noGrad, type Tensor, tensor, tidy } from "../../src/torch/index.js";
+import { F, Generator, keep, liveTensors, noGrad, SGD, type Tensor, tensor, tidy } from "../../src/torch/index.js";
 import { sigmoidRampup } from "../../src/train/schedule.js";
 import { context, release, SPEC, step } from "../train/step-context.js";
 
@@ -112,59 +113,116 @@ test("fgsm moves every input element by eps along the sign of the loss's gradien
   assert.equal(liveTensors(), before);
 });
 
-test("one dct step: L_sup + lambda_cot L_cot + lambda_dif L_dif rebuilt by hand; both networks learn, from different starts", () => {
+test("one dct step: L_sup + lambda_cot L_cot + lambda_dif L_dif by hand, both networks' updates from autograd on plain ops, running statistics from the clean passes only", () => {
   const before = liveTensors();
   const ctx = context(resolveConfig({ method: "dct", trainView: "weak" }));
   const dct = ctx.method as DeepCoTraining;
-  const second = dct.second;
-  const flat = (n: LLPNet) => tidy(() => [...n.namedParameters()].flatMap(([, t]) => t.toNumbers()));
-  const w1 = flat(ctx.net);
-  const w2 = flat(second);
-  assert.notDeepEqual(w1, w2, "the two views start from different initialisations");
+  const nets = [ctx.net, dct.second] as const;
+  const [first, second] = nets;
+  const params = (n: LLPNet) => tidy(() => new Map([...n.namedParameters()].map(([k, t]) => [k, t.toNumbers()])));
+  const buffers = (n: LLPNet) => tidy(() => [...n.namedBuffers()].map(([, t]) => t.toNumbers()));
+  const zeroGrads = (n: LLPNet) => {
+    const o = SGD.forModule(n, { lr: 0, momentum: 0, weightDecay: 0 });
+    o.zeroGrad();
+    o.dispose();
+  };
+  assert.notDeepEqual([...params(first).values()], [...params(second).values()], "the two views start from different initialisations");
   const index = Int32Array.from([0, 3, 8, 13, 16, 21, 30, 40]); // labelled: 0, 8, 16, 40
   const label = Int32Array.from(index, (i) => ctx.data.labels[i] as number);
-  const x = keep(new Generator(21).randn([index.length, 1, 28, 28]));
+  const b = index.length;
+  const x = keep(new Generator(21).randn([b, 1, 28, 28]));
   const epoch = 2;
   dct.beginEpoch(epoch);
-  // the oracle's forwards in the step's order (clean passes move the running statistics, the
-  // attacks read them), then both networks restored for the step itself
-  const saved = [ctx.net, second].map((n) => new Map([...n.stateDict()].map(([k, t]) => [k, keep(t.clone())])));
-  const o = tidy(() => {
-    const l1 = ctx.net.heads(x).logits;
-    const l2 = second.heads(x).logits;
-    const r1 = rows(l1);
-    const r2 = rows(l2);
-    const t1 = r1.map((z, k) => ((label[k] as number) >= 0 ? (label[k] as number) : z.indexOf(Math.max(...z))));
-    const t2 = r2.map((z, k) => ((label[k] as number) >= 0 ? (label[k] as number) : z.indexOf(Math.max(...z))));
-    const g1 = fgsm(ctx.net, x, tensor(t1, [t1.length], "int64"), ctx.cfg.dctEpsilon);
-    const g2 = fgsm(second, x, tensor(t2, [t2.length], "int64"), ctx.cfg.dctEpsilon);
-    const a = rows(keepingRunningStats(second, () => second.heads(g1).logits));
-    const b = rows(keepingRunningStats(ctx.net, () => ctx.net.heads(g2).logits));
-    const lab = [...label.keys()].filter((k) => (label[k] as number) >= 0);
-    const unl = [...label.keys()].filter((k) => (label[k] as number) < 0);
-    const ce = (z: number[], y: number) => -Math.log(softmax(z)[y] as number);
-    const mean = (xs: number[]) => xs.reduce((s, v) => s + v, 0) / xs.length;
-    return {
-      sup:
-        mean(lab.map((k) => ce(r1[k] as number[], label[k] as number))) + mean(lab.map((k) => ce(r2[k] as number[], label[k] as number))),
-      cot: mean(unl.map((k) => jsByHand(r1[k] as number[], r2[k] as number[]))),
-      dif: mean(r1.map((z, k) => ceByHand(z, a[k] as number[]) + ceByHand(r2[k] as number[], b[k] as number[]))),
-    };
+  const r = sigmoidRampup(epoch, ctx.cfg.consistencyRampup);
+  const [wCot, wDif] = [DCT_LAMBDA_COT * r, DCT_LAMBDA_DIF * r];
+  const saved = nets.map((n) => new Map([...n.stateDict()].map(([k, t]) => [k, keep(t.clone())])));
+  const restore = () =>
+    noGrad(() => {
+      for (const [i, n] of nets.entries()) n.loadStateDict(saved[i] as Map<string, Tensor>);
+    });
+  // the step's order: the clean passes move the running statistics, then the attacks read them
+  const clean = tidy(() => nets.map((n) => rows(n.heads(x).logits)));
+  const statsAfterClean = nets.map(buffers);
+  const own = (rs: number[][]) => rs.map((z, k) => ((label[k] as number) >= 0 ? (label[k] as number) : z.indexOf(Math.max(...z))));
+  const g1 = tidy(() => fgsm(first, x, tensor(own(clean[0] as number[][]), [b], "int64"), ctx.cfg.dctEpsilon));
+  const g2 = tidy(() => fgsm(second, x, tensor(own(clean[1] as number[][]), [b], "int64"), ctx.cfg.dctEpsilon));
+  // values in plain JS
+  const [r1, r2] = clean as [number[][], number[][]];
+  const a = tidy(() => rows(keepingRunningStats(second, () => second.heads(g1).logits)));
+  const c = tidy(() => rows(keepingRunningStats(first, () => first.heads(g2).logits)));
+  const lab = [...label.keys()].filter((k) => (label[k] as number) >= 0);
+  const unl = [...label.keys()].filter((k) => (label[k] as number) < 0);
+  const ce = (z: number[], y: number) => -Math.log(softmax(z)[y] as number);
+  const mean = (xs: number[]) => xs.reduce((t, v) => t + v, 0) / xs.length;
+  const o = {
+    sup: mean(lab.map((k) => ce(r1[k] as number[], label[k] as number))) + mean(lab.map((k) => ce(r2[k] as number[], label[k] as number))),
+    cot: mean(unl.map((k) => jsByHand(r1[k] as number[], r2[k] as number[]))),
+    dif: mean(r1.map((z, k) => ceByHand(z, a[k] as number[]) + ceByHand(r2[k] as number[], c[k] as number[]))),
+  };
+  // the update: autograd through plain ops (log-softmax, masks), the adversarial inputs fixed, SGD by hand
+  for (const n of nets) zeroGrads(n);
+  tidy(() => {
+    const onehot = tensor(
+      Array.from(label).flatMap((y) => [0, 1, 2, 3].map((j) => (j === y ? 1 : 0))),
+      [b, 4],
+    );
+    const unlabelled = tensor(
+      Array.from(label, (y) => (y < 0 ? 1 : 0)),
+      [b],
+    );
+    const z1 = first.heads(x).logits;
+    const z2 = second.heads(x).logits;
+    const sup = (z: Tensor) => F.logSoftmax(z, 1).mul(onehot).sum().neg().div(lab.length);
+    const ent = (p: Tensor) => p.mul(p.log()).sum(1).neg(); // [B]
+    const [p1, p2] = [F.softmax(z1, 1), F.softmax(z2, 1)];
+    const js = ent(p1.add(p2).div(2)).sub(ent(p1).add(ent(p2)).div(2));
+    const cot = js.mul(unlabelled).sum().div(unl.length);
+    const z2g1 = keepingRunningStats(second, () => second.heads(g1).logits);
+    const z1g2 = keepingRunningStats(first, () => first.heads(g2).logits);
+    const dif = p1
+      .mul(F.logSoftmax(z2g1, 1))
+      .sum(1)
+      .add(p2.mul(F.logSoftmax(z1g2, 1)).sum(1))
+      .neg()
+      .mean();
+    sup(z1).add(sup(z2)).add(cot.mul(wCot)).add(dif.mul(wDif)).backward();
   });
-  noGrad(() => {
-    for (const [i, n] of [ctx.net, second].entries()) n.loadStateDict(saved[i] as Map<string, Tensor>);
-  });
+  const LR = ctx.cfg.lr;
+  const WD = ctx.cfg.weightDecay;
+  const want = nets.map((n) =>
+    tidy(
+      () =>
+        new Map(
+          [...n.namedParameters()].map(([k, p, { decay }]) => {
+            const w = p.toNumbers();
+            const g = p.grad?.toNumbers();
+            return [k, w.map((wi, i) => (g ? wi - LR * ((g[i] as number) + (decay ? WD * wi : 0)) : wi))];
+          }),
+        ),
+    ),
+  );
+  const old = nets.map(params);
+  for (const n of nets) zeroGrads(n);
+  restore();
   for (const m of saved) for (const t of m.values()) t.dispose();
   const st = step(ctx, { index, x, label }, "dct");
-  const r = sigmoidRampup(epoch, ctx.cfg.consistencyRampup);
   near(st["loss/categorization"], o.sup, "L_sup");
   near(st["loss/consistency"] as number, o.cot, "L_cot");
   near(st["loss/difference"] as number, o.dif, "L_dif");
-  near(st["monitor/consistencyWeight"] as number, DCT_LAMBDA_COT * r, "lambda_cot(epoch)");
-  near(st["loss/total"], o.sup + DCT_LAMBDA_COT * r * o.cot + DCT_LAMBDA_DIF * r * o.dif, "loss/total");
-  assert.notDeepEqual(flat(ctx.net), w1, "the first network stepped");
-  assert.notDeepEqual(flat(second), w2, "the second network stepped (its own optimiser)");
-  x.dispose();
+  near(st["monitor/consistencyWeight"] as number, wCot, "lambda_cot(epoch)");
+  near(st["loss/total"], o.sup + wCot * o.cot + wDif * o.dif, "loss/total");
+  for (const [j, n] of nets.entries()) {
+    const got = params(n);
+    for (const [k, w] of (want[j] as Map<string, number[]>).entries()) {
+      const prev = (old[j] as Map<string, number[]>).get(k) as number[];
+      const scale = Math.max(...w.map((e, i) => Math.abs(e - (prev[i] as number))));
+      if (!k.startsWith("embed")) assert.ok(scale > 0, `network ${j + 1}: ${k} has a gradient`); // the embedding head is unused
+      for (const [i, g] of (got.get(k) as number[]).entries())
+        assert.ok(Math.abs(g - (w[i] as number)) <= 2e-3 * scale + 1e-7, `network ${j + 1}: ${k}[${i}]: ${g} vs ${w[i]} (step ${scale})`);
+    }
+    assert.deepEqual(buffers(n), statsAfterClean[j], `network ${j + 1}: running statistics moved by the clean pass only`);
+  }
+  for (const t of [x, g1, g2]) t.dispose();
   release(ctx);
   assert.equal(liveTensors(), before);
 });

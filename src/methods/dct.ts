@@ -111,9 +111,7 @@ export class DeepCoTraining extends OnePhaseMethod {
       const labelled = batch.label.reduce((n, l) => n + (l >= 0 ? 1 : 0), 0);
       const l1 = net.heads(x).logits; // [B, C]
       const l2 = this.second.heads(x).logits; // [B, C]
-      const lsup = subsetMean(this.ctx, categorization(l1, y).sum(), labelled).add(
-        subsetMean(this.ctx, categorization(l2, y).sum(), labelled),
-      );
+      const lsup = subsetMean(this.ctx, categorization(l1, y).add(categorization(l2, y)).sum(), labelled); // both networks' means
       const unlabelled = y.lt(0).float(); // [B]
       const lcot = subsetMean(this.ctx, jensenShannon(l1, l2).mul(unlabelled).sum(), b - labelled);
       // each network's adversarial examples, toward the label or its own prediction

@@ -106,6 +106,11 @@ export interface AccuracyRun {
   removed_option?: boolean;
   /** a cell of `llp bench accuracy`: every method at one budget */
   grid?: boolean;
+  /**
+   * which generated table shows the run: absent = the README's; "baselines" = docs/methods.md's
+   * comparison of every method at a smaller scale (record.js --table)
+   */
+  table?: string;
 }
 
 /** Mean, sample sd (NaN for one value), min and max. */

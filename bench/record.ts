@@ -1,5 +1,5 @@
 // Records finished runs in bench/results/accuracy.json:
-// `node dist/bench/record.js [--load "how the machine was shared"] RUN_DIR...`.
+// `node dist/bench/record.js [--load "how the machine was shared"] [--table baselines] RUN_DIR...`.
 // Each entry carries the command that reproduces it, rebuilt from the run's config.json
 // (every option that differs from its default), and the run's measured summary; a cell of
 // `llp bench accuracy` (a folder with grid-cell.json) is marked grid: true.
@@ -23,6 +23,10 @@ const doc = existsSync(out) ? JSON.parse(readFileSync(out, "utf8")) : { runs: []
 const argv = process.argv.slice(2);
 const loadAt = argv.indexOf("--load");
 const load = loadAt >= 0 ? argv.splice(loadAt, 2)[1] : "shared (other jobs running)";
+// --table NAME: the run belongs to another generated table than the README's (bench/table.ts)
+const tableAt = argv.indexOf("--table");
+const table = tableAt >= 0 ? argv.splice(tableAt, 2)[1] : undefined;
+if (tableAt >= 0 && table !== "baselines") throw new Error(`--table: the tables are "baselines" (got ${table})`);
 
 for (const dir of argv) {
   const cfg = readRunConfig(dir); // fills options added since the run (as the run used them)
@@ -63,6 +67,7 @@ for (const dir of argv) {
     command: `node bin/llp.js train ${flags.join(" ")}`,
     machine: `${cpus()[0]?.model ?? "?"} x${cpus().length} ${arch()}, ${load}`,
     ...(existsSync(join(dir, "grid-cell.json")) ? { grid: true } : {}),
+    ...(table ? { table } : {}),
   };
   doc.runs = doc.runs.filter((r: { command: string }) => r.command !== entry.command);
   doc.runs.push(entry);

@@ -12,7 +12,31 @@ import { type AccuracyRun, seedless, seedStats } from "./common.js";
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 export const START = "<!-- results:start (npm run table) -->";
 export const END = "<!-- results:end -->";
-const METHOD_ORDER = ["supervised", "mean-teacher", "pseudo-label", "fixmatch", "llp"];
+const METHOD_ORDER = [
+  "supervised",
+  "mean-teacher",
+  "pseudo-label",
+  "fixmatch",
+  "vat",
+  "vat-em",
+  "s4l-rotation",
+  "dct",
+  "ir-knn",
+  "la",
+  "dlp",
+  "dmt",
+  "llp",
+];
+export const B_START = "<!-- baselines:start (npm run table) -->";
+export const B_END = "<!-- baselines:end -->";
+
+/** The README's rows: the runs no other table claims. */
+export const readmeRuns = (runs: AccuracyRun[]) => runs.filter((r) => !r.table);
+/** docs/methods.md's table of every method at a smaller scale, or a placeholder. */
+export function baselinesBlock(runs: AccuracyRun[]): string {
+  const rs = runs.filter((r) => r.table === "baselines");
+  return rs.length > 0 ? resultsTable(rs) : "(no runs recorded yet)";
+}
 
 /** The Markdown table for these runs. */
 export function resultsTable(runs: AccuracyRun[]): string {
@@ -169,7 +193,7 @@ export function speedTable(engine: EngineRun, epoch: EpochRun | null): string {
 function blockSpan(text: string, start: string, end: string): [number, number] {
   const a = text.indexOf(start);
   const b = text.indexOf(end);
-  if (a < 0 || b < a) throw new Error(`README.md has no ${start} ... ${end} block`);
+  if (a < 0 || b < a) throw new Error(`no ${start} ... ${end} block`);
   return [a + start.length, b];
 }
 
@@ -195,14 +219,21 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const engine: EngineRun = JSON.parse(readFileSync(`${repo}bench/results/engine.json`, "utf8"));
   const epochFile = `${repo}bench/results/epoch.json`;
   const epoch: EpochRun | null = existsSync(epochFile) ? JSON.parse(readFileSync(epochFile, "utf8")) : null;
-  let next = replaceBlock(replaceBlock(readme, START, END, resultsTable(runs)), P_START, P_END, propagationTable(prop));
+  // the README shows the runs no other table claims; docs/methods.md the baselines at a smaller scale
+  let next = replaceBlock(replaceBlock(readme, START, END, resultsTable(readmeRuns(runs))), P_START, P_END, propagationTable(prop));
   next = replaceBlock(next, S_START, S_END, speedTable(engine, epoch));
+  const methodsFile = `${repo}docs/methods.md`;
+  const methods = readFileSync(methodsFile, "utf8");
+  const nextMethods = replaceBlock(methods, B_START, B_END, baselinesBlock(runs));
   if (process.argv.includes("--check")) {
-    if (next !== readme) {
+    if (next !== readme || nextMethods !== methods) {
       console.error(
-        "README.md's tables are not the ones accuracy.json, propagation.json, engine.json and epoch.json give: run npm run table",
+        "README.md's or docs/methods.md's tables are not the ones accuracy.json, propagation.json, engine.json and epoch.json give: run npm run table",
       );
       process.exit(1);
     }
-  } else writeFileSync(`${repo}README.md`, next);
+  } else {
+    writeFileSync(`${repo}README.md`, next);
+    writeFileSync(methodsFile, nextMethods);
+  }
 }

@@ -3,14 +3,32 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import type { AccuracyRun } from "../../bench/common.js";
-import { blockOf, END, P_END, P_START, propagationTable, resultsTable, S_END, S_START, START, speedTable } from "../../bench/table.js";
+import {
+  B_END,
+  B_START,
+  baselinesBlock,
+  blockOf,
+  END,
+  P_END,
+  P_START,
+  propagationTable,
+  readmeRuns,
+  resultsTable,
+  S_END,
+  S_START,
+  START,
+  speedTable,
+} from "../../bench/table.js";
 
 test("the README's results table is generated from accuracy.json, rows with removed options left out", () => {
   const root = new URL("../../../", import.meta.url);
   const runs = JSON.parse(readFileSync(new URL("bench/results/accuracy.json", root), "utf8")).runs;
   const readme = readFileSync(new URL("README.md", root), "utf8");
   const block = blockOf(readme, START, END);
-  assert.equal(block, resultsTable(runs));
+  assert.equal(block, resultsTable(readmeRuns(runs)));
+  // rows recorded for the baselines table are docs/methods.md's, not the README's
+  const methods = readFileSync(new URL("docs/methods.md", root), "utf8");
+  assert.equal(blockOf(methods, B_START, B_END), baselinesBlock(runs));
   assert.ok(!/--ema|--alignment|--teacher|--ir-weight|--min-confidence|--propagation-query|--ir-view/.test(block));
   assert.match(block, /\| 1% \| 100% \| llp \|/);
   // a hand-made pair of runs: mean and sample sd
@@ -50,6 +68,14 @@ test("the README's results table is generated from accuracy.json, rows with remo
     4,
     "a worse setting is not shown",
   );
+  // a grid cell recorded for the baselines table leaves the README's rows for docs/methods.md's
+  const routed = [
+    ...grid,
+    { ...grid[0], method: "dct", table: "baselines", command: "node bin/llp.js train --method dct --labelled 1% --seed 0" },
+  ] as AccuracyRun[];
+  assert.deepEqual(readmeRuns(routed), grid);
+  assert.match(baselinesBlock(routed), /\| 1% \| 100% \| dct \| comparison \| 0\.8200 \(1 seed\)/);
+  assert.equal(baselinesBlock(grid as AccuracyRun[]), "(no runs recorded yet)");
 });
 
 test("the README's propagation table is generated from propagation.json, one row per size from its latest run", () => {

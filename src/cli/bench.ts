@@ -31,7 +31,7 @@ import { parseFlags } from "./args.js";
 export const DEFAULT_METHODS: Config["method"][] = ["supervised", "mean-teacher", "pseudo-label", "fixmatch", "llp"];
 
 export const BENCH_HELP = `llp bench accuracy [grid options] [train options for every cell]
-  --methods LIST   methods to compare (default: ${DEFAULT_METHODS.join(",")}; any of ${Object.keys(METHODS).join(",")})
+  --methods LIST   methods to compare (default: ${DEFAULT_METHODS.join(",")}; any of ${Object.keys(METHODS).join(",")}; all: every one)
   --labelled LIST  labelled fractions p, e.g. 1%,10% (default: the train options' --labelled, or the labels as given)
   --subset LIST    subsets q of the training pool, e.g. 30%,70%,100% (default: 100%)
   --seeds LIST     seeds (default: 0,1,2)
@@ -119,7 +119,13 @@ export async function benchCmd(argv: string[]): Promise<number> {
   const ablations = sub === "ablations" ? list(grid.ablations ?? PAPER_ABLATIONS.join(",")) : [null];
   for (const a of ablations) if (a !== null) parseAblation(a); // a bad name, before anything is written
   const axes: GridAxes = {
-    methods: (sub === "ablations" ? ["llp"] : grid.methods !== undefined ? list(grid.methods) : DEFAULT_METHODS) as Config["method"][],
+    methods: (sub === "ablations"
+      ? ["llp"]
+      : grid.methods === "all"
+        ? Object.keys(METHODS)
+        : grid.methods !== undefined
+          ? list(grid.methods)
+          : DEFAULT_METHODS) as Config["method"][],
     ablations,
     labelled,
     subset: list(grid.subset ?? settings.subset ?? "100%"),

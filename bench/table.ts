@@ -7,26 +7,12 @@
 // seeds, that setting (the one with the most seeds, then the best mean), marked as such.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { METHOD_ORDER } from "../src/config.js";
 import { type AccuracyRun, seedless, seedStats } from "./common.js";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 export const START = "<!-- results:start (npm run table) -->";
 export const END = "<!-- results:end -->";
-const METHOD_ORDER = [
-  "supervised",
-  "mean-teacher",
-  "pseudo-label",
-  "fixmatch",
-  "vat",
-  "vat-em",
-  "s4l-rotation",
-  "dct",
-  "ir-knn",
-  "la",
-  "dlp",
-  "dmt",
-  "llp",
-];
 export const B_START = "<!-- baselines:start (npm run table) -->";
 export const B_END = "<!-- baselines:end -->";
 

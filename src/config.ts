@@ -23,6 +23,23 @@ export type Method =
   | "dmt"
   | "la"
   | "dct";
+
+/** The order tables list methods in: supervised-only first, the baselines, LLP last (every Method). */
+export const METHOD_ORDER: readonly string[] = [
+  "supervised",
+  "ir-knn",
+  "la",
+  "mean-teacher",
+  "pseudo-label",
+  "fixmatch",
+  "vat",
+  "vat-em",
+  "s4l-rotation",
+  "dct",
+  "dlp",
+  "dmt",
+  "llp",
+];
 /**
  * stored: each step trains on the label/confidence stored at the point's previous visit and
  * writes the fresh one back (the original code's scheme); fresh: trains on labels propagated

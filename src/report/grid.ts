@@ -7,7 +7,7 @@
 // redone; a folder asked again with other settings is an error, not a silent rerun.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Config, kebab } from "../config.js";
+import { type Config, kebab, METHOD_ORDER } from "../config.js";
 import { PAPER_ABLATIONS, parseAblation } from "../methods/ablation.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
 import { writeJson } from "./runfolder.js";
@@ -150,21 +150,6 @@ export function gridTable(gridDir: string): { rows: TableRow[]; unfinished: stri
     g.cells.push({ name, seed, s });
     groups.set(key, g);
   }
-  const order = [
-    "supervised",
-    "ir-knn",
-    "la",
-    "mean-teacher",
-    "pseudo-label",
-    "fixmatch",
-    "vat",
-    "vat-em",
-    "s4l-rotation",
-    "dct",
-    "dlp",
-    "dmt",
-    "llp",
-  ];
   const rows = [...groups.values()].map(({ r, cells }): TableRow => {
     cells.sort((a, b) => a.seed - b.seed);
     const finite = (k: "test_top1" | "test_top5" | "knn_top1" | "nn_top1") => {
@@ -191,7 +176,7 @@ export function gridTable(gridDir: string): { rows: TableRow[]; unfinished: stri
     (a, b) =>
       pct(a.labelled) - pct(b.labelled) ||
       pct(a.subset) - pct(b.subset) ||
-      order.indexOf(a.method) - order.indexOf(b.method) ||
+      METHOD_ORDER.indexOf(a.method) - METHOD_ORDER.indexOf(b.method) ||
       ablationOrder(a.ablation) - ablationOrder(b.ablation) ||
       (a.settings < b.settings ? -1 : a.settings > b.settings ? 1 : 0),
   );

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
-import { type Config, resolveConfig } from "../../src/config.js";
+import { type Config, METHOD_ORDER, resolveConfig } from "../../src/config.js";
 import { METHODS } from "../../src/methods/index.js";
 import { createRunDir } from "../../src/report/runfolder.js";
 import { liveTensors } from "../../src/torch/index.js";
@@ -104,3 +104,7 @@ for (const [name, method, extra] of VARIANTS)
     const grew = ((steady.at(-1)?.rss ?? 0) - (steady[0]?.rss ?? 0)) / 2 ** 20;
     assert.ok(grew < 16, `RSS grew ${grew.toFixed(1)} MiB over ${steady.length - 1} epochs`);
   });
+
+test("the tables' method order names every method once", () => {
+  assert.deepEqual([...METHOD_ORDER].sort(), Object.keys(METHODS).sort());
+});

@@ -24,11 +24,18 @@ const argv = process.argv.slice(2);
 const loadAt = argv.indexOf("--load");
 const load = loadAt >= 0 ? argv.splice(loadAt, 2)[1] : "shared (other jobs running)";
 // --table NAME: the run belongs to another generated table than the README's (bench/table.ts)
-const tableAt = argv.indexOf("--table");
-const table = tableAt >= 0 ? argv.splice(tableAt, 2)[1] : undefined;
+const tableAt = argv.findIndex((a) => a === "--table" || a.startsWith("--table="));
+const table =
+  tableAt < 0
+    ? undefined
+    : argv[tableAt]?.includes("=")
+      ? argv.splice(tableAt, 1)[0]?.slice("--table=".length)
+      : argv.splice(tableAt, 2)[1];
 if (tableAt >= 0 && table !== "baselines") throw new Error(`--table: the tables are "baselines" (got ${table})`);
 
 for (const dir of argv) {
+  // the baselines table holds grid cells only (every method at one budget)
+  if (table && !existsSync(join(dir, "grid-cell.json"))) throw new Error(`--table ${table}: ${dir} is not a cell of llp bench accuracy`);
   const cfg = readRunConfig(dir); // fills options added since the run (as the run used them)
   const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
   const split = JSON.parse(readFileSync(join(dir, "split.json"), "utf8"));

@@ -16,8 +16,12 @@ export const END = "<!-- results:end -->";
 export const B_START = "<!-- baselines:start (npm run table) -->";
 export const B_END = "<!-- baselines:end -->";
 
-/** The README's rows: the runs no other table claims. */
-export const readmeRuns = (runs: AccuracyRun[]) => runs.filter((r) => !r.table);
+/**
+ * The README's rows: the runs no other table claims, with labels given as a fraction of the
+ * full set (a run labelled per class, as the smaller-scale grid is, belongs to docs/methods.md's
+ * table even when recorded without --table).
+ */
+export const readmeRuns = (runs: AccuracyRun[]) => runs.filter((r) => !r.table && /%$/.test(r.labelled));
 /** docs/methods.md's table of every method at a smaller scale, or a placeholder. */
 export function baselinesBlock(runs: AccuracyRun[]): string {
   const rs = runs.filter((r) => r.table === "baselines");
@@ -176,22 +180,22 @@ export function speedTable(engine: EngineRun, epoch: EpochRun | null): string {
 }
 
 /** Where the block between start and end markers of text lies: [after start, at end). */
-function blockSpan(text: string, start: string, end: string): [number, number] {
+function blockSpan(text: string, start: string, end: string, file = "README.md"): [number, number] {
   const a = text.indexOf(start);
   const b = text.indexOf(end);
-  if (a < 0 || b < a) throw new Error(`no ${start} ... ${end} block`);
+  if (a < 0 || b < a) throw new Error(`${file} has no ${start} ... ${end} block (npm run table writes between them)`);
   return [a + start.length, b];
 }
 
 /** The text between start and end markers, trimmed. */
-export function blockOf(text: string, start: string, end: string): string {
-  const [a, b] = blockSpan(text, start, end);
+export function blockOf(text: string, start: string, end: string, file = "README.md"): string {
+  const [a, b] = blockSpan(text, start, end, file);
   return text.slice(a, b).trim();
 }
 
 /** Replaces the block between start and end markers of text with body. */
-function replaceBlock(text: string, start: string, end: string, body: string): string {
-  const [a, b] = blockSpan(text, start, end);
+function replaceBlock(text: string, start: string, end: string, body: string, file = "README.md"): string {
+  const [a, b] = blockSpan(text, start, end, file);
   return `${text.slice(0, a)}\n${body}\n${text.slice(b)}`;
 }
 
@@ -210,7 +214,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   next = replaceBlock(next, S_START, S_END, speedTable(engine, epoch));
   const methodsFile = `${repo}docs/methods.md`;
   const methods = readFileSync(methodsFile, "utf8");
-  const nextMethods = replaceBlock(methods, B_START, B_END, baselinesBlock(runs));
+  const nextMethods = replaceBlock(methods, B_START, B_END, baselinesBlock(runs), "docs/methods.md");
   if (process.argv.includes("--check")) {
     if (next !== readme || nextMethods !== methods) {
       console.error(

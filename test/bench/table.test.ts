@@ -74,6 +74,8 @@ test("the README's results table is generated from accuracy.json, rows with remo
     { ...grid[0], method: "dct", table: "baselines", command: "node bin/llp.js train --method dct --labelled 1% --seed 0" },
   ] as AccuracyRun[];
   assert.deepEqual(readmeRuns(routed), grid);
+  // a per-class-labelled cell (the smaller-scale grid) recorded without --table still stays out of the README
+  assert.deepEqual(readmeRuns([...grid, { ...grid[0], labelled: "110 (11/class)", subset: "20%" }] as AccuracyRun[]), grid);
   assert.match(baselinesBlock(routed), /\| 1% \| 100% \| dct \| comparison \| 0\.8200 \(1 seed\)/);
   assert.equal(baselinesBlock(grid as AccuracyRun[]), "(no runs recorded yet)");
 });

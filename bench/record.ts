@@ -15,6 +15,19 @@ import { resolvePropagation } from "../src/propagation/rules.js";
 import { fixedMilestones } from "../src/train/loop.js";
 import { readRunConfig } from "../src/train/run.js";
 
+/**
+ * Options only some methods read: on another method's run they are no flag of its command, whatever
+ * the default was when it ran (a cell saved when --consistency defaulted to 100 is still just
+ * `--method supervised`).
+ */
+const ONLY_FOR: Partial<Record<keyof Config, Config["method"][]>> = {
+  consistency: ["mean-teacher"],
+  consistencyRampup: ["mean-teacher", "dct"],
+  vatEpsilon: ["vat", "vat-em"],
+  dctEpsilon: ["dct"],
+  pseudoRatio: ["dmt"],
+};
+
 const isImageFolder = (spec: string) => existsSync(spec) && statSync(spec).isDirectory() && findIdxPair(spec, "train") === null;
 
 const out = "bench/results/accuracy.json";
@@ -46,6 +59,7 @@ for (const dir of argv) {
   // nor the recipe: config.json holds every value it set)
   const implied = (k: string, v: unknown) =>
     k === "recipe" ||
+    ONLY_FOR[k as keyof Config]?.includes(cfg.method) === false ||
     (k === "model" && v === resolveModel("auto", info.inputShape)) ||
     (k === "validation" && cfg.data.toLowerCase() === "fashion-mnist" && v === FASHION_MNIST_VALIDATION) ||
     (k === "color" && !isImageFolder(cfg.data)) ||
@@ -76,8 +90,10 @@ for (const dir of argv) {
     ...(existsSync(join(dir, "grid-cell.json")) ? { grid: true } : {}),
     ...(table ? { table } : {}),
   };
+  // a run recorded again replaces its entry, keeping what was written about it
+  const prev = doc.runs.find((r: { command: string }) => r.command === entry.command) as { note?: string } | undefined;
   doc.runs = doc.runs.filter((r: { command: string }) => r.command !== entry.command);
-  doc.runs.push(entry);
+  doc.runs.push(prev?.note ? { ...entry, note: prev.note } : entry);
 }
 writeFileSync(out, `${JSON.stringify(doc, null, 2)}\n`);
 console.log(`${doc.runs.length} runs in ${out}`);

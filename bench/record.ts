@@ -90,10 +90,16 @@ for (const dir of argv) {
     ...(existsSync(join(dir, "grid-cell.json")) ? { grid: true } : {}),
     ...(table ? { table } : {}),
   };
-  // a run recorded again replaces its entry, keeping what was written about it
-  const prev = doc.runs.find((r: { command: string }) => r.command === entry.command) as { note?: string } | undefined;
-  doc.runs = doc.runs.filter((r: { command: string }) => r.command !== entry.command);
-  doc.runs.push(prev?.note ? { ...entry, note: prev.note } : entry);
+  // a run recorded again replaces its entry in place, keeping what was written about it; the same
+  // run (same result and wall time) also keeps the machine line it was recorded with, which says
+  // how the machine was shared while it trained
+  const at = doc.runs.findIndex((r: { command: string }) => r.command === entry.command);
+  if (at < 0) doc.runs.push(entry);
+  else {
+    const prev = doc.runs[at] as { note?: string; machine: string; test_top1: number; wall_s: number };
+    const same = prev.test_top1 === entry.test_top1 && prev.wall_s === entry.wall_s;
+    doc.runs[at] = { ...entry, ...(same ? { machine: prev.machine } : {}), ...(prev.note ? { note: prev.note } : {}) };
+  }
 }
 writeFileSync(out, `${JSON.stringify(doc, null, 2)}\n`);
 console.log(`${doc.runs.length} runs in ${out}`);

@@ -15,7 +15,6 @@ import { type Table5Options, table5, table5Markdown } from "../propagation/table
 import {
   CELL_FILE,
   type CellRequest,
-  type CellStatus,
   cellJson,
   cellName,
   cellStatus,
@@ -36,7 +35,8 @@ export const BENCH_HELP = `llp bench accuracy [grid options] [train options for 
   --subset LIST    subsets q of the training pool, e.g. 30%,70%,100% (default: 100%)
   --seeds LIST     seeds (default: 0,1,2)
   --jobs N         cells trained at once (default 1; give each --threads accordingly)
-  --out DIR        the grid's folder (default runs/grid): one run folder per cell, table.md, table.json
+  --out DIR        the grid's folder (default runs/grid): one run folder per cell, table.md, table.json;
+                   grids started side by side on one folder share its cells (each cell locked while it trains)
 llp bench ablations [grid options] [train options for every cell]
                  the paper's Table 6: llp with each ablation (--ablation NAME), scored by test 1-NN top-1
   --ablations LIST the ablations (default: ${PAPER_ABLATIONS.join(",")})
@@ -152,6 +152,7 @@ export async function benchCmd(argv: string[]): Promise<number> {
     `${cmd}: ${cells.length} cells in ${out} (${cells.length - todo.length} finished, ${todo.filter((p) => p.status === "interrupted").length} to resume), ${jobs} at a time\n`,
   );
   let failed = 0;
+  const skipped: string[] = []; // cells another grid process is training: neither finished nor failed
   let next = 0;
   // A signal to the grid (Ctrl-C, kill, a scheduler's SIGTERM) is passed to the cells under way
   // (their own process groups), which stop after their step with a checkpoint; the grid starts
@@ -169,11 +170,12 @@ export async function benchCmd(argv: string[]): Promise<number> {
   const worker = async () => {
     while (!stopping && next < todo.length) {
       const p = todo[next++] as (typeof todo)[number];
-      const code = await runCell(p.c, p.dir, p.status, threads).catch((e: Error) => {
+      const code = await runCell(p.c, p.dir, threads).catch((e: Error) => {
         process.stderr.write(`  FAILED ${cellName(p.c)}: ${e.message}\n`);
         return 1;
       });
-      if (code !== 0) failed++;
+      if (code === "skipped") skipped.push(cellName(p.c));
+      else if (code !== 0 && code !== "finished") failed++;
     }
   };
   try {
@@ -188,6 +190,10 @@ export async function benchCmd(argv: string[]): Promise<number> {
     process.stderr.write(`${cmd}: interrupted; rerun the same command to go on (finished cells are kept)\n`);
     return 130;
   }
+  if (skipped.length > 0)
+    process.stderr.write(
+      `${cmd}: ${skipped.length} cell(s) left to the process training them (${skipped.join(", ")}); run \`llp bench table ${out}\` once it is done\n`,
+    );
   if (failed > 0) process.stderr.write(`${cmd}: ${failed} cell(s) failed; see train.log in their folders\n`);
   return failed > 0 ? 1 : 0;
 }
@@ -198,17 +204,24 @@ const running = new Set<ChildProcess>();
 
 /**
  * Trains one cell in a child `llp train` (its output in the cell's train.log); resolves to its
- * exit code. A lock file (the grid's pid) keeps a second grid on the same folder off the cell
- * while it trains; a lock whose process is gone is taken over.
+ * exit code, "skipped" when another process holds the cell, or "finished" when another process
+ * finished it since the grid started. A lock file (the grid's pid) keeps a second grid on the same
+ * folder off the cell while it trains; a lock whose process is gone is taken over. The cell's
+ * status is read again under the lock: a grid's plan is as old as the grid.
  */
-async function runCell(c: CellRequest, dir: string, status: CellStatus, threads: number | null): Promise<number> {
+async function runCell(c: CellRequest, dir: string, threads: number | null): Promise<number | "skipped" | "finished"> {
   mkdirSync(dir, { recursive: true });
   const lock = join(dir, "grid.lock");
   if (!takeLock(lock)) {
     process.stderr.write(`  skipped ${cellName(c)}: another process (pids ${readFileSync(lock, "utf8").trim()}) is training it\n`);
-    return 1;
+    return "skipped";
   }
   try {
+    const status = cellStatus(dir, c);
+    if (status === "finished") {
+      process.stderr.write(`  kept ${cellName(c)}: another process finished it meanwhile\n`);
+      return "finished";
+    }
     const file = join(dir, CELL_FILE);
     if (status === "new") writeFileAtomic(file, cellJson(c));
     const args = [

@@ -3,7 +3,7 @@
 // and refuses bad input before writing anything.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { loadRecipe, resolveConfig } from "../../src/config.js";
@@ -224,6 +224,59 @@ test("a cell that fails does not stop the others; the grid exits non-zero and th
     ["supervised"],
   );
   assert.deepEqual(table.unfinished, ["fixmatch.pgiven.q100.seed0"]);
+});
+
+test("a cell another grid process holds is left to it: skipped, not failed, its lock kept; the rest trains", () => {
+  const out = join(dir, "locked");
+  const held = join(out, "supervised.p10pc.q100.seed1");
+  mkdirSync(held, { recursive: true });
+  writeFileSync(join(held, "grid.lock"), `${process.pid}\n`); // a live process: this test's
+  const args = ["bench", "accuracy", "--methods", "supervised", "--seeds", "0,1", ...TRAIN, "--out", out];
+  const r = llp(...args);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /skipped supervised\.p10pc\.q100\.seed1: another process \(pids \d+\) is training it/);
+  assert.match(r.stderr, /1 cell\(s\) left to the process training them \(supervised\.p10pc\.q100\.seed1\)/);
+  assert.doesNotMatch(r.stderr, /failed|FAILED/);
+  assert.equal(readFileSync(join(held, "grid.lock"), "utf8"), `${process.pid}\n`, "the holder's lock is not removed");
+  assert.ok(existsSync(join(out, "supervised.p10pc.q100.seed0", "summary.json")));
+  const rows = JSON.parse(readFileSync(join(out, "table.json"), "utf8")).rows;
+  assert.deepEqual(
+    rows.map((row: { method: string; seeds: number[] }) => [row.method, row.seeds]),
+    [["supervised", [0]]],
+  );
+});
+
+test("a cell finished by another process after the grid planned it is kept, not trained again", async () => {
+  const done = join(dir, "raced-done");
+  const first = llp("bench", "accuracy", "--methods", "supervised", "--seeds", "1", ...TRAIN, "--out", done);
+  assert.equal(first.status, 0, first.stderr);
+  const out = join(dir, "raced");
+  const cell = "supervised.p10pc.q100.seed1";
+  const argv = [bin, "bench", "accuracy", "--methods", "supervised", "--seeds", "0,1", ...TRAIN, "--out", out];
+  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, argv, { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    let copied = false;
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      // the grid planned seed 1 as new; while it trains seed 0, another process finishes seed 1
+      if (!copied && /training supervised\.p10pc\.q100\.seed0/.test(stderr)) {
+        copied = true;
+        cpSync(join(done, cell), join(out, cell), { recursive: true });
+      }
+    });
+    child.on("close", (code) => resolve({ code, stderr }));
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /2 cells .* \(0 finished, 0 to resume\)/);
+  assert.match(r.stderr, /kept supervised\.p10pc\.q100\.seed1: another process finished it meanwhile/);
+  assert.doesNotMatch(r.stderr, /training supervised\.p10pc\.q100\.seed1/);
+  assert.equal(
+    readFileSync(join(out, cell, "events.jsonl"), "utf8"),
+    readFileSync(join(done, cell, "events.jsonl"), "utf8"),
+    "the finished cell was not touched",
+  );
+  assert.equal(JSON.parse(readFileSync(join(out, "table.json"), "utf8")).rows[0].seeds.length, 2);
 });
 
 test("SIGTERM to a grid (as a scheduler sends it): passed to the cell under way, which stops with a checkpoint; no new cell starts; exit 130; the next call goes on", async () => {

@@ -12,16 +12,7 @@ import { PAPER_ABLATIONS, parseAblation } from "../methods/ablation.js";
 import { METHODS } from "../methods/index.js";
 import { setKernelThreads } from "../propagation/kernel.js";
 import { type Table5Options, table5, table5Markdown } from "../propagation/table5.js";
-import {
-  CELL_FILE,
-  type CellRequest,
-  cellJson,
-  cellName,
-  cellStatus,
-  type GridAxes,
-  gridCells,
-  writeGridTable,
-} from "../report/grid.js";
+import { CELL_FILE, type CellRequest, cellJson, cellName, cellStatus, type GridAxes, gridCells, writeGridTable } from "../report/grid.js";
 import { writeFileAtomic } from "../torch/safetensors.js";
 import { openRun, processAlive } from "../train/run.js";
 import { parseFlags } from "./args.js";
